@@ -100,6 +100,7 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test-db.sqlite3")}
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
 AUTH_USER_MODEL = "crm.User"
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -130,16 +131,15 @@ STORAGES = {
     },
 }
 
-CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://")}
-
 # Mail: EMAIL_URL such as smtp://user:pass@host:587/?tls=True; the console by default.
 EMAIL_CONFIG = env.email_url("EMAIL_URL", default="consolemail://")
 vars().update(EMAIL_CONFIG)
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="Openrate <openrate@localhost>")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 
-# Redis: unset means embedded mode (filesystem broker, database event buffer).
+# Redis: unset means embedded mode (filesystem broker, database event buffer, per-process cache).
 REDIS_URL = env("REDIS_URL", default="")
+CACHES = {"default": env.cache("CACHE_URL", default=REDIS_URL or "locmemcache://")}
 CELERY_BROKER_URL = env("CELERY_BROKER_URL", default=REDIS_URL or "filesystem://")
 CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, object] = {}
 if CELERY_BROKER_URL.startswith("filesystem://"):

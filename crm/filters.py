@@ -1,0 +1,75 @@
+from typing import Any
+
+import django_filters
+from django.db.models import Q, QuerySet
+
+from crm.forms import style_widgets
+from crm.models import Account, Contact, Lead, Opportunity, Task, User
+
+
+class RecordFilter(django_filters.FilterSet):
+    """A free-text search over `search_fields`, and an owner filter for those who see everyone's."""
+
+    search_fields: tuple[str, ...] = ()
+
+    q = django_filters.CharFilter(method="search", label="Search")
+    owner = django_filters.ModelChoiceFilter(queryset=User.objects.none(), label="Owner")
+
+    def __init__(self, *args: Any, user: User, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if user.sees_all_records:
+            self.filters["owner"].queryset = User.objects.filter(is_active=True).order_by(
+                "username"
+            )
+        else:
+            del self.filters["owner"]
+        style_widgets(self.form.fields.values())
+
+    def search(self, queryset: QuerySet[Any], name: str, value: str) -> QuerySet[Any]:
+        condition = Q()
+        for word in value.split():
+            any_field = Q()
+            for field in self.search_fields:
+                any_field |= Q(**{f"{field}__icontains": word})
+            condition &= any_field
+        return queryset.filter(condition)
+
+
+class AccountFilter(RecordFilter):
+    search_fields = ("name", "billing_city", "website")
+
+    class Meta:
+        model = Account
+        fields = ["q", "industry", "is_person_account", "owner"]
+
+
+class ContactFilter(RecordFilter):
+    search_fields = ("first_name", "last_name", "email", "title", "account__name")
+
+    class Meta:
+        model = Contact
+        fields = ["q", "has_opted_out_of_email", "owner"]
+
+
+class LeadFilter(RecordFilter):
+    search_fields = ("first_name", "last_name", "email", "company")
+
+    class Meta:
+        model = Lead
+        fields = ["q", "status", "lead_source", "owner"]
+
+
+class OpportunityFilter(RecordFilter):
+    search_fields = ("name", "account__name")
+
+    class Meta:
+        model = Opportunity
+        fields = ["q", "stage", "owner"]
+
+
+class TaskFilter(RecordFilter):
+    search_fields = ("subject", "description")
+
+    class Meta:
+        model = Task
+        fields = ["q", "status", "priority", "subtype", "owner"]

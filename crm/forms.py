@@ -1,0 +1,237 @@
+from collections.abc import Iterable
+from typing import Any
+
+from django import forms
+from django.db.models import QuerySet
+from django.utils import timezone
+
+from crm.models import Account, Contact, Lead, Opportunity, OrgSettings, Task, User
+
+
+def style_widgets(fields: Iterable[forms.Field]) -> None:
+    """Give every widget Bootstrap's class, so templates render any field with one partial."""
+    for field in fields:
+        widget = field.widget
+        if isinstance(widget, forms.CheckboxInput):
+            css = "form-check-input"
+        elif isinstance(widget, forms.Select | forms.SelectMultiple):
+            css = "form-select"
+        else:
+            css = "form-control"
+        widget.attrs["class"] = f"{widget.attrs.get('class', '')} {css}".strip()
+
+
+class BootstrapMixin:
+    fields: dict[str, forms.Field]
+
+    def style_widgets(self) -> None:
+        style_widgets(self.fields.values())
+
+
+class RecordForm(BootstrapMixin, forms.ModelForm):
+    """A form for an owned record: the owner is the user unless they may assign to anyone.
+
+    Lookups to other records offer only what the user may see.
+    """
+
+    def __init__(self, *args: Any, user: User, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.user = user
+        if "owner" in self.fields:
+            if user.sees_all_records:
+                owner_field = self.fields["owner"]
+                assert isinstance(owner_field, forms.ModelChoiceField)
+                owner_field.queryset = User.objects.filter(is_active=True).order_by("username")
+                if not self.instance.pk:
+                    self.initial.setdefault("owner", user.pk)
+            else:
+                del self.fields["owner"]
+        for name, model in (
+            ("account", Account),
+            ("who_contact", Contact),
+            ("who_lead", Lead),
+            ("what_account", Account),
+            ("what_opportunity", Opportunity),
+        ):
+            field = self.fields.get(name)
+            if isinstance(field, forms.ModelChoiceField):
+                visible: QuerySet[Any] = model.objects.visible_to(user)
+                field.queryset = visible
+        self.style_widgets()
+
+    def save(self, commit: bool = True) -> Any:
+        if "owner" not in self.fields and not self.instance.pk:
+            self.instance.owner = self.user
+        return super().save(commit=commit)
+
+
+class AccountForm(RecordForm):
+    website = forms.URLField(required=False, assume_scheme="https")
+
+    class Meta:
+        model = Account
+        fields = [
+            "name",
+            "is_person_account",
+            "industry",
+            "website",
+            "phone",
+            "billing_city",
+            "billing_country",
+            "description",
+            "owner",
+        ]
+
+
+class ContactForm(RecordForm):
+    class Meta:
+        model = Contact
+        fields = [
+            "first_name",
+            "last_name",
+            "title",
+            "account",
+            "email",
+            "phone",
+            "has_opted_out_of_email",
+            "mailing_city",
+            "mailing_country",
+            "owner",
+        ]
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        account = cleaned.get("account")
+        if account is not None and account.is_person_account:
+            others = account.contacts.exclude(pk=self.instance.pk)
+            if others.exists():
+                self.add_error(
+                    "account", "A person account has exactly one contact: the person it is."
+                )
+        return cleaned
+
+
+class LeadForm(RecordForm):
+    class Meta:
+        model = Lead
+        fields = [
+            "first_name",
+            "last_name",
+            "title",
+            "company",
+            "email",
+            "phone",
+            "status",
+            "lead_source",
+            "has_opted_out_of_email",
+            "owner",
+        ]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # Converting is its own action: it creates the account and contact.
+        status = self.fields["status"]
+        assert isinstance(status, forms.ChoiceField)
+        status.choices = [
+            (value, label) for value, label in Lead.Status.choices if value != Lead.Status.CONVERTED
+        ]
+
+
+class OpportunityForm(RecordForm):
+    class Meta:
+        model = Opportunity
+        fields = ["name", "account", "amount", "stage", "probability", "close_date", "campaign"]
+        widgets = {"close_date": forms.DateInput(attrs={"type": "date"})}
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        if "stage" in self.changed_data and "probability" not in self.changed_data:
+            # A new stage brings its own probability unless the user typed one.
+            cleaned["probability"] = None
+        return cleaned
+
+
+class TaskForm(RecordForm):
+    class Meta:
+        model = Task
+        fields = [
+            "subject",
+            "status",
+            "priority",
+            "subtype",
+            "due_date",
+            "who_contact",
+            "who_lead",
+            "what_account",
+            "what_opportunity",
+            "description",
+            "owner",
+        ]
+        widgets = {"due_date": forms.DateInput(attrs={"type": "date"})}
+        labels = {
+            "who_contact": "Contact",
+            "who_lead": "Lead",
+            "what_account": "Account",
+            "what_opportunity": "Opportunity",
+            "subtype": "Type",
+        }
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        if cleaned.get("who_contact") and cleaned.get("who_lead"):
+            self.add_error("who_lead", "A task is about a contact or a lead, not both.")
+        if cleaned.get("what_account") and cleaned.get("what_opportunity"):
+            self.add_error(
+                "what_opportunity", "A task is related to an account or an opportunity, not both."
+            )
+        return cleaned
+
+    def save(self, commit: bool = True) -> Any:
+        task = super().save(commit=False)
+        if task.is_completed and task.completed_at is None:
+            task.completed_at = timezone.now()
+        elif not task.is_completed:
+            task.completed_at = None
+        if commit:
+            task.save()
+        return task
+
+
+class LeadConvertForm(BootstrapMixin, forms.Form):
+    account = forms.ModelChoiceField(
+        queryset=Account.objects.none(),
+        required=False,
+        empty_label="Create a new account from the company name",
+        help_text="Attach the new contact to an existing account instead.",
+    )
+    opportunity_name = forms.CharField(
+        max_length=120,
+        required=False,
+        help_text="Leave empty to convert without creating an opportunity.",
+    )
+
+    def __init__(self, *args: Any, user: User, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        account = self.fields["account"]
+        assert isinstance(account, forms.ModelChoiceField)
+        account.queryset = Account.objects.visible_to(user)
+        self.style_widgets()
+
+
+class SetupForm(BootstrapMixin, forms.ModelForm):
+    class Meta:
+        model = OrgSettings
+        fields = [
+            "enhanced_email",
+            "email_tracking_enabled",
+            "deliverability_access",
+            "enforce_email_privacy",
+            "data_protection_in_records",
+            "daily_single_email_limit",
+            "daily_list_email_limit",
+            "no_activity_days",
+        ]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.style_widgets()

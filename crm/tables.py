@@ -1,0 +1,74 @@
+import django_tables2 as tables
+
+from crm.models import Account, Contact, Lead, Opportunity, Task
+
+
+class AccountTable(tables.Table):
+    name = tables.Column(linkify=True)
+    owner = tables.Column(accessor="owner__username", verbose_name="Owner")
+
+    class Meta:
+        model = Account
+        fields = ["name", "industry", "billing_city", "phone", "owner"]
+        empty_text = "No accounts match."
+
+
+class ContactTable(tables.Table):
+    name = tables.Column(
+        linkify=True,
+        accessor="last_name",
+        order_by=("last_name", "first_name"),
+        verbose_name="Name",
+    )
+    account = tables.Column(linkify=True)
+    owner = tables.Column(accessor="owner__username", verbose_name="Owner")
+
+    class Meta:
+        model = Contact
+        fields = ["name", "title", "account", "email", "phone", "owner"]
+        empty_text = "No contacts match."
+
+    def render_name(self, record: Contact) -> str:
+        return record.name
+
+
+class LeadTable(tables.Table):
+    name = tables.Column(
+        linkify=True,
+        accessor="last_name",
+        order_by=("last_name", "first_name"),
+        verbose_name="Name",
+    )
+    owner = tables.Column(accessor="owner__username", verbose_name="Owner")
+
+    class Meta:
+        model = Lead
+        fields = ["name", "company", "email", "status", "lead_source", "owner"]
+        empty_text = "No leads match."
+
+    def render_name(self, record: Lead) -> str:
+        return record.name
+
+
+class OpportunityTable(tables.Table):
+    name = tables.Column(linkify=True)
+    account = tables.Column(linkify=True)
+    owner = tables.Column(accessor="owner__username", verbose_name="Owner")
+
+    class Meta:
+        model = Opportunity
+        fields = ["name", "account", "stage", "amount", "probability", "close_date", "owner"]
+        empty_text = "No opportunities match."
+
+
+class TaskTable(tables.Table):
+    subject = tables.Column(linkify=True)
+    who = tables.Column(
+        accessor="who", verbose_name="Name", orderable=False, linkify=lambda value: value
+    )
+    owner = tables.Column(accessor="owner__username", verbose_name="Assigned to")
+
+    class Meta:
+        model = Task
+        fields = ["subject", "status", "priority", "subtype", "due_date", "who", "owner"]
+        empty_text = "No tasks match."

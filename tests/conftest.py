@@ -1,0 +1,154 @@
+"""Personas (a rep, another rep, a manager, an admin, an outsider) and small record factories."""
+
+import os
+from collections.abc import Callable
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.contrib.auth.models import Group
+from django.core.cache import cache
+from django.test import Client
+from django.utils import timezone
+
+from crm.models import Account, Contact, Lead, Opportunity, Role, Task, User
+from privacy.models import Individual
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+SHARED = REPO_ROOT.parent / "shared"
+REQUIRE_SERVICES = os.environ.get("REQUIRE_SERVICES") == "1"
+
+
+def skip_or_fail(reason: str) -> None:
+    """Skip locally when a service is missing; under REQUIRE_SERVICES=1 (CI) fail instead."""
+    if REQUIRE_SERVICES:
+        pytest.fail(f"{reason} (REQUIRE_SERVICES=1)", pytrace=False)
+    pytest.skip(reason)
+
+
+@pytest.fixture(autouse=True)
+def _test_settings(settings: Any) -> None:
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    }
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    cache.clear()
+
+
+def _make_user(username: str, role: Role | None) -> User:
+    user = User.objects.create_user(
+        username=username,
+        password="pw",
+        first_name=username.capitalize(),
+        email=f"{username}@openrate.example",
+        is_staff=role == Role.ADMIN,
+    )
+    if role is not None:
+        user.groups.add(Group.objects.get(name=role.value))
+    return user
+
+
+@pytest.fixture
+def rep(db: None) -> User:
+    return _make_user("rita", Role.REP)
+
+
+@pytest.fixture
+def other_rep(db: None) -> User:
+    return _make_user("otto", Role.REP)
+
+
+@pytest.fixture
+def manager(db: None) -> User:
+    return _make_user("mona", Role.MANAGER)
+
+
+@pytest.fixture
+def admin_user(db: None) -> User:
+    return _make_user("ada", Role.ADMIN)
+
+
+@pytest.fixture
+def outsider(db: None) -> User:
+    """A logged-in user with no role at all."""
+    return _make_user("olga", None)
+
+
+@pytest.fixture
+def client_for() -> Callable[[User | None], Client]:
+    def make(user: User | None) -> Client:
+        client = Client()
+        if user is not None:
+            client.force_login(user)
+        return client
+
+    return make
+
+
+@pytest.fixture
+def make_account(rep: User) -> Callable[..., Account]:
+    def make(**overrides: Any) -> Account:
+        return Account.objects.create(**{"name": "Acme", "owner": rep, **overrides})
+
+    return make
+
+
+@pytest.fixture
+def make_contact(rep: User) -> Callable[..., Contact]:
+    def make(**overrides: Any) -> Contact:
+        fields = {
+            "first_name": "Ada",
+            "last_name": "Lovelace",
+            "email": "ada@example.com",
+            "owner": rep,
+        }
+        return Contact.objects.create(**{**fields, **overrides})
+
+    return make
+
+
+@pytest.fixture
+def make_lead(rep: User) -> Callable[..., Lead]:
+    def make(**overrides: Any) -> Lead:
+        fields = {
+            "first_name": "Grace",
+            "last_name": "Hopper",
+            "company": "Navy Labs",
+            "email": "grace@example.com",
+            "owner": rep,
+        }
+        return Lead.objects.create(**{**fields, **overrides})
+
+    return make
+
+
+@pytest.fixture
+def make_opportunity(rep: User) -> Callable[..., Opportunity]:
+    def make(**overrides: Any) -> Opportunity:
+        fields = {
+            "name": "Acme - Pilot",
+            "owner": rep,
+            "close_date": timezone.localdate() + timedelta(days=30),
+        }
+        return Opportunity.objects.create(**{**fields, **overrides})
+
+    return make
+
+
+@pytest.fixture
+def make_task(rep: User) -> Callable[..., Task]:
+    def make(**overrides: Any) -> Task:
+        return Task.objects.create(**{"subject": "Call back", "owner": rep, **overrides})
+
+    return make
+
+
+@pytest.fixture
+def make_individual(db: None) -> Callable[..., Individual]:
+    def make(**overrides: Any) -> Individual:
+        return Individual.objects.create(**{"last_name": "Lovelace", **overrides})
+
+    return make

@@ -1,0 +1,70 @@
+"""Setup: an admin switches each setting and sees it saved; bad values are refused."""
+
+from django.urls import reverse
+
+from crm.models import OrgSettings
+
+VALID = {
+    "enhanced_email": "on",
+    "email_tracking_enabled": "on",
+    "deliverability_access": "all",
+    "enforce_email_privacy": "on",
+    "data_protection_in_records": "on",
+    "daily_single_email_limit": "5000",
+    "daily_list_email_limit": "5000",
+    "no_activity_days": "14",
+}
+
+
+def test_setup_starts_with_salesforce_like_defaults(db) -> None:
+    org = OrgSettings.load()
+
+    assert org.enhanced_email and org.email_tracking_enabled and org.enforce_email_privacy
+    assert org.deliverability_access == OrgSettings.Deliverability.ALL
+    assert (org.daily_single_email_limit, org.daily_list_email_limit, org.no_activity_days) == (
+        5000,
+        5000,
+        14,
+    )
+
+
+def test_each_setting_shows_one_line_saying_what_it_does(client_for, admin_user) -> None:
+    page = client_for(admin_user).get(reverse("crm:setup"))
+
+    for name in VALID:
+        field = page.context["form"].fields[name]
+        assert field.help_text
+        assert field.help_text.encode().replace(b"'", b"&#x27;") in page.content
+
+
+def test_an_admin_switches_tracking_off_and_sees_it_saved(client_for, admin_user) -> None:
+    client = client_for(admin_user)
+
+    response = client.post(
+        reverse("crm:setup"), {**VALID, "email_tracking_enabled": ""}, follow=True
+    )
+
+    org = OrgSettings.load()
+    assert not org.email_tracking_enabled
+    assert org.updated_by == admin_user
+    assert b"Setup saved: Email tracking." in response.content
+    assert response.context["form"]["email_tracking_enabled"].value() is False
+
+
+def test_a_limit_of_zero_is_refused_and_nothing_changes(client_for, admin_user) -> None:
+    response = client_for(admin_user).post(
+        reverse("crm:setup"), {**VALID, "daily_single_email_limit": "0", "no_activity_days": "7"}
+    )
+
+    assert response.context["form"].errors["daily_single_email_limit"] == [
+        "Ensure this value is greater than or equal to 1."
+    ]
+    assert OrgSettings.load().no_activity_days == 14
+
+
+def test_there_is_only_ever_one_setup_row(db) -> None:
+    OrgSettings.load()
+    OrgSettings(no_activity_days=3).save()
+
+    assert OrgSettings.objects.count() == 1
+    assert OrgSettings.load().no_activity_days == 3
