@@ -1,10 +1,17 @@
 from typing import Any
 
 import django_filters
+from django import forms
 from django.db.models import Q, QuerySet
 
 from crm.forms import style_widgets
 from crm.models import Account, Contact, Lead, Opportunity, Task, User
+
+
+def yes_no_filter(label: str) -> django_filters.BooleanFilter:
+    """A yes / no filter whose empty choice reads "Any" (django-filter's says "Unknown")."""
+    choices = [("", "Any"), ("true", "Yes"), ("false", "No")]
+    return django_filters.BooleanFilter(label=label, widget=forms.Select(choices=choices))
 
 
 class RecordFilter(django_filters.FilterSet):
@@ -37,6 +44,7 @@ class RecordFilter(django_filters.FilterSet):
 
 class AccountFilter(RecordFilter):
     search_fields = ("name", "billing_city", "website")
+    is_person_account = yes_no_filter("Person account")
 
     class Meta:
         model = Account
@@ -45,6 +53,7 @@ class AccountFilter(RecordFilter):
 
 class ContactFilter(RecordFilter):
     search_fields = ("first_name", "last_name", "email", "title", "account__name")
+    has_opted_out_of_email = yes_no_filter("Email Opt Out")
 
     class Meta:
         model = Contact

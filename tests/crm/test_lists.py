@@ -137,3 +137,14 @@ def test_a_rep_gets_no_owner_filter_but_a_manager_does(client_for, rep, manager)
 
     assert "owner" not in rep_page.context["filter"].form.fields
     assert "owner" in manager_page.context["filter"].form.fields
+
+
+def test_a_yes_no_filter_offers_any_yes_and_no(client_for, rep, make_contact) -> None:
+    make_contact(last_name="In")
+    make_contact(last_name="Out", has_opted_out_of_email=True)
+
+    response = client_for(rep).get(reverse("crm:contact_list"), {"has_opted_out_of_email": "true"})
+
+    assert [row.record.last_name for row in response.context["table"].page.object_list] == ["Out"]
+    assert b'<option value="" selected>Any</option>' not in response.content
+    assert b">Any</option>" in response.content
