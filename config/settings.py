@@ -156,11 +156,20 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 CELERY_TIMEZONE = TIME_ZONE
-CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {}
+CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
+    # Drain the tracking event buffer; a run that finds work keeps going for up to a minute.
+    "ingest-tracking-events": {
+        "task": "tracking.tasks.ingest_events",
+        "schedule": env.float("TRACKING_INGEST_INTERVAL", default=5.0),
+        "options": {"expires": 30},
+    },
+}
 
 # Tracking: the public origin put into pixel and link URLs, and the signing keys (newest first).
 TRACKING_BASE_URL = env("TRACKING_BASE_URL", default="http://127.0.0.1:8000").rstrip("/")
 TRACKING_SIGNING_KEYS = env.list("TRACKING_SIGNING_KEYS", default=[])
+# How many reverse proxies in front of the app append to X-Forwarded-For (0: use REMOTE_ADDR).
+TRACKING_TRUSTED_PROXIES = env.int("TRACKING_TRUSTED_PROXIES", default=0)
 
 LOGGING = {
     "version": 1,

@@ -14,4 +14,5 @@ urlpatterns = [
     ),
     path("admin/", admin.site.urls),
     path("", include("crm.urls")),
+    path("", include("tracking.urls")),
 ]

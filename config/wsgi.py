@@ -1,9 +1,26 @@
-"""WSGI entry point for Openrate."""
+"""WSGI entry point: the tracking fast path (/t/...) in front of Django.
+
+Serve it with granian in production: `granian --interface wsgi config.wsgi:application`;
+`runserver` uses it too.
+"""
 
 import os
 
 from django.core.wsgi import get_wsgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+django_application = get_wsgi_application()  # sets Django up: the imports below need it
 
-application = get_wsgi_application()
+from django.conf import settings  # noqa: E402
+
+from tracking.buffer import EventWriter, redis_client  # noqa: E402
+from tracking.fastpath import LinkCache, TrackingApp  # noqa: E402
+from tracking.tokens import signing_keys  # noqa: E402
+
+application = TrackingApp(
+    django_application,
+    keys=signing_keys(settings.SECRET_KEY, settings.TRACKING_SIGNING_KEYS),
+    writer=EventWriter(redis_client()),
+    links=LinkCache(),
+    trusted_proxies=settings.TRACKING_TRUSTED_PROXIES,
+)

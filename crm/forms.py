@@ -1,11 +1,24 @@
+import re
 from collections.abc import Iterable
 from typing import Any
 
 from django import forms
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from crm.models import Account, Contact, Lead, Opportunity, OrgSettings, Task, User
+from crm import merge
+from crm.models import (
+    Account,
+    Contact,
+    EmailTemplate,
+    Lead,
+    Opportunity,
+    OrgSettings,
+    Task,
+    User,
+)
 
 
 def style_widgets(fields: Iterable[forms.Field]) -> None:
@@ -230,8 +243,77 @@ class SetupForm(BootstrapMixin, forms.ModelForm):
             "daily_single_email_limit",
             "daily_list_email_limit",
             "no_activity_days",
+            "machine_open_filtering",
+            "store_full_ip",
+            "scanner_window_seconds",
         ]
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.style_widgets()
+
+
+def parse_addresses(value: str) -> list[str]:
+    """Addresses typed into a To / Cc / Bcc box: separated by commas, semicolons or spaces."""
+    return [part for part in re.split(r"[,;\s]+", value.strip()) if part]
+
+
+class EmailComposeForm(BootstrapMixin, forms.Form):
+    template = forms.ModelChoiceField(
+        queryset=EmailTemplate.objects.filter(is_active=True),
+        required=False,
+        empty_label="No template",
+        help_text="Fills the subject and body; you can still edit them.",
+    )
+    to = forms.CharField(label="To", help_text="Email addresses, separated by commas.")
+    cc = forms.CharField(label="Cc", required=False)
+    bcc = forms.CharField(label="Bcc", required=False)
+    subject = forms.CharField(max_length=998)
+    html_body = forms.CharField(
+        label="Body",
+        widget=forms.Textarea(attrs={"rows": 12}),
+        help_text="Merge fields: "
+        + ", ".join(f"{{{{{name}}}}}" for name in merge.FIELDS)
+        + ". The plain-text part is made from this.",
+    )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.style_widgets()
+
+    def _clean_addresses(self, name: str) -> list[str]:
+        addresses = parse_addresses(self.cleaned_data.get(name, ""))
+        bad = []
+        for address in addresses:
+            try:
+                validate_email(address)
+            except ValidationError:
+                bad.append(address)
+        if bad:
+            raise ValidationError(f"Not an email address: {', '.join(bad)}.")
+        return addresses
+
+    def clean_to(self) -> list[str]:
+        addresses = self._clean_addresses("to")
+        if not addresses:
+            raise ValidationError("Add at least one recipient.")
+        return addresses
+
+    def clean_cc(self) -> list[str]:
+        return self._clean_addresses("cc")
+
+    def clean_bcc(self) -> list[str]:
+        return self._clean_addresses("bcc")
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        unknown = merge.unknown_fields(cleaned.get("subject", "") + cleaned.get("html_body", ""))
+        if unknown:
+            raise ValidationError(
+                "Unknown merge field "
+                + ", ".join(f"{{{{{name}}}}}" for name in unknown)
+                + ". Use one of: "
+                + ", ".join(f"{{{{{name}}}}}" for name in merge.FIELDS)
+                + "."
+            )
+        return cleaned

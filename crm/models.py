@@ -578,7 +578,7 @@ class EmailMessage(models.Model):
         return self.subject or "(no subject)"
 
     def get_absolute_url(self) -> str:
-        return reverse("crm:email_detail", args=[self.pk])
+        return reverse("tracking:email_detail", args=[self.pk])
 
 
 class EmailMessageRelation(models.Model):
@@ -592,6 +592,7 @@ class EmailMessageRelation(models.Model):
 
     class Delivery(models.TextChoices):
         PENDING = "pending", "Pending"
+        SENDING = "sending", "Sending"
         REFUSED = "refused", "Not sent"
         SENT = "sent", "Sent"
         FAILED = "failed", "Failed"
@@ -627,6 +628,9 @@ class EmailMessageRelation(models.Model):
     sent_at = models.DateTimeField(null=True, blank=True)
     # Engagement: human activity and machine activity are counted apart.
     is_tracked = models.BooleanField(default=False)
+    untracked_reason = models.CharField(
+        max_length=80, blank=True, help_text="Why this copy carries no tracking, e.g. Don't Track."
+    )
     first_opened_at = models.DateTimeField(null=True, blank=True)
     last_opened_at = models.DateTimeField(null=True, blank=True)
     human_opens = models.PositiveIntegerField(default=0)
@@ -663,6 +667,49 @@ class EmailMessageRelation(models.Model):
     @property
     def is_opened(self) -> bool:
         return self.human_opens > 0
+
+
+class EmailTemplate(models.Model):
+    """A reusable email with merge fields such as {{first_name}} (see crm.merge)."""
+
+    name = models.CharField(max_length=120, unique=True)
+    subject = models.CharField(max_length=998)
+    html_body = models.TextField()
+    is_active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class TrackedLink(models.Model):
+    """One distinct destination in one email; a click token names it, the redirect reads it.
+
+    Rows are immutable once the email is sent (the fast path caches `url` by id for that reason);
+    the click counters are the ingestion's, never the fast path's.
+    """
+
+    email = models.ForeignKey(EmailMessage, on_delete=models.CASCADE, related_name="tracked_links")
+    url = models.TextField()
+    position = models.PositiveIntegerField(help_text="Order of first appearance in the email.")
+    is_honeypot = models.BooleanField(
+        default=False, help_text="The hidden link no person can see: only machines follow it."
+    )
+    human_clicks = models.PositiveIntegerField(default=0)
+    machine_clicks = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["email", "position"]
+        constraints = [
+            models.UniqueConstraint(fields=["email", "position"], name="link_position_per_email"),
+        ]
+
+    def __str__(self) -> str:
+        return self.url
 
 
 class OrgSettings(models.Model):
@@ -724,6 +771,24 @@ class OrgSettings(models.Model):
         default=14,
         validators=[MinValueValidator(1), MaxValueValidator(365)],
         help_text="A record quiet for this many days gets a follow-up task for its owner.",
+    )
+    machine_open_filtering = models.BooleanField(
+        "Machine-open filtering",
+        default=True,
+        help_text="Count only human opens and clicks; off counts Apple Privacy prefetches, image "
+        "proxies and link scanners as opens and clicks, as plain Salesforce does.",
+    )
+    store_full_ip = models.BooleanField(
+        "Store full IP addresses",
+        default=False,
+        help_text="Keep the whole IP of each open and click; off zeroes the last part (the last "
+        "octet of IPv4, the last 80 bits of IPv6).",
+    )
+    scanner_window_seconds = models.PositiveSmallIntegerField(
+        "Scanner time window (seconds)",
+        default=10,
+        validators=[MaxValueValidator(600)],
+        help_text="A click this soon after delivery is a link scanner's, not a person's.",
     )
     updated_at = models.DateTimeField(auto_now=True)
     updated_by = models.ForeignKey(

@@ -15,12 +15,16 @@ urlpatterns = [
     path("contacts/<int:pk>/", views.contact_detail, name="contact_detail"),
     path("contacts/<int:pk>/edit/", views.contact_edit, name="contact_edit"),
     path("contacts/<int:pk>/delete/", views.contact_delete, name="contact_delete"),
+    path(
+        "contacts/<int:pk>/email/", views.email_compose, {"kind": "contact"}, name="contact_email"
+    ),
     path("leads/", views.LeadListView.as_view(), name="lead_list"),
     path("leads/new/", views.lead_create, name="lead_create"),
     path("leads/<int:pk>/", views.lead_detail, name="lead_detail"),
     path("leads/<int:pk>/edit/", views.lead_edit, name="lead_edit"),
     path("leads/<int:pk>/delete/", views.lead_delete, name="lead_delete"),
     path("leads/<int:pk>/convert/", views.lead_convert, name="lead_convert"),
+    path("leads/<int:pk>/email/", views.email_compose, {"kind": "lead"}, name="lead_email"),
     path("opportunities/", views.OpportunityListView.as_view(), name="opportunity_list"),
     path("opportunities/new/", views.opportunity_create, name="opportunity_create"),
     path("opportunities/<int:pk>/", views.opportunity_detail, name="opportunity_detail"),

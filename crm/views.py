@@ -15,7 +15,19 @@ from django_filters.views import FilterView
 from django_tables2 import SingleTableMixin
 
 from crm import filters, forms, tables
-from crm.models import Account, Contact, Lead, Opportunity, OrgSettings, OwnedRecord, Task, User
+from crm.models import (
+    Account,
+    Contact,
+    EmailMessageRelation,
+    EmailTemplate,
+    Lead,
+    Opportunity,
+    OrgSettings,
+    OwnedRecord,
+    Task,
+    User,
+)
+from crm.services import SendRefused, email_send
 from privacy.models import Individual
 
 Record = TypeVar("Record", bound=OwnedRecord)
@@ -224,6 +236,7 @@ def contact_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "tasks": contact.tasks.select_related("owner").order_by("-due_date", "-pk")[:20],
         "roles": contact.roles.select_related("opportunity")[:20],
         "privacy": _privacy_context(contact),
+        "emails": _recent_emails(contact.email_relations),
     }
     return render(request, "crm/contact_detail.html", context)
 
@@ -260,6 +273,7 @@ def lead_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "lead": lead,
         "tasks": lead.tasks.select_related("owner").order_by("-due_date", "-pk")[:20],
         "privacy": _privacy_context(lead),
+        "emails": _recent_emails(lead.email_relations),
     }
     return render(request, "crm/lead_detail.html", context)
 
@@ -403,6 +417,54 @@ def task_delete(request: HttpRequest, pk: int) -> HttpResponse:
     return _delete_record(request, task, reverse("crm:task_list"))
 
 
+# Email
+
+
+@permission_required("crm.add_emailmessage", raise_exception=True)
+def email_compose(request: HttpRequest, kind: str, pk: int) -> HttpResponse:
+    """Write an email to a Contact or Lead (and anyone else); it is sent by a Celery task."""
+    model: type[Contact] | type[Lead] = Contact if kind == "contact" else Lead
+    person = _get_record_for_user(model, request, pk, "individual")
+    user = _user(request)
+    form = forms.EmailComposeForm(request.POST or None, initial={"to": person.email})
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+
+        def recipients(addresses: list[str]) -> list[Contact | Lead | str]:
+            # The person the email is written to is named as that record, not matched by address.
+            return [person if a.lower() == person.email.lower() else a for a in addresses]
+
+        try:
+            if not user.email:
+                raise SendRefused("Your user has no email address to send from; ask an admin.")
+            email = email_send(
+                sender=user,
+                to=recipients(data["to"]),
+                cc=recipients(data["cc"]),
+                bcc=recipients(data["bcc"]),
+                subject=data["subject"],
+                html_body=data["html_body"],
+                related_to=person.account if isinstance(person, Contact) else None,
+            )
+        except SendRefused as refused:
+            form.add_error(None, str(refused))
+        else:
+            refused_rows = email.relations.filter(
+                delivery_status=EmailMessageRelation.Delivery.REFUSED
+            ).values_list("address", "refusal_reason")
+            notes = "; ".join(
+                f"not sent to {address} ({reason})" for address, reason in refused_rows
+            )
+            messages.success(request, "Email queued." + (f" Note: {notes}." if notes else ""))
+            return redirect(email)
+    templates = {
+        str(t.pk): {"subject": t.subject, "html_body": t.html_body}
+        for t in EmailTemplate.objects.filter(is_active=True)
+    }
+    context = {"form": form, "person": person, "templates": templates}
+    return render(request, "crm/email_compose.html", context)
+
+
 # Setup
 
 
@@ -423,6 +485,11 @@ def setup(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
         messages.error(request, "Please correct the errors below; nothing was saved.")
     return render(request, "crm/setup.html", {"form": form, "org": org})
+
+
+def _recent_emails(relations: Any) -> Any:
+    """The person's ten latest emails, with their own copy's delivery and engagement."""
+    return relations.select_related("email").order_by("-email__created_at", "-pk")[:10]
 
 
 def _privacy_context(person: Contact | Lead) -> dict[str, Any] | None:

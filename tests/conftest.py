@@ -1,5 +1,6 @@
 """Personas (a rep, another rep, a manager, an admin, an outsider) and small record factories."""
 
+import importlib
 import os
 from collections.abc import Callable
 from datetime import timedelta
@@ -7,11 +8,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from django.apps import apps as django_apps
 from django.contrib.auth.models import Group
 from django.core.cache import cache
 from django.test import Client
 from django.utils import timezone
 
+from config.celery import app as celery_app
 from crm.models import Account, Contact, Lead, Opportunity, Role, Task, User
 from privacy.models import Individual
 
@@ -35,10 +38,28 @@ def _test_settings(settings: Any) -> None:
         "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
     }
     settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    settings.TRACKING_BASE_URL = "https://t.openrate.test"
     cache.clear()
+    # Tasks run inline unless a test starts a real worker.
+    celery_app.conf.task_always_eager = True
+    celery_app.conf.task_eager_propagates = True
+
+
+def _ensure_roles() -> None:
+    """The roles come from a data migration; a transactional test's flush removes them."""
+    if not Group.objects.filter(name=Role.REP.value).exists():
+        roles_migration = importlib.import_module("crm.migrations.0002_roles")
+        roles_migration.create_roles(django_apps, None)
+
+
+@pytest.fixture
+def roles(db: None) -> None:
+    """The three roles, for tests that need them without a persona."""
+    _ensure_roles()
 
 
 def _make_user(username: str, role: Role | None) -> User:
+    _ensure_roles()
     user = User.objects.create_user(
         username=username,
         password="pw",
@@ -53,7 +74,10 @@ def _make_user(username: str, role: Role | None) -> User:
 
 @pytest.fixture
 def rep(db: None) -> User:
-    return _make_user("rita", Role.REP)
+    user = _make_user("rita", Role.REP)
+    user.last_name = "Rep"
+    user.save(update_fields=["last_name"])
+    return user
 
 
 @pytest.fixture

@@ -31,7 +31,7 @@ def full_account(make_account, make_contact, make_opportunity, make_task, make_i
     [
         # session, user, permissions (2), the record, the navbar's roles, then per page:
         ("account", 9),  # contacts, opportunities, tasks
-        ("contact", 8),  # tasks, roles with their opportunity
+        ("contact", 9),  # emails, tasks, roles with their opportunity
         ("opportunity", 8),  # contact roles, tasks
     ],
 )
@@ -56,7 +56,7 @@ def test_the_lead_and_task_pages_run_a_fixed_number_of_queries(
     task = make_task(who_lead=lead)
     client = client_for(rep)
 
-    with django_assert_num_queries(7):
+    with django_assert_num_queries(8):
         assert client.get(reverse("crm:lead_detail", args=[lead.pk])).status_code == 200
     with django_assert_num_queries(6):
         assert client.get(reverse("crm:task_detail", args=[task.pk])).status_code == 200

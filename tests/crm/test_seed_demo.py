@@ -12,7 +12,7 @@ def _seed() -> str:
     return out.getvalue()
 
 
-def test_seed_demo_loads_every_role_and_record_kind_and_prints_the_logins(db) -> None:
+def test_seed_demo_loads_every_role_and_record_kind_and_prints_the_logins(roles) -> None:
     output = _seed()
 
     assert {u.username: u.groups.get().name for u in User.objects.all()} == {
@@ -31,7 +31,7 @@ def test_seed_demo_loads_every_role_and_record_kind_and_prints_the_logins(db) ->
     assert Individual.objects.filter(has_opted_out_processing=True).exists()
 
 
-def test_seed_demo_is_deterministic_and_safe_to_run_twice(db) -> None:
+def test_seed_demo_is_deterministic_and_safe_to_run_twice(roles) -> None:
     _seed()
     first = sorted(Contact.objects.values_list("email", flat=True))
     ada = User.objects.get(username="ada")

@@ -1,0 +1,501 @@
+"""The send pipeline: every email Openrate sends (single, list, automated) goes through here.
+
+email_send() checks Setup and each recipient's privacy, records the EmailMessage with one
+relation row per address and the links to track, and queues delivery. email_deliver() (run by
+Celery) renders one MIME message per recipient, with that recipient's own tracking token, and
+hands each to the mail backend.
+
+Instrumenting uses tracking's pure modules (tokens, rewrite); crm never imports tracking's models
+or services, so the apps' dependency still flows one way at the level of data.
+"""
+
+from __future__ import annotations
+
+import logging
+import smtplib
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from email.headerregistry import Address
+from email.utils import make_msgid
+from functools import lru_cache
+
+from django.conf import settings
+from django.core.mail import EmailMultiAlternatives, get_connection
+from django.db import transaction
+from django.db.models import Count, Q
+from django.db.models.functions import Upper
+from django.utils import timezone
+
+from crm.merge import merge
+from crm.models import (
+    Account,
+    Contact,
+    EmailMessage,
+    EmailMessageRelation,
+    Lead,
+    Opportunity,
+    OrgSettings,
+    Task,
+    TrackedLink,
+    User,
+)
+from privacy.policy import EmailPolicy, email_policy
+from tracking.rewrite import find_links, html_to_text, rewrite_html, rewrite_text
+from tracking.tokens import make_token, signing_keys
+
+logger = logging.getLogger(__name__)
+
+Recipient = Contact | Lead | User | str
+Relation = EmailMessageRelation
+
+
+class SendRefused(Exception):
+    """The whole send is refused (Setup or a limit); the message says why, for the user."""
+
+
+class DeliveryDeferred(Exception):
+    """The mail server could not be reached; the recipients still pending are tried again."""
+
+
+@dataclass
+class _Address:
+    address: str
+    name: str
+    kind: str  # EmailMessageRelation.Type
+    contact: Contact | None = None
+    lead: Lead | None = None
+    user: User | None = None
+
+    @property
+    def person(self) -> Contact | Lead | None:
+        return self.contact or self.lead
+
+
+@lru_cache(maxsize=1)
+def _signing_key() -> bytes:
+    return signing_keys(settings.SECRET_KEY, settings.TRACKING_SIGNING_KEYS)[0]
+
+
+def pixel_url(relation_id: int) -> str:
+    return f"{settings.TRACKING_BASE_URL}/t/o/{make_token(relation_id, key=_signing_key())}.gif"
+
+
+def click_url(relation_id: int, link_id: int) -> str:
+    token = make_token(relation_id, link_id, key=_signing_key())
+    return f"{settings.TRACKING_BASE_URL}/t/c/{token}"
+
+
+def email_send(
+    *,
+    sender: User,
+    to: Sequence[Recipient],
+    cc: Sequence[Recipient] = (),
+    bcc: Sequence[Recipient] = (),
+    subject: str,
+    html_body: str,
+    source: str = EmailMessage.Source.SINGLE,
+    related_to: Account | Opportunity | None = None,
+) -> EmailMessage:
+    """Record an email and queue its delivery: one tracked (where allowed) copy per recipient."""
+    org = OrgSettings.load()
+    if org.deliverability_access == OrgSettings.Deliverability.NO_ACCESS:
+        raise SendRefused("Email is switched off: Setup's deliverability access is No access.")
+    if org.deliverability_access == OrgSettings.Deliverability.SYSTEM_ONLY:
+        raise SendRefused(
+            "Only system email may be sent: Setup's deliverability access is System email only."
+        )
+    addresses = _resolve(to, cc, bcc)
+    if not addresses:
+        raise SendRefused("Add at least one recipient.")
+    is_list = source == EmailMessage.Source.LIST
+    tracking_on = org.enhanced_email and org.email_tracking_enabled
+
+    with transaction.atomic():
+        decisions = [
+            email_policy(
+                item.person.individual if item.person else None,
+                has_opted_out_of_email=bool(item.person and item.person.has_opted_out_of_email),
+                is_list_email=is_list,
+                enforce_privacy=org.enforce_email_privacy,
+            )
+            for item in addresses
+        ]
+        allowed = sum(decision.may_send for decision in decisions)
+        _check_daily_limit(org, is_list=is_list, adding=allowed)
+
+        now = timezone.now()
+        domain = sender.email.rpartition("@")[2] or "openrate.localhost"
+        email = EmailMessage.objects.create(
+            subject=subject,
+            html_body=html_body,
+            text_body=html_to_text(html_body),
+            from_address=sender.email,
+            from_name=sender.get_full_name(),
+            to_addresses=_header_list(a for a in addresses if a.kind == Relation.Type.TO),
+            cc_addresses=_header_list(a for a in addresses if a.kind == Relation.Type.CC),
+            bcc_addresses=_header_list(a for a in addresses if a.kind == Relation.Type.BCC),
+            status=EmailMessage.Status.DRAFT,
+            delivery_status=EmailMessage.Delivery.QUEUED,
+            source=source,
+            is_tracked=False,
+            message_identifier=make_msgid(domain=domain)[1:-1],
+            related_account=related_to if isinstance(related_to, Account) else None,
+            related_opportunity=related_to if isinstance(related_to, Opportunity) else None,
+            sender=sender,
+        )
+        email.thread_identifier = email.message_identifier
+        rows = [
+            Relation(
+                email=email,
+                relation_type=Relation.Type.FROM,
+                address=sender.email,
+                name=sender.get_full_name(),
+                user=sender,
+                delivery_status=Relation.Delivery.SENT,
+            )
+        ]
+        for item, decision in zip(addresses, decisions, strict=True):
+            rows.append(
+                Relation(
+                    email=email,
+                    relation_type=item.kind,
+                    address=item.address,
+                    name=item.name,
+                    contact=item.contact,
+                    lead=item.lead,
+                    user=item.user,
+                    delivery_status=(
+                        Relation.Delivery.PENDING
+                        if decision.may_send
+                        else Relation.Delivery.REFUSED
+                    ),
+                    refusal_reason="" if decision.may_send else decision.reason,
+                    is_tracked=tracking_on and decision.may_send and decision.may_track,
+                    untracked_reason=_untracked_reason(org, decision),
+                    message_id=make_msgid(domain=domain)[1:-1] if decision.may_send else "",
+                )
+            )
+        Relation.objects.bulk_create(rows)
+        email.is_tracked = any(row.is_tracked for row in rows)
+        if email.is_tracked:
+            _store_links(email)
+        if not allowed:
+            email.delivery_status = EmailMessage.Delivery.FAILED
+            email.failure_reason = "No recipient may receive this email: " + "; ".join(
+                f"{a.address} ({d.reason})" for a, d in zip(addresses, decisions, strict=True)
+            )
+        email.save(
+            update_fields=["thread_identifier", "is_tracked", "delivery_status", "failure_reason"]
+        )
+        if not org.enhanced_email:
+            _log_as_task(email, addresses, sender=sender, related_to=related_to, when=now)
+        if allowed:
+            from crm.tasks import deliver_email  # the task module imports this one
+
+            deliver_email.delay_on_commit(email.pk)  # type: ignore[attr-defined]
+    return email
+
+
+def email_deliver(*, email_id: int) -> None:
+    """Send each pending recipient their own copy; a recipient is claimed before it is sent.
+
+    Claiming with a conditional UPDATE means two workers running the same task never send a
+    copy twice; a copy whose worker died mid-send stays Sending rather than going out again.
+    """
+    email = EmailMessage.objects.select_related("sender").get(pk=email_id)
+    pending = list(
+        email.relations.filter(delivery_status=Relation.Delivery.PENDING).select_related(
+            "contact__account", "lead"
+        )
+    )
+    links = {link.url: link.pk for link in email.tracked_links.filter(is_honeypot=False)}
+    honeypot = email.tracked_links.filter(is_honeypot=True).values_list("pk", flat=True).first()
+    deferred = ""
+    if pending:
+        connection = get_connection()
+        try:
+            connection.open()
+        except OSError as error:
+            raise DeliveryDeferred(f"The mail server could not be reached: {error}") from error
+        try:
+            for relation in pending:
+                claimed = Relation.objects.filter(
+                    pk=relation.pk, delivery_status=Relation.Delivery.PENDING
+                ).update(delivery_status=Relation.Delivery.SENDING)
+                if not claimed:
+                    continue
+                message = _render_copy(email, relation, links=links, honeypot=honeypot)
+                message.connection = connection
+                status, reason = _send_one(message)
+                Relation.objects.filter(pk=relation.pk).update(
+                    delivery_status=status,
+                    refusal_reason=reason,
+                    sent_at=timezone.now() if status == Relation.Delivery.SENT else None,
+                )
+                if status == Relation.Delivery.PENDING:
+                    deferred = reason
+                    break
+        finally:
+            connection.close()
+    _finish(email)
+    if deferred:
+        raise DeliveryDeferred(deferred)
+
+
+def email_delivery_give_up(*, email_id: int, reason: str) -> None:
+    """After the last retry: the copies still pending failed, with the reason."""
+    Relation.objects.filter(email_id=email_id, delivery_status=Relation.Delivery.PENDING).update(
+        delivery_status=Relation.Delivery.FAILED, refusal_reason=reason[:255]
+    )
+    _finish(EmailMessage.objects.get(pk=email_id))
+
+
+def _finish(email: EmailMessage) -> None:
+    """Set the email's delivery status from its recipients' (one aggregate query)."""
+    counts = email.relations.exclude(relation_type=Relation.Type.FROM).aggregate(
+        pending=Count("pk", filter=Q(delivery_status__in=["pending", "sending"])),
+        sent=Count("pk", filter=Q(delivery_status=Relation.Delivery.SENT)),
+        failed=Count("pk", filter=Q(delivery_status=Relation.Delivery.FAILED)),
+    )
+    if counts["pending"]:
+        return
+    if counts["sent"] and counts["failed"]:
+        email.delivery_status = EmailMessage.Delivery.PARTIAL
+    elif counts["sent"]:
+        email.delivery_status = EmailMessage.Delivery.SENT
+    else:
+        email.delivery_status = EmailMessage.Delivery.FAILED
+    failures = list(
+        email.relations.filter(delivery_status=Relation.Delivery.FAILED).values_list(
+            "address", "refusal_reason"
+        )
+    )
+    email.failure_reason = "; ".join(f"{address}: {reason}" for address, reason in failures)
+    if counts["sent"]:
+        email.status = EmailMessage.Status.SENT
+        email.message_date = email.message_date or timezone.now()
+    email.save(update_fields=["delivery_status", "failure_reason", "status", "message_date"])
+
+
+def _send_one(message: EmailMultiAlternatives) -> tuple[str, str]:
+    """Hand one copy to the backend: (new delivery status, reason)."""
+    try:
+        message.send()
+    except smtplib.SMTPRecipientsRefused as error:
+        code, text = next(iter(error.recipients.values()))
+        return _smtp_outcome(code, text)
+    except smtplib.SMTPResponseException as error:
+        return _smtp_outcome(error.smtp_code, error.smtp_error)
+    except (smtplib.SMTPServerDisconnected, OSError) as error:
+        return Relation.Delivery.PENDING, f"The mail server went away: {error}"
+    return Relation.Delivery.SENT, ""
+
+
+def _smtp_outcome(code: int, text: bytes | str) -> tuple[str, str]:
+    detail = text.decode("utf-8", "replace") if isinstance(text, bytes) else text
+    reason = f"{code} {detail}".strip()[:255]
+    # 4xx is the server's "try again later"; 5xx is final.
+    if 400 <= code < 500:
+        return Relation.Delivery.PENDING, reason
+    return Relation.Delivery.FAILED, reason
+
+
+def _render_copy(
+    email: EmailMessage, relation: Relation, *, links: dict[str, int], honeypot: int | None
+) -> EmailMultiAlternatives:
+    values = _merge_values(relation, email.sender)
+    html = merge(email.html_body, values, as_html=True)
+    text = merge(email.text_body, values, as_html=False)
+    if relation.is_tracked:
+
+        def url_for(destination: str) -> str | None:
+            link_id = links.get(destination)
+            return click_url(relation.pk, link_id) if link_id else None
+
+        html = rewrite_html(
+            html,
+            url_for=url_for,
+            pixel_url=pixel_url(relation.pk),
+            honeypot_url=click_url(relation.pk, honeypot) if honeypot else None,
+        )
+        text = rewrite_text(text, url_for=url_for)
+    headers = {"Message-ID": f"<{relation.message_id}>", "To": email.to_addresses}
+    if email.cc_addresses:
+        headers["Cc"] = email.cc_addresses
+    sender = email.sender
+    from_name = email.from_name or (sender.get_full_name() if sender else "")
+    message = EmailMultiAlternatives(
+        subject=merge(email.subject, values, as_html=False),
+        body=text,
+        from_email=str(Address(display_name=from_name, addr_spec=email.from_address)),
+        to=[relation.address],
+        headers=headers,
+    )
+    message.attach_alternative(html, "text/html")
+    return message
+
+
+def _merge_values(relation: Relation, sender: User | None) -> dict[str, str]:
+    person = relation.contact or relation.lead
+    if isinstance(person, Contact):
+        company = person.account.name if person.account else ""
+    else:
+        company = person.company if person else ""
+    first, _, last = relation.name.partition(" ")
+    return {
+        "first_name": person.first_name if person else first,
+        "last_name": person.last_name if person else last,
+        "name": person.name if person else relation.name,
+        "company": company,
+        "title": person.title if person else "",
+        "email": relation.address,
+        "sender_name": sender.get_full_name() if sender else "",
+        "sender_email": sender.email if sender else "",
+    }
+
+
+def _untracked_reason(org: OrgSettings, decision: EmailPolicy) -> str:
+    if not decision.may_send:
+        return ""
+    if not org.enhanced_email:
+        return "Enhanced Email is off"
+    if not org.email_tracking_enabled:
+        return "Email tracking is off"
+    return "" if decision.may_track else decision.reason
+
+
+def _store_links(email: EmailMessage) -> None:
+    """One TrackedLink per distinct destination, and the hidden honeypot link.
+
+    The destinations are the HTML's trackable links; the text part, generated from the HTML,
+    has the same ones (a link the HTML marks data-notrack stays untracked in the text too).
+    """
+    destinations = list(dict.fromkeys(find_links(email.html_body)))
+    rows = [
+        TrackedLink(email=email, url=url, position=position)
+        for position, url in enumerate(destinations)
+    ]
+    # The honeypot leads somewhere harmless of ours: only a machine ever follows it.
+    rows.append(
+        TrackedLink(
+            email=email,
+            url=f"{settings.TRACKING_BASE_URL}/",
+            position=len(destinations),
+            is_honeypot=True,
+        )
+    )
+    TrackedLink.objects.bulk_create(rows)
+
+
+def _resolve(*groups: Sequence[Recipient]) -> list[_Address]:
+    """Each address once (To before Cc before Bcc), matched to its Contact, Lead or User."""
+    kinds = (Relation.Type.TO, Relation.Type.CC, Relation.Type.BCC)
+    seen: set[str] = set()
+    result: list[_Address] = []
+    plain: list[_Address] = []
+    for kind, group in zip(kinds, groups, strict=True):
+        for recipient in group:
+            item = _address_of(recipient, kind)
+            key = item.address.lower()
+            if not key or key in seen:
+                continue
+            seen.add(key)
+            result.append(item)
+            if isinstance(recipient, str):
+                plain.append(item)
+    _match_records(plain)
+    return result
+
+
+def _address_of(recipient: Recipient, kind: str) -> _Address:
+    if isinstance(recipient, Contact):
+        return _Address(recipient.email.strip(), recipient.name, kind, contact=recipient)
+    if isinstance(recipient, Lead):
+        return _Address(recipient.email.strip(), recipient.name, kind, lead=recipient)
+    if isinstance(recipient, User):
+        return _Address(recipient.email.strip(), recipient.get_full_name(), kind, user=recipient)
+    return _Address(recipient.strip(), "", kind)
+
+
+def _match_records(items: list[_Address]) -> None:
+    """Link plain addresses to the Contact (else Lead) with that address: two queries in all."""
+    if not items:
+        return
+    wanted = {item.address.lower() for item in items}
+    contacts: dict[str, Contact] = {}
+    for contact in (
+        Contact.objects.annotate(address=Upper("email"))
+        .filter(address__in=[address.upper() for address in wanted])
+        .select_related("individual", "account")
+        .order_by("pk")
+    ):
+        contacts.setdefault(contact.email.lower(), contact)
+    leads: dict[str, Lead] = {}
+    rest = wanted - contacts.keys()
+    if rest:
+        for lead in (
+            Lead.objects.annotate(address=Upper("email"))
+            .filter(address__in=[address.upper() for address in rest])
+            .select_related("individual")
+            .order_by("pk")
+        ):
+            leads.setdefault(lead.email.lower(), lead)
+    for item in items:
+        key = item.address.lower()
+        item.contact = contacts.get(key)
+        item.lead = None if item.contact else leads.get(key)
+        person = item.person
+        if person is not None and not item.name:
+            item.name = person.name
+
+
+def _check_daily_limit(org: OrgSettings, *, is_list: bool, adding: int) -> None:
+    limit = org.daily_list_email_limit if is_list else org.daily_single_email_limit
+    start = timezone.localtime().replace(hour=0, minute=0, second=0, microsecond=0)
+    list_source = Q(email__source=EmailMessage.Source.LIST)
+    used = (
+        Relation.objects.filter(list_source if is_list else ~list_source)
+        .filter(email__created_at__gte=start, email__created_at__lt=start + timedelta(days=1))
+        .exclude(relation_type=Relation.Type.FROM)
+        .exclude(delivery_status=Relation.Delivery.REFUSED)
+        .count()
+    )
+    if used + adding > limit:
+        kind = "list" if is_list else "single"
+        raise SendRefused(
+            f"The daily {kind} email limit of {limit} recipients would be exceeded: "
+            f"{used} already today, and this email has {adding}. It resets at midnight."
+        )
+
+
+def _header_list(items: Iterable[_Address]) -> str:
+    return ", ".join(
+        str(Address(display_name=item.name, addr_spec=item.address)) if item.name else item.address
+        for item in items
+    )
+
+
+def _log_as_task(
+    email: EmailMessage,
+    addresses: list[_Address],
+    *,
+    sender: User,
+    related_to: Account | Opportunity | None,
+    when: datetime,
+) -> None:
+    """Enhanced Email off: the send is logged as a completed Email task, as in Salesforce."""
+    person = next((a.person for a in addresses if a.person is not None), None)
+    Task.objects.create(
+        subject=f"Email: {email.subject}"[:255],
+        description=f"To: {email.to_addresses}\n\n{email.text_body}",
+        status=Task.Status.COMPLETED,
+        subtype=Task.Subtype.EMAIL,
+        completed_at=when,
+        due_date=timezone.localdate(),
+        owner=sender,
+        who_contact=person if isinstance(person, Contact) else None,
+        who_lead=person if isinstance(person, Lead) else None,
+        what_account=related_to if isinstance(related_to, Account) else None,
+        what_opportunity=related_to if isinstance(related_to, Opportunity) else None,
+    )

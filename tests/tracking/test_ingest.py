@@ -1,0 +1,189 @@
+"""Ingestion: buffered events become labelled TrackingEvents and set-based counter updates."""
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from crm.models import OrgSettings, TrackedLink
+from tests.tracking.conftest import CHROME, call
+from tracking import buffer
+from tracking.models import BufferedEvent, TrackingEvent
+from tracking.services import events_ingest
+
+APPLE_PROXY = {"User-Agent": "Mozilla/5.0"}
+GMAIL_PROXY = {
+    "User-Agent": "Mozilla/5.0 (Windows NT 5.1; rv:11.0) Gecko Firefox/11.0 (via ggpht.com GoogleImageProxy)"  # noqa: E501
+}
+
+
+@pytest.fixture
+def app(embedded, tracking_app):
+    return tracking_app()
+
+
+def _setup(**changes) -> None:
+    org = OrgSettings.load()
+    for name, value in changes.items():
+        setattr(org, name, value)
+    org.save()
+
+
+def test_a_human_open_marks_the_email_opened(app, sent_email) -> None:
+    call(app, sent_email.pixel, headers={"User-Agent": CHROME})
+
+    assert events_ingest().stored == 1
+
+    event = TrackingEvent.objects.get()
+    assert (event.kind, event.label, event.reason) == ("open", "human", "no machine signal")
+    assert event.client.startswith("Chrome") and event.os.startswith("Windows")
+    sent_email.relation.refresh_from_db()
+    assert (sent_email.relation.human_opens, sent_email.relation.machine_opens) == (1, 0)
+    assert sent_email.relation.first_opened_at == event.occurred_at
+    sent_email.email.refresh_from_db()
+    assert sent_email.email.is_opened and sent_email.email.times_opened == 1
+    assert sent_email.email.first_opened_at == sent_email.email.last_opened_at == event.occurred_at
+    assert not BufferedEvent.objects.exists()
+
+
+def test_an_apple_privacy_prefetch_is_a_machine_open_that_does_not_mark_it_opened(
+    app, sent_email
+) -> None:
+    call(app, sent_email.pixel, headers=APPLE_PROXY, remote_addr="17.58.1.20")
+    call(app, sent_email.pixel, headers=GMAIL_PROXY, remote_addr="66.249.84.1")
+
+    events_ingest()
+
+    assert sorted(TrackingEvent.objects.values_list("label", flat=True)) == [
+        "apple_mpp",
+        "image_proxy",
+    ]
+    sent_email.relation.refresh_from_db()
+    assert (sent_email.relation.human_opens, sent_email.relation.machine_opens) == (0, 2)
+    assert sent_email.relation.first_opened_at is None
+    sent_email.email.refresh_from_db()
+    assert not sent_email.email.is_opened and sent_email.email.times_opened == 0
+
+
+def test_with_machine_open_filtering_off_machine_opens_count_as_opens(app, sent_email) -> None:
+    _setup(machine_open_filtering=False)
+    call(app, sent_email.pixel, headers=APPLE_PROXY, remote_addr="17.58.1.20")
+
+    events_ingest()
+
+    sent_email.email.refresh_from_db()
+    assert sent_email.email.is_opened and sent_email.email.times_opened == 1
+    assert TrackingEvent.objects.get().label == "apple_mpp"  # still labelled for what it is
+
+
+def test_a_human_click_counts_for_the_recipient_and_the_link(app, sent_email) -> None:
+    call(app, sent_email.click, headers={"User-Agent": CHROME})
+
+    events_ingest()
+
+    link = TrackedLink.objects.get(url="https://example.com/pricing")
+    assert (link.human_clicks, link.machine_clicks) == (1, 0)
+    sent_email.relation.refresh_from_db()
+    assert sent_email.relation.human_clicks == 1
+    assert TrackingEvent.objects.get().link == link
+
+
+def test_a_click_seconds_after_delivery_is_a_scanner(app, sent_email) -> None:
+    sent_email.relation.sent_at = timezone.now() - timedelta(seconds=2)
+    sent_email.relation.save(update_fields=["sent_at"])
+
+    call(app, sent_email.click, headers={"User-Agent": CHROME})
+    events_ingest()
+
+    event = TrackingEvent.objects.get()
+    assert event.label == "scanner" and "after delivery" in event.reason
+    sent_email.relation.refresh_from_db()
+    assert (sent_email.relation.human_clicks, sent_email.relation.machine_clicks) == (0, 1)
+
+
+def test_following_the_honeypot_and_clicking_several_links_at_once_is_a_scanner(
+    app, sent_email
+) -> None:
+    call(app, sent_email.click, headers={"User-Agent": CHROME})
+    call(app, sent_email.honeypot, headers={"User-Agent": CHROME})
+
+    events_ingest()
+
+    reasons = dict(TrackingEvent.objects.values_list("link__is_honeypot", "reason"))
+    assert set(TrackingEvent.objects.values_list("label", flat=True)) == {"scanner"}
+    assert reasons[True] == "honeypot link followed"
+    assert "links within one second" in reasons[False]
+
+
+def test_ingesting_the_same_events_twice_counts_them_once(app, sent_email) -> None:
+    call(app, sent_email.pixel, headers={"User-Agent": CHROME})
+    raw, _ = buffer.read_database(10)
+
+    events_ingest()
+    BufferedEvent.objects.bulk_create(
+        BufferedEvent(
+            **{
+                f: getattr(r, f)
+                for f in ("event_id", "kind", "token", "received_at", "ip", "user_agent", "method")
+            }
+        )
+        for r in raw
+    )
+    events_ingest()
+
+    assert TrackingEvent.objects.count() == 1
+    sent_email.relation.refresh_from_db()
+    assert sent_email.relation.human_opens == 1
+
+
+def test_the_ip_is_truncated_unless_setup_allows_full_ips(app, sent_email) -> None:
+    call(app, sent_email.pixel, headers={"User-Agent": CHROME}, remote_addr="198.51.100.77")
+    events_ingest()
+    _setup(store_full_ip=True)
+    call(app, sent_email.pixel, headers={"User-Agent": CHROME}, remote_addr="2001:db8::1234:5678")
+    events_ingest()
+
+    assert list(TrackingEvent.objects.order_by("pk").values_list("ip", flat=True)) == [
+        "198.51.100.0",
+        "2001:db8::1234:5678",
+    ]
+
+
+def test_events_go_through_a_real_redis_stream_and_are_removed_after_commit(
+    tracking_app, sent_email, redis_client
+) -> None:
+    app = tracking_app(client=redis_client)
+    call(app, sent_email.pixel, headers={"User-Agent": CHROME})
+    call(app, sent_email.click, headers={"User-Agent": CHROME})
+    assert redis_client.xlen(buffer.STREAM) == 2
+    assert not BufferedEvent.objects.exists()
+
+    assert events_ingest().stored == 2
+
+    assert redis_client.xlen(buffer.STREAM) == 0
+    assert redis_client.xpending(buffer.STREAM, buffer.GROUP)["pending"] == 0
+    sent_email.relation.refresh_from_db()
+    assert (sent_email.relation.human_opens, sent_email.relation.human_clicks) == (1, 1)
+
+
+def test_a_worker_that_dies_before_acknowledging_loses_nothing_and_counts_nothing_twice(
+    tracking_app, sent_email, redis_client, monkeypatch
+) -> None:
+    app = tracking_app(client=redis_client)
+    call(app, sent_email.pixel, headers={"User-Agent": CHROME})
+
+    def die(*args, **kwargs):
+        raise SystemExit("worker killed after commit, before XACK")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(buffer, "acknowledge_stream", die)
+        with pytest.raises(SystemExit):
+            events_ingest(consumer="dead-worker")
+    monkeypatch.setattr(buffer, "CLAIM_IDLE_MS", 0)  # the dead worker's entries are up for grabs
+
+    events_ingest(consumer="new-worker")
+
+    assert TrackingEvent.objects.count() == 1
+    assert redis_client.xlen(buffer.STREAM) == 0
+    sent_email.relation.refresh_from_db()
+    assert sent_email.relation.human_opens == 1

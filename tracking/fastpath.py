@@ -1,0 +1,187 @@
+"""The tracking endpoints, as a small WSGI application in front of Django.
+
+    GET|HEAD /t/o/<token>.gif   the 43-byte transparent GIF, whatever the token
+    GET|HEAD /t/c/<token>       302 to the link stored at send time, or a plain 404 page
+
+No middleware, session, template or database write: verify the token (HMAC, no database),
+append one raw event to the buffer, answer. A click reads its destination from an in-process
+cache of TrackedLink rows, which never change after the email is sent. Anything unexpected gets a
+fixed answer: this path never returns a 500 and never redirects to a URL taken from the request.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
+
+from django.db import connection
+from django.utils.encoding import iri_to_uri
+
+from tracking.buffer import EventWriter, RawEvent
+from tracking.tokens import parse_token
+
+logger = logging.getLogger(__name__)
+
+GIF = (
+    b"GIF89a\x01\x00\x01\x00\x80\x00\x00\x00\x00\x00\xff\xff\xff!\xf9\x04\x01\x00\x00\x00\x00"
+    b",\x00\x00\x00\x00\x01\x00\x01\x00\x00\x02\x02D\x01\x00;"
+)
+NOT_FOUND = (
+    b"<!doctype html><title>Link not found</title>"
+    b"<p>This link is not valid. If you copied it from an email, check that it is complete.</p>"
+)
+NO_STORE = [
+    ("Cache-Control", "no-store, no-cache, must-revalidate, max-age=0, private"),
+    ("Pragma", "no-cache"),
+    ("Expires", "Thu, 01 Jan 1970 00:00:00 GMT"),
+    ("Referrer-Policy", "no-referrer"),
+    ("X-Content-Type-Options", "nosniff"),
+]
+GIF_HEADERS = [("Content-Type", "image/gif"), ("Content-Length", str(len(GIF))), *NO_STORE]
+NOT_FOUND_HEADERS = [
+    ("Content-Type", "text/html; charset=utf-8"),
+    ("Content-Length", str(len(NOT_FOUND))),
+    *NO_STORE,
+]
+MAX_USER_AGENT = 512
+MAX_LINKS_CACHED = 100_000
+
+StartResponse = Callable[..., Any]
+WSGIApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
+
+
+class LinkCache:
+    """TrackedLink id -> destination, read from the database once per process and kept."""
+
+    def __init__(self) -> None:
+        self._urls: dict[int, str | None] = {}
+        self._lock = threading.Lock()
+
+    def get(self, link_id: int) -> str | None:
+        try:
+            return self._urls[link_id]
+        except KeyError:
+            pass
+        url = self._load(link_id)
+        with self._lock:
+            if len(self._urls) >= MAX_LINKS_CACHED:
+                self._urls.clear()  # rare; a cold cache only costs one read per link
+            self._urls[link_id] = url
+        return url
+
+    @staticmethod
+    def _load(link_id: int) -> str | None:
+        for attempt in (1, 2):
+            try:
+                with connection.cursor() as cursor:
+                    cursor.execute("SELECT url FROM crm_trackedlink WHERE id = %s", [link_id])
+                    row = cursor.fetchone()
+                return iri_to_uri(row[0]) if row else None
+            except Exception:
+                connection.close()  # a dropped connection: reconnect once
+                if attempt == 2:
+                    raise
+        return None
+
+
+def client_ip(environ: dict[str, Any], trusted_proxies: int) -> str:
+    """The client's address: REMOTE_ADDR, or with N trusted proxies the Nth X-Forwarded-For
+    entry from the right (entries further left are whatever the client chose to send)."""
+    address = environ.get("REMOTE_ADDR", "")
+    if trusted_proxies > 0:
+        forwarded = [part.strip() for part in environ.get("HTTP_X_FORWARDED_FOR", "").split(",")]
+        forwarded = [part for part in forwarded if part]
+        if len(forwarded) >= trusted_proxies:
+            address = forwarded[-trusted_proxies]
+        elif forwarded:
+            address = forwarded[0]
+    try:
+        return str(ipaddress.ip_address(address))
+    except ValueError:
+        return ""
+
+
+class TrackingApp:
+    """Serves /t/ itself and hands every other path to `fallback` (Django)."""
+
+    def __init__(
+        self,
+        fallback: WSGIApp,
+        *,
+        keys: Sequence[bytes],
+        writer: EventWriter,
+        links: LinkCache,
+        trusted_proxies: int = 0,
+    ) -> None:
+        self.fallback = fallback
+        self.keys = tuple(keys)
+        self.writer = writer
+        self.links = links
+        self.trusted_proxies = trusted_proxies
+
+    def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        path = environ.get("PATH_INFO", "")
+        if not path.startswith("/t/"):
+            return self.fallback(environ, start_response)
+        method = environ.get("REQUEST_METHOD", "")
+        is_pixel = path.startswith("/t/o/")
+        if method not in ("GET", "HEAD"):
+            start_response("405 Method Not Allowed", [("Allow", "GET, HEAD"), *NOT_FOUND_HEADERS])
+            return [] if method == "HEAD" else [NOT_FOUND]
+        try:
+            if is_pixel:
+                return self._open(environ, path, method, start_response)
+            if path.startswith("/t/c/"):
+                return self._click(environ, path, method, start_response)
+        except Exception:
+            logger.exception("Tracking endpoint failed on %r", path[:200])
+            if is_pixel:
+                start_response("200 OK", GIF_HEADERS)
+                return [] if method == "HEAD" else [GIF]
+        return self._not_found(method, start_response)
+
+    def _open(
+        self, environ: dict[str, Any], path: str, method: str, start_response: StartResponse
+    ) -> Iterable[bytes]:
+        # Whatever the token, the answer is the GIF: a broken image helps nobody.
+        if path.endswith(".gif"):
+            data = parse_token(path[5:-4], keys=self.keys)
+            if data is not None and data.link_id == 0:
+                self._record("open", path[5:-4], environ, method)
+        start_response("200 OK", GIF_HEADERS)
+        return [] if method == "HEAD" else [GIF]
+
+    def _click(
+        self, environ: dict[str, Any], path: str, method: str, start_response: StartResponse
+    ) -> Iterable[bytes]:
+        token = path[5:]
+        data = parse_token(token, keys=self.keys)
+        url = self.links.get(data.link_id) if data is not None and data.link_id else None
+        if url is None:
+            return self._not_found(method, start_response)
+        self._record("click", token, environ, method)
+        start_response("302 Found", [("Location", url), ("Content-Length", "0"), *NO_STORE])
+        return []
+
+    def _record(self, kind: str, token: str, environ: dict[str, Any], method: str) -> None:
+        self.writer.append(
+            RawEvent(
+                event_id=uuid.uuid4().hex,
+                kind=kind,
+                token=token,
+                received_at=time.time(),
+                ip=client_ip(environ, self.trusted_proxies),
+                user_agent=environ.get("HTTP_USER_AGENT", "")[:MAX_USER_AGENT],
+                method=method,
+            )
+        )
+
+    @staticmethod
+    def _not_found(method: str, start_response: StartResponse) -> Iterable[bytes]:
+        start_response("404 Not Found", NOT_FOUND_HEADERS)
+        return [] if method == "HEAD" else [NOT_FOUND]

@@ -1,0 +1,74 @@
+from django.db import models
+
+
+class TrackingEvent(models.Model):
+    """One open or click, stored once (idempotent on `event_id`) with its human/machine label."""
+
+    class Kind(models.TextChoices):
+        OPEN = "open", "Open"
+        CLICK = "click", "Click"
+
+    class Label(models.TextChoices):
+        HUMAN = "human", "Human"
+        APPLE_MPP = "apple_mpp", "Apple Mail Privacy Protection"
+        IMAGE_PROXY = "image_proxy", "Image proxy"
+        SCANNER = "scanner", "Security scanner"
+        BOT = "bot", "Bot"
+
+    event_id = models.CharField(max_length=32, unique=True)
+    kind = models.CharField(max_length=5, choices=Kind.choices)
+    relation = models.ForeignKey(
+        "crm.EmailMessageRelation", on_delete=models.CASCADE, related_name="tracking_events"
+    )
+    link = models.ForeignKey(
+        "crm.TrackedLink", on_delete=models.CASCADE, null=True, blank=True, related_name="events"
+    )
+    occurred_at = models.DateTimeField()
+    label = models.CharField(max_length=12, choices=Label.choices)
+    reason = models.CharField(max_length=200)
+    ip = models.GenericIPAddressField(null=True, blank=True)
+    user_agent = models.CharField(max_length=512, blank=True)
+    method = models.CharField(max_length=8)
+    device = models.CharField(max_length=64, blank=True)
+    client = models.CharField(max_length=64, blank=True)
+    os = models.CharField(max_length=64, blank=True)
+
+    class Meta:
+        ordering = ["occurred_at", "pk"]
+        indexes = [
+            # Ingestion recounts a recipient's opens and clicks by kind and label.
+            models.Index(fields=["relation", "kind", "label"], name="event_relation_kind_label"),
+            # A link's clicks (the email page, TrackedLink counters).
+            models.Index(fields=["link", "label"], name="event_link_label"),
+            # The email log and retention: events by time.
+            models.Index(fields=["occurred_at"], name="event_occurred_at"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} ({self.label}) at {self.occurred_at:%Y-%m-%d %H:%M:%S}"
+
+    @property
+    def is_human(self) -> bool:
+        return self.label == self.Label.HUMAN
+
+
+class BufferedEvent(models.Model):
+    """A raw event waiting for ingestion: the buffer in embedded mode, and when Redis is down.
+
+    The fast path inserts with plain SQL; ingestion deletes the rows it stored, in the same
+    transaction, so an event is counted once even if the worker dies mid-batch.
+    """
+
+    event_id = models.CharField(max_length=32, unique=True)
+    kind = models.CharField(max_length=5)
+    token = models.CharField(max_length=64)
+    received_at = models.FloatField(help_text="Server time, seconds since the epoch.")
+    ip = models.CharField(max_length=45, blank=True)
+    user_agent = models.CharField(max_length=512, blank=True)
+    method = models.CharField(max_length=8)
+
+    class Meta:
+        ordering = ["pk"]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.event_id}"

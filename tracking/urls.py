@@ -1,0 +1,9 @@
+from django.urls import path
+
+from tracking import views
+
+app_name = "tracking"
+
+urlpatterns = [
+    path("emails/<int:pk>/", views.email_detail, name="email_detail"),
+]

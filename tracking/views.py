@@ -1,0 +1,82 @@
+from collections import defaultdict
+from typing import Any
+
+from django.contrib.auth.decorators import permission_required
+from django.db.models import Count, Q
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, render
+
+from crm.models import EmailMessage, EmailMessageRelation, User
+from tracking.models import TrackingEvent
+
+LABELS = dict(TrackingEvent.Label.choices)
+
+
+def _get_email_for_user(request: HttpRequest, pk: int) -> EmailMessage:
+    """The email if the user sent it, owns a recipient's record, or sees every record; else 404."""
+    user = request.user
+    assert isinstance(user, User)
+    emails = EmailMessage.objects.select_related("sender")
+    if not user.sees_all_records:
+        emails = emails.filter(
+            Q(sender=user) | Q(relations__contact__owner=user) | Q(relations__lead__owner=user)
+        ).distinct()
+    return get_object_or_404(emails, pk=pk)
+
+
+@permission_required("crm.view_emailmessage", raise_exception=True)
+def email_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    """An email with each recipient's HTML Email Status: delivery, opens, machine opens, clicks."""
+    email = _get_email_for_user(request, pk)
+    recipients = list(
+        email.relations.exclude(relation_type=EmailMessageRelation.Type.FROM).select_related(
+            "contact", "lead"
+        )
+    )
+    links = list(email.tracked_links.all())
+    events = TrackingEvent.objects.filter(relation__email=email)
+    machine_opens: dict[int, list[tuple[str, int]]] = defaultdict(list)
+    for row in (
+        events.filter(kind=TrackingEvent.Kind.OPEN)
+        .exclude(label=TrackingEvent.Label.HUMAN)
+        .values("relation_id", "label")
+        .annotate(n=Count("pk"))
+        .order_by("relation_id", "label")
+    ):
+        machine_opens[row["relation_id"]].append((LABELS[row["label"]], row["n"]))
+    clicks: dict[int, dict[int, dict[str, int]]] = defaultdict(lambda: defaultdict(dict))
+    for row in (
+        events.filter(kind=TrackingEvent.Kind.CLICK)
+        .values("relation_id", "link_id")
+        .annotate(
+            human=Count("pk", filter=Q(label=TrackingEvent.Label.HUMAN)),
+            machine=Count("pk", filter=~Q(label=TrackingEvent.Label.HUMAN)),
+        )
+        .order_by()
+    ):
+        clicks[row["relation_id"]][row["link_id"]] = {
+            "human": row["human"],
+            "machine": row["machine"],
+        }
+    rows: list[dict[str, Any]] = [
+        {
+            "relation": relation,
+            "machine_opens": machine_opens.get(relation.pk, []),
+            "links": [
+                (link, clicks[relation.pk][link.pk])
+                for link in links
+                if link.pk in clicks.get(relation.pk, {})
+            ],
+        }
+        for relation in recipients
+    ]
+    context = {
+        "email": email,
+        "rows": rows,
+        "links": [link for link in links if not link.is_honeypot],
+        "honeypot": next((link for link in links if link.is_honeypot), None),
+        "history": events.select_related("relation", "link").order_by("-occurred_at", "-pk")[:50],
+        "in_progress": email.delivery_status
+        in (EmailMessage.Delivery.QUEUED, EmailMessage.Delivery.SENDING),
+    }
+    return render(request, "tracking/email_detail.html", context)
