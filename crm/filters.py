@@ -5,13 +5,13 @@ from django import forms
 from django.db.models import Q, QuerySet
 
 from crm.forms import style_widgets
-from crm.models import Account, Contact, Lead, Opportunity, Task, User
+from crm.models import Account, Contact, EmailMessage, Lead, Opportunity, Task, User
 
 
-def yes_no_filter(label: str) -> django_filters.BooleanFilter:
+def yes_no_filter(label: str, **kwargs: Any) -> django_filters.BooleanFilter:
     """A yes / no filter whose empty choice reads "Any" (django-filter's says "Unknown")."""
     choices = [("", "Any"), ("true", "Yes"), ("false", "No")]
-    return django_filters.BooleanFilter(label=label, widget=forms.Select(choices=choices))
+    return django_filters.BooleanFilter(label=label, widget=forms.Select(choices=choices), **kwargs)
 
 
 class RecordFilter(django_filters.FilterSet):
@@ -82,3 +82,40 @@ class TaskFilter(RecordFilter):
     class Meta:
         model = Task
         fields = ["q", "status", "priority", "subtype", "owner"]
+
+
+class EmailFilter(RecordFilter):
+    search_fields = ("subject", "to_addresses", "from_address")
+    owner = django_filters.ModelChoiceFilter(
+        queryset=User.objects.none(), label="Sender", field_name="sender"
+    )
+    opened = yes_no_filter("Opened", field_name="is_opened")
+    clicked = django_filters.BooleanFilter(
+        label="Clicked",
+        method="filter_clicked",
+        widget=forms.Select(choices=[("", "Any"), ("true", "Yes"), ("false", "No")]),
+    )
+    bounced = yes_no_filter("Bounced", field_name="is_bounced")
+    sent_after = django_filters.DateFilter(
+        field_name="message_date",
+        lookup_expr="date__gte",
+        label="Sent from",
+        widget=forms.DateInput(attrs={"type": "date"}),
+    )
+    sent_before = django_filters.DateFilter(
+        field_name="message_date",
+        lookup_expr="date__lte",
+        label="Sent to",
+        widget=forms.DateInput(attrs={"type": "date"}),
+    )
+
+    class Meta:
+        model = EmailMessage
+        fields = ["q", "delivery_status", "owner"]
+
+    def filter_clicked(
+        self, queryset: QuerySet[Any], name: str, value: bool | None
+    ) -> QuerySet[Any]:
+        if value is None:
+            return queryset
+        return queryset.filter(times_clicked__gt=0) if value else queryset.filter(times_clicked=0)

@@ -19,6 +19,7 @@ from crm.models import (
     Task,
     User,
 )
+from crm.timeline import KINDS
 
 
 def style_widgets(fields: Iterable[forms.Field]) -> None:
@@ -317,3 +318,53 @@ class EmailComposeForm(BootstrapMixin, forms.Form):
                 + "."
             )
         return cleaned
+
+
+class TimelineFilterForm(BootstrapMixin, forms.Form):
+    show = forms.ChoiceField(choices=list(KINDS.items()), required=False, label="Show")
+    start = forms.DateField(
+        required=False, label="From", widget=forms.DateInput(attrs={"type": "date"})
+    )
+    end = forms.DateField(
+        required=False, label="To", widget=forms.DateInput(attrs={"type": "date"})
+    )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.style_widgets()
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        start, end = cleaned.get("start"), cleaned.get("end")
+        if start and end and start > end:
+            raise ValidationError("The start date is after the end date.")
+        return cleaned
+
+
+class PrivacyForm(BootstrapMixin, forms.Form):
+    """A person's privacy choices; fields the user may not change are shown but disabled."""
+
+    has_opted_out_of_email = forms.BooleanField(required=False, label="Email Opt Out")
+    has_opted_out_tracking = forms.BooleanField(required=False, label="Don't Track")
+    has_opted_out_processing = forms.BooleanField(required=False, label="Don't Process")
+    has_opted_out_solicit = forms.BooleanField(required=False, label="Don't Market")
+    should_forget = forms.BooleanField(required=False, label="Forget this Individual")
+
+    def __init__(
+        self, *args: Any, may_opt_out: bool, may_change_individual: bool, **kwargs: Any
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["has_opted_out_of_email"].disabled = not may_opt_out
+        for name in ("has_opted_out_tracking", "has_opted_out_processing", "has_opted_out_solicit"):
+            self.fields[name].disabled = not may_change_individual
+        self.fields["should_forget"].disabled = not may_change_individual
+        self.style_widgets()
+
+
+class LogCallForm(BootstrapMixin, forms.Form):
+    subject = forms.CharField(max_length=255, initial="Call")
+    comments = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), required=False)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.style_widgets()

@@ -500,6 +500,19 @@ class Task(OwnedRecord):
         self.save(update_fields=["status", "completed_at", "updated_at"])
 
 
+class EmailMessageQuerySet(models.QuerySet):
+    def visible_to(self, user: User | AnonymousUser) -> Self:
+        """Every email for those who see all records; else what they sent or their people got."""
+        if not user.is_authenticated:
+            return self.none()
+        if user.has_perm("crm.view_all_records"):
+            return self.all()
+        theirs = EmailMessageRelation.objects.filter(email=models.OuterRef("pk")).filter(
+            Q(contact__owner=user) | Q(lead__owner=user)
+        )
+        return self.filter(Q(sender=user) | models.Exists(theirs))
+
+
 class EmailMessage(models.Model):
     """One email, sent or received; each address on it has an EmailMessageRelation."""
 
@@ -543,6 +556,7 @@ class EmailMessage(models.Model):
     first_opened_at = models.DateTimeField(null=True, blank=True)
     last_opened_at = models.DateTimeField(null=True, blank=True)
     times_opened = models.PositiveIntegerField(default=0)
+    times_clicked = models.PositiveIntegerField(default=0)
     is_bounced = models.BooleanField(default=False)
     message_identifier = models.CharField("Message-ID", max_length=255, blank=True)
     thread_identifier = models.CharField(max_length=255, blank=True)
@@ -564,6 +578,8 @@ class EmailMessage(models.Model):
     )
     message_date = models.DateTimeField(null=True, blank=True, help_text="When it was sent.")
     created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = EmailMessageQuerySet.as_manager()
 
     class Meta:
         ordering = ["-message_date", "-pk"]
@@ -638,6 +654,13 @@ class EmailMessageRelation(models.Model):
     human_clicks = models.PositiveIntegerField(default=0)
     machine_clicks = models.PositiveIntegerField(default=0)
     last_clicked_at = models.DateTimeField(null=True, blank=True)
+    # For the timeline at a glance ("Clicked pricing link", "Machine open only (Apple Privacy)").
+    last_clicked_link = models.ForeignKey(
+        "TrackedLink", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    machine_open_label = models.CharField(
+        max_length=12, blank=True, help_text="The label of the latest machine open."
+    )
     # What came back.
     bounce_category = models.CharField(max_length=4, choices=Bounce.choices, blank=True)
     bounce_status = models.CharField(max_length=16, blank=True)
@@ -710,6 +733,40 @@ class TrackedLink(models.Model):
 
     def __str__(self) -> str:
         return self.url
+
+
+class PrivacyChange(models.Model):
+    """A change to a person's privacy choices, shown on their timeline: who, when, what."""
+
+    contact = models.ForeignKey(
+        Contact, on_delete=models.CASCADE, null=True, blank=True, related_name="privacy_changes"
+    )
+    lead = models.ForeignKey(
+        Lead, on_delete=models.CASCADE, null=True, blank=True, related_name="privacy_changes"
+    )
+    field = models.CharField(max_length=40)
+    label = models.CharField(max_length=80, help_text="As people know it, e.g. Don't Track.")
+    value = models.BooleanField()
+    source = models.CharField(
+        max_length=40, help_text="Where it was changed, e.g. the record page or an unsubscribe."
+    )
+    changed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    changed_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-changed_at", "-pk"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(contact__isnull=False, lead__isnull=True)
+                | Q(contact__isnull=True, lead__isnull=False),
+                name="privacy_change_is_for_a_contact_or_a_lead",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.label}: {'on' if self.value else 'off'}"
 
 
 class OrgSettings(models.Model):

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 import smtplib
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.headerregistry import Address
@@ -36,10 +36,12 @@ from crm.models import (
     Lead,
     Opportunity,
     OrgSettings,
+    PrivacyChange,
     Task,
     TrackedLink,
     User,
 )
+from privacy.models import Individual
 from privacy.policy import EmailPolicy, email_policy
 from tracking.rewrite import find_links, html_to_text, rewrite_html, rewrite_text
 from tracking.tokens import make_token, signing_keys
@@ -126,6 +128,12 @@ def email_send(
 
         now = timezone.now()
         domain = sender.email.rpartition("@")[2] or "openrate.localhost"
+        if len(addresses) == 1:
+            # One recipient: keep the email as they read it, merge fields filled.
+            only = addresses[0]
+            values = _merge_values(only.person, only.name, only.address, sender)
+            subject = merge(subject, values, as_html=False)
+            html_body = merge(html_body, values, as_html=True)
         email = EmailMessage.objects.create(
             subject=subject,
             html_body=html_body,
@@ -304,7 +312,9 @@ def _smtp_outcome(code: int, text: bytes | str) -> tuple[str, str]:
 def _render_copy(
     email: EmailMessage, relation: Relation, *, links: dict[str, int], honeypot: int | None
 ) -> EmailMultiAlternatives:
-    values = _merge_values(relation, email.sender)
+    values = _merge_values(
+        relation.contact or relation.lead, relation.name, relation.address, email.sender
+    )
     html = merge(email.html_body, values, as_html=True)
     text = merge(email.text_body, values, as_html=False)
     if relation.is_tracked:
@@ -336,20 +346,21 @@ def _render_copy(
     return message
 
 
-def _merge_values(relation: Relation, sender: User | None) -> dict[str, str]:
-    person = relation.contact or relation.lead
+def _merge_values(
+    person: Contact | Lead | None, name: str, address: str, sender: User | None
+) -> dict[str, str]:
     if isinstance(person, Contact):
         company = person.account.name if person.account else ""
     else:
         company = person.company if person else ""
-    first, _, last = relation.name.partition(" ")
+    first, _, last = name.partition(" ")
     return {
         "first_name": person.first_name if person else first,
         "last_name": person.last_name if person else last,
-        "name": person.name if person else relation.name,
+        "name": person.name if person else name,
         "company": company,
         "title": person.title if person else "",
-        "email": relation.address,
+        "email": address,
         "sender_name": sender.get_full_name() if sender else "",
         "sender_email": sender.email if sender else "",
     }
@@ -498,4 +509,92 @@ def _log_as_task(
         who_lead=person if isinstance(person, Lead) else None,
         what_account=related_to if isinstance(related_to, Account) else None,
         what_opportunity=related_to if isinstance(related_to, Opportunity) else None,
+    )
+
+
+# The Individual's flags a record page shows and edits, in the order people read them.
+PRIVACY_FLAGS = (
+    "has_opted_out_tracking",
+    "has_opted_out_processing",
+    "has_opted_out_solicit",
+    "should_forget",
+)
+
+
+@transaction.atomic
+def privacy_update(
+    *,
+    person: Contact | Lead,
+    by: User | None,
+    source: str,
+    email_opt_out: bool | None = None,
+    flags: Mapping[str, bool] | None = None,
+) -> list[PrivacyChange]:
+    """Change a person's Email Opt Out and Individual flags; each change is kept for the timeline.
+
+    An Individual is created for the person when a flag is first set.
+    """
+    owner: dict[str, Contact | Lead] = (
+        {"contact": person} if isinstance(person, Contact) else {"lead": person}
+    )
+    changes: list[PrivacyChange] = []
+    if email_opt_out is not None and email_opt_out != person.has_opted_out_of_email:
+        person.has_opted_out_of_email = email_opt_out
+        person.save(update_fields=["has_opted_out_of_email", "updated_at"])
+        changes.append(
+            PrivacyChange(
+                **owner,
+                field="has_opted_out_of_email",
+                label="Email Opt Out",
+                value=email_opt_out,
+                source=source,
+                changed_by=by,
+            )
+        )
+    individual = person.individual
+    wanted = {
+        name: value
+        for name, value in (flags or {}).items()
+        if name in PRIVACY_FLAGS and value != bool(individual and getattr(individual, name))
+    }
+    if wanted:
+        if individual is None:
+            individual = Individual.objects.create(
+                first_name=person.first_name, last_name=person.last_name
+            )
+            person.individual = individual
+            person.save(update_fields=["individual", "updated_at"])
+        for name, value in wanted.items():
+            setattr(individual, name, value)
+            changes.append(
+                PrivacyChange(
+                    **owner,
+                    field=name,
+                    label=Individual.flag_label(name),
+                    value=value,
+                    source=source,
+                    changed_by=by,
+                )
+            )
+        individual.save(update_fields=[*wanted, "updated_at"])
+    return PrivacyChange.objects.bulk_create(changes)
+
+
+def call_log(
+    *, owner: User, record: Contact | Lead | Account | Opportunity, subject: str, comments: str
+) -> Task:
+    """Log a call that happened: a completed Task of type Call on the record."""
+    now = timezone.now()
+    return Task.objects.create(
+        owner=owner,
+        subject=subject or "Call",
+        description=comments,
+        subtype=Task.Subtype.CALL,
+        status=Task.Status.COMPLETED,
+        completed_at=now,
+        due_date=timezone.localdate(now),
+        who_contact=record if isinstance(record, Contact) else None,
+        who_lead=record if isinstance(record, Lead) else None,
+        what_account=record if isinstance(record, Account) else None,
+        what_opportunity=record if isinstance(record, Opportunity) else None,
     )

@@ -1,6 +1,6 @@
 import django_tables2 as tables
 
-from crm.models import Account, Contact, Lead, Opportunity, Task
+from crm.models import Account, Contact, EmailMessage, Lead, Opportunity, Task
 
 
 class AccountTable(tables.Table):
@@ -72,3 +72,33 @@ class TaskTable(tables.Table):
         model = Task
         fields = ["subject", "status", "priority", "subtype", "due_date", "who", "owner"]
         empty_text = "No tasks match."
+
+
+class EmailTable(tables.Table):
+    subject = tables.Column(linkify=True, verbose_name="Subject")
+    sender = tables.Column(accessor="sender__username", verbose_name="From")
+    message_date = tables.DateTimeColumn(verbose_name="Sent", format="M j, Y H:i")
+    times_opened = tables.Column(verbose_name="Opens")
+    times_clicked = tables.Column(verbose_name="Clicks")
+    is_bounced = tables.BooleanColumn(verbose_name="Bounced")
+    is_tracked = tables.BooleanColumn(verbose_name="Tracked")
+
+    class Meta:
+        model = EmailMessage
+        fields = [
+            "subject",
+            "sender",
+            "to_addresses",
+            "source",
+            "delivery_status",
+            "message_date",
+            "is_tracked",
+            "times_opened",
+            "times_clicked",
+            "is_bounced",
+        ]
+        order_by = "-message_date"
+        empty_text = "No emails match."
+
+    def render_subject(self, value: str) -> str:
+        return value or "(no subject)"

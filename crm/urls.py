@@ -37,4 +37,8 @@ urlpatterns = [
     path("tasks/<int:pk>/complete/", views.task_complete, name="task_complete"),
     path("tasks/<int:pk>/delete/", views.task_delete, name="task_delete"),
     path("setup/", views.setup, name="setup"),
+    path("emails/", views.EmailListView.as_view(), name="email_list"),
+    path("<str:kind>/<int:pk>/timeline/", views.timeline_page, name="timeline"),
+    path("<str:kind>/<int:pk>/log-call/", views.log_call, name="log_call"),
+    path("<str:kind>/<int:pk>/privacy/", views.person_privacy, name="person_privacy"),
 ]

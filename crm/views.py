@@ -1,11 +1,13 @@
 from datetime import timedelta
 from typing import Any, TypeVar
+from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.contrib.auth.decorators import permission_required
 from django.contrib.auth.mixins import PermissionRequiredMixin
+from django.core.exceptions import PermissionDenied
 from django.db.models import ProtectedError
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -18,6 +20,7 @@ from crm import filters, forms, tables
 from crm.models import (
     Account,
     Contact,
+    EmailMessage,
     EmailMessageRelation,
     EmailTemplate,
     Lead,
@@ -27,7 +30,8 @@ from crm.models import (
     Task,
     User,
 )
-from crm.services import SendRefused, email_send
+from crm.services import PRIVACY_FLAGS, SendRefused, call_log, email_send, privacy_update
+from crm.timeline import timeline
 from privacy.models import Individual
 
 Record = TypeVar("Record", bound=OwnedRecord)
@@ -130,6 +134,7 @@ class RecordListView(PermissionRequiredMixin, SingleTableMixin, FilterView):
     table_pagination = {"per_page": 25}
     raise_exception = True
     select_related: tuple[str, ...] = ("owner",)
+    creatable = True
 
     def get_queryset(self) -> Any:
         visible = self.model.objects.visible_to(self.request.user)
@@ -145,8 +150,9 @@ class RecordListView(PermissionRequiredMixin, SingleTableMixin, FilterView):
         meta = self.model._meta
         context["title"] = meta.verbose_name_plural.capitalize()
         context["noun"] = meta.verbose_name
-        context["create_url"] = reverse(f"crm:{meta.model_name}_create")
-        context["can_create"] = self.request.user.has_perm(f"crm.add_{meta.model_name}")
+        if self.creatable:
+            context["create_url"] = reverse(f"crm:{meta.model_name}_create")
+            context["can_create"] = self.request.user.has_perm(f"crm.add_{meta.model_name}")
         context["is_filtered"] = any(
             v for k, v in self.request.GET.items() if k not in {"page", "sort"}
         )
@@ -191,6 +197,19 @@ class TaskListView(RecordListView):
     select_related = ("owner", "who_contact", "who_lead")
 
 
+class EmailListView(RecordListView):
+    model = EmailMessage
+    table_class = tables.EmailTable
+    filterset_class = filters.EmailFilter
+    permission_required = "crm.view_emailmessage"
+    select_related = ("sender",)
+    creatable = False
+
+    def get_queryset(self) -> Any:
+        visible = EmailMessage.objects.visible_to(self.request.user)
+        return visible.select_related("sender").defer("html_body", "text_body")
+
+
 # Accounts
 
 
@@ -201,7 +220,7 @@ def account_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "account": account,
         "contacts": account.contacts.select_related("owner")[:50],
         "opportunities": account.opportunities.select_related("owner")[:50],
-        "tasks": account.tasks.select_related("owner").order_by("-due_date", "-pk")[:20],
+        **_timeline_context(request, account, "account"),
     }
     return render(request, "crm/account_detail.html", context)
 
@@ -233,10 +252,9 @@ def contact_detail(request: HttpRequest, pk: int) -> HttpResponse:
     contact = _get_record_for_user(Contact, request, pk, "account", "individual")
     context = {
         "contact": contact,
-        "tasks": contact.tasks.select_related("owner").order_by("-due_date", "-pk")[:20],
         "roles": contact.roles.select_related("opportunity")[:20],
-        "privacy": _privacy_context(contact),
-        "emails": _recent_emails(contact.email_relations),
+        "privacy": _privacy_context(request, contact),
+        **_timeline_context(request, contact, "contact"),
     }
     return render(request, "crm/contact_detail.html", context)
 
@@ -271,9 +289,8 @@ def lead_detail(request: HttpRequest, pk: int) -> HttpResponse:
     lead = _get_record_for_user(Lead, request, pk, "individual")
     context = {
         "lead": lead,
-        "tasks": lead.tasks.select_related("owner").order_by("-due_date", "-pk")[:20],
-        "privacy": _privacy_context(lead),
-        "emails": _recent_emails(lead.email_relations),
+        "privacy": _privacy_context(request, lead),
+        **_timeline_context(request, lead, "lead"),
     }
     return render(request, "crm/lead_detail.html", context)
 
@@ -333,7 +350,7 @@ def opportunity_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "account": opportunity.account,
         "campaign": opportunity.campaign,
         "roles": opportunity.roles.select_related("contact")[:50],
-        "tasks": opportunity.tasks.select_related("owner").order_by("-due_date", "-pk")[:20],
+        **_timeline_context(request, opportunity, "opportunity"),
     }
     return render(request, "crm/opportunity_detail.html", context)
 
@@ -487,25 +504,136 @@ def setup(request: HttpRequest) -> HttpResponse:
     return render(request, "crm/setup.html", {"form": form, "org": org})
 
 
-def _recent_emails(relations: Any) -> Any:
-    """The person's ten latest emails, with their own copy's delivery and engagement."""
-    return relations.select_related("email").order_by("-email__created_at", "-pk")[:10]
+# The timeline and what is done from it
 
 
-def _privacy_context(person: Contact | Lead) -> dict[str, Any] | None:
-    """The person's privacy flags for their page, when Setup makes them available in records."""
+RECORD_MODELS: dict[str, type[Contact] | type[Lead] | type[Account] | type[Opportunity]] = {
+    "contact": Contact,
+    "lead": Lead,
+    "account": Account,
+    "opportunity": Opportunity,
+}
+
+
+def _timeline_context(
+    request: HttpRequest, record: Contact | Lead | Account | Opportunity, kind: str
+) -> dict[str, Any]:
+    """One page of the record's timeline, filtered as the query string says."""
+    form = forms.TimelineFilterForm(request.GET or None)
+    filters = form.cleaned_data if form.is_valid() else {}
+    page = timeline(
+        record,
+        kind=filters.get("show") or "all",
+        start=filters.get("start"),
+        end=filters.get("end"),
+        cursor=request.GET.get("before", ""),
+        previous_month=request.GET.get("month", ""),
+    )
+    more_url = ""
+    if page.next_cursor:
+        query = {k: v for k, v in request.GET.items() if k in form.fields}
+        last = timezone.localtime(page.entries[-1].when)
+        query |= {"before": page.next_cursor, "month": last.strftime("%Y-%m")}
+        more_url = f"{reverse('crm:timeline', args=[kind, record.pk])}?{urlencode(query)}"
+    return {
+        "timeline": page,
+        "timeline_form": form,
+        "timeline_kind": kind,
+        "timeline_record": record,
+        "more_url": more_url,
+        "log_call_form": forms.LogCallForm(),
+        "today": timezone.localdate(),
+    }
+
+
+def timeline_page(request: HttpRequest, kind: str, pk: int) -> HttpResponse:
+    """The next page of a timeline, as a fragment the page's "Load more" appends."""
+    model = RECORD_MODELS.get(kind)
+    if model is None:
+        raise Http404
+    if not request.user.has_perm(f"crm.view_{kind}"):
+        raise PermissionDenied
+    record = _get_record_for_user(model, request, pk)
+    context = _timeline_context(request, record, kind)
+    return render(request, "crm/partials/timeline_entries.html", context)
+
+
+@require_POST
+def log_call(request: HttpRequest, kind: str, pk: int) -> HttpResponse:
+    model = RECORD_MODELS.get(kind)
+    if model is None:
+        raise Http404
+    if not request.user.has_perm("crm.add_task"):
+        raise PermissionDenied
+    record = _get_record_for_user(model, request, pk)
+    form = forms.LogCallForm(request.POST)
+    if form.is_valid():
+        call_log(
+            owner=_user(request),
+            record=record,
+            subject=form.cleaned_data["subject"],
+            comments=form.cleaned_data["comments"],
+        )
+        messages.success(request, "Call logged.")
+    else:
+        messages.error(request, "The call was not logged: give it a subject.")
+    return redirect(record)
+
+
+@require_POST
+def person_privacy(request: HttpRequest, kind: str, pk: int) -> HttpResponse:
+    """Change a Contact's or Lead's privacy choices from their page."""
+    if kind not in ("contact", "lead"):
+        raise Http404
+    model: type[Contact] | type[Lead] = Contact if kind == "contact" else Lead
+    person = _get_record_for_user(model, request, pk, "individual")
+    may_opt_out = request.user.has_perm(f"crm.change_{kind}")
+    may_change_individual = request.user.has_perm("privacy.change_individual")
+    if not (may_opt_out or may_change_individual):
+        raise PermissionDenied
+    form = forms.PrivacyForm(
+        request.POST,
+        initial=_privacy_initial(person),
+        may_opt_out=may_opt_out,
+        may_change_individual=may_change_individual,
+    )
+    form.is_valid()  # booleans: every input is valid; disabled fields keep their initial value
+    data = form.cleaned_data
+    changes = privacy_update(
+        person=person,
+        by=_user(request),
+        source="record page",
+        email_opt_out=data["has_opted_out_of_email"] if may_opt_out else None,
+        flags={name: data[name] for name in PRIVACY_FLAGS} if may_change_individual else None,
+    )
+    if changes:
+        messages.success(request, "Privacy saved: " + ", ".join(str(c) for c in changes) + ".")
+    else:
+        messages.info(request, "Nothing changed.")
+    return redirect(person)
+
+
+def _privacy_initial(person: Contact | Lead) -> dict[str, bool]:
+    individual = person.individual
+    return {"has_opted_out_of_email": person.has_opted_out_of_email} | {
+        name: bool(individual and getattr(individual, name)) for name in PRIVACY_FLAGS
+    }
+
+
+def _privacy_context(request: HttpRequest, person: Contact | Lead) -> dict[str, Any] | None:
+    """The person's privacy at a glance, when Setup makes it available in records."""
     if not OrgSettings.load().data_protection_in_records:
         return None
-    individual = person.individual
-    flags = []
-    if individual is not None:
-        flags = [
-            (Individual.flag_label(name), getattr(individual, name))
-            for name in (
-                "has_opted_out_tracking",
-                "has_opted_out_processing",
-                "has_opted_out_solicit",
-                "should_forget",
-            )
-        ]
-    return {"individual": individual, "flags": flags}
+    kind = "contact" if isinstance(person, Contact) else "lead"
+    may_opt_out = request.user.has_perm(f"crm.change_{kind}")
+    may_change_individual = request.user.has_perm("privacy.change_individual")
+    initial = _privacy_initial(person)
+    return {
+        "individual": person.individual,
+        "flags": [(Individual.flag_label(name), initial[name]) for name in PRIVACY_FLAGS],
+        "form": forms.PrivacyForm(
+            initial=initial, may_opt_out=may_opt_out, may_change_individual=may_change_individual
+        ),
+        "may_edit": may_opt_out or may_change_individual,
+        "url": reverse("crm:person_privacy", args=[kind, person.pk]),
+    }

@@ -150,7 +150,19 @@ def recount(*, relation_ids: set[int], link_ids: set[int], machine_open_filterin
                 machine_clicks = a.machine_clicks,
                 first_opened_at = a.first_opened_at,
                 last_opened_at = a.last_opened_at,
-                last_clicked_at = a.last_clicked_at
+                last_clicked_at = a.last_clicked_at,
+                last_clicked_link_id = (
+                    SELECT e.link_id FROM tracking_trackingevent AS e
+                    WHERE e.relation_id = crm_emailmessagerelation.id AND e.kind = 'click'
+                        AND (e.{human} {counted})
+                    ORDER BY e.occurred_at DESC, e.id DESC LIMIT 1
+                ),
+                machine_open_label = COALESCE((
+                    SELECT e.label FROM tracking_trackingevent AS e
+                    WHERE e.relation_id = crm_emailmessagerelation.id AND e.kind = 'open'
+                        AND NOT e.{human}
+                    ORDER BY e.occurred_at DESC, e.id DESC LIMIT 1
+                ), '')
             FROM (
                 SELECT relation_id,
                     COUNT(*) FILTER (WHERE kind = 'open' AND {human}) AS human_opens,
@@ -172,6 +184,7 @@ def recount(*, relation_ids: set[int], link_ids: set[int], machine_open_filterin
             ids,
         )
     opens = "r.human_opens" if machine_open_filtering else "r.human_opens + r.machine_opens"
+    clicks = "r.human_clicks" if machine_open_filtering else "r.human_clicks + r.machine_clicks"
     email_ids = list(
         EmailMessageRelation.objects.filter(pk__in=relation_ids)
         .values_list("email_id", flat=True)
@@ -182,11 +195,12 @@ def recount(*, relation_ids: set[int], link_ids: set[int], machine_open_filterin
             f"""
             UPDATE crm_emailmessage SET
                 times_opened = a.opens,
+                times_clicked = a.clicks,
                 is_opened = a.opens > 0,
                 first_opened_at = a.first_opened_at,
                 last_opened_at = a.last_opened_at
             FROM (
-                SELECT r.email_id, SUM({opens}) AS opens,
+                SELECT r.email_id, SUM({opens}) AS opens, SUM({clicks}) AS clicks,
                     MIN(r.first_opened_at) AS first_opened_at,
                     MAX(r.last_opened_at) AS last_opened_at
                 FROM crm_emailmessagerelation AS r

@@ -6,4 +6,5 @@ app_name = "tracking"
 
 urlpatterns = [
     path("emails/<int:pk>/", views.email_detail, name="email_detail"),
+    path("emails/recipients/<int:pk>/activity/", views.relation_activity, name="relation_activity"),
 ]

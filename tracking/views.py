@@ -6,7 +6,8 @@ from django.db.models import Count, Q
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 
-from crm.models import EmailMessage, EmailMessageRelation, User
+from crm.models import EmailMessage, EmailMessageRelation
+from tracking.display import safe_email_html
 from tracking.models import TrackingEvent
 
 LABELS = dict(TrackingEvent.Label.choices)
@@ -14,13 +15,7 @@ LABELS = dict(TrackingEvent.Label.choices)
 
 def _get_email_for_user(request: HttpRequest, pk: int) -> EmailMessage:
     """The email if the user sent it, owns a recipient's record, or sees every record; else 404."""
-    user = request.user
-    assert isinstance(user, User)
-    emails = EmailMessage.objects.select_related("sender")
-    if not user.sees_all_records:
-        emails = emails.filter(
-            Q(sender=user) | Q(relations__contact__owner=user) | Q(relations__lead__owner=user)
-        ).distinct()
+    emails = EmailMessage.objects.visible_to(request.user).select_related("sender")
     return get_object_or_404(emails, pk=pk)
 
 
@@ -72,6 +67,7 @@ def email_detail(request: HttpRequest, pk: int) -> HttpResponse:
     ]
     context = {
         "email": email,
+        "body": safe_email_html(email.html_body),
         "rows": rows,
         "links": [link for link in links if not link.is_honeypot],
         "honeypot": next((link for link in links if link.is_honeypot), None),
@@ -80,3 +76,30 @@ def email_detail(request: HttpRequest, pk: int) -> HttpResponse:
         in (EmailMessage.Delivery.QUEUED, EmailMessage.Delivery.SENDING),
     }
     return render(request, "tracking/email_detail.html", context)
+
+
+@permission_required("crm.view_emailmessage", raise_exception=True)
+def relation_activity(request: HttpRequest, pk: int) -> HttpResponse:
+    """One recipient's opens and clicks, for the timeline entry that is opened."""
+    relation = get_object_or_404(
+        EmailMessageRelation.objects.filter(
+            email__in=EmailMessage.objects.visible_to(request.user)
+        ).select_related("email"),
+        pk=pk,
+    )
+    events = relation.tracking_events.select_related("link")
+    clicks = (
+        events.filter(kind=TrackingEvent.Kind.CLICK, link__is_honeypot=False)
+        .values("link__url")
+        .annotate(
+            human=Count("pk", filter=Q(label=TrackingEvent.Label.HUMAN)),
+            machine=Count("pk", filter=~Q(label=TrackingEvent.Label.HUMAN)),
+        )
+        .order_by("-human", "link__url")
+    )
+    context = {
+        "relation": relation,
+        "clicks": list(clicks),
+        "history": list(events.order_by("-occurred_at", "-pk")[:20]),
+    }
+    return render(request, "tracking/relation_activity.html", context)

@@ -29,10 +29,11 @@ def full_account(make_account, make_contact, make_opportunity, make_task, make_i
 @pytest.mark.parametrize(
     "kind,queries",
     [
-        # session, user, permissions (2), the record, the navbar's roles, then per page:
-        ("account", 9),  # contacts, opportunities, tasks
-        ("contact", 9),  # emails, tasks, roles with their opportunity
-        ("opportunity", 8),  # contact roles, tasks
+        # session, user, permissions (2), the record, the navbar's roles, the timeline's
+        # emails, done tasks and open tasks, then per page:
+        ("account", 12),  # privacy changes, contacts, opportunities
+        ("contact", 11),  # privacy changes, roles with their opportunity
+        ("opportunity", 10),  # contact roles
     ],
 )
 def test_a_record_page_runs_a_fixed_number_of_queries(
@@ -56,7 +57,7 @@ def test_the_lead_and_task_pages_run_a_fixed_number_of_queries(
     task = make_task(who_lead=lead)
     client = client_for(rep)
 
-    with django_assert_num_queries(8):
+    with django_assert_num_queries(10):
         assert client.get(reverse("crm:lead_detail", args=[lead.pk])).status_code == 200
     with django_assert_num_queries(6):
         assert client.get(reverse("crm:task_detail", args=[task.pk])).status_code == 200
@@ -69,7 +70,9 @@ def test_the_contact_page_shows_privacy_flags_when_setup_allows(
 
     page = client_for(rep).get(reverse("crm:contact_detail", args=[contact.pk]))
 
-    assert b"Don&#x27;t Track: Yes" in page.content
+    assert ("Don't Track", True) in page.context["privacy"]["flags"]
+    assert b'name="has_opted_out_tracking" class="form-check-input" disabled' in page.content
+    assert b'id="id_has_opted_out_tracking" checked' in page.content
 
 
 def test_the_contact_page_hides_privacy_flags_when_setup_says_so(

@@ -202,7 +202,7 @@ def test_with_enhanced_email_off_the_send_is_logged_as_a_completed_email_task(
         contact,
         rep,
     )
-    assert task.subject == "Email: Hello {{first_name}}"
+    assert task.subject == "Email: Hello Ada"
     assert not email.is_tracked
     assert "/t/o/" not in mail.outbox[0].alternatives[0][0]
 
@@ -227,6 +227,19 @@ def test_malformed_html_is_sent_as_written_with_the_pixel_appended(
     html = mail.outbox[0].alternatives[0][0]
     assert html.startswith('<p>Unclosed <b>bold <a href="https://t.openrate.test/t/c/')
     assert '<img src="https://t.openrate.test/t/o/' in html
+
+
+def test_a_single_recipient_email_is_stored_as_they_read_it(send, make_contact) -> None:
+    email = send(to=[make_contact(first_name="Ada")])
+
+    assert email.subject == "Hello Ada"
+    assert "Hello Ada," in email.html_body and "Hello Ada," in email.text_body
+
+
+def test_a_multi_recipient_email_keeps_its_merge_fields(send, make_contact) -> None:
+    email = send(to=[make_contact(), make_contact(first_name="Alan", email="alan@example.com")])
+
+    assert email.subject == "Hello {{first_name}}"
 
 
 def test_a_send_with_no_recipient_is_refused(send) -> None:

@@ -48,3 +48,20 @@ def test_a_queued_email_page_refreshes_itself(client_for, rep) -> None:
 
     assert b'http-equiv="refresh"' in page.content
     assert b"Queued" in page.content
+
+
+def test_a_timeline_entry_loads_the_recipients_opens_and_clicks(
+    client_for, rep, other_rep, sent_email, embedded, tracking_app
+) -> None:
+    app = tracking_app()
+    call(app, sent_email.click, headers={"User-Agent": CHROME})
+    events_ingest()
+    url = reverse("tracking:relation_activity", args=[sent_email.relation.pk])
+
+    fragment = client_for(rep).get(url)
+
+    assert fragment.context["clicks"] == [
+        {"link__url": "https://example.com/pricing", "human": 1, "machine": 0}
+    ]
+    assert b"click on https://example.com/pricing, human" in fragment.content
+    assert client_for(other_rep).get(url).status_code == 404

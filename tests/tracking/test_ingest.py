@@ -187,3 +187,18 @@ def test_a_worker_that_dies_before_acknowledging_loses_nothing_and_counts_nothin
     assert redis_client.xlen(buffer.STREAM) == 0
     sent_email.relation.refresh_from_db()
     assert sent_email.relation.human_opens == 1
+
+
+def test_the_timeline_fields_name_the_last_clicked_link_and_the_machine_open(
+    app, sent_email
+) -> None:
+    call(app, sent_email.pixel, headers=APPLE_PROXY, remote_addr="17.58.1.20")
+    call(app, sent_email.click, headers={"User-Agent": CHROME})
+
+    events_ingest()
+
+    sent_email.relation.refresh_from_db()
+    assert sent_email.relation.last_clicked_link.url == "https://example.com/pricing"
+    assert sent_email.relation.machine_open_label == "apple_mpp"
+    sent_email.email.refresh_from_db()
+    assert sent_email.email.times_clicked == 1

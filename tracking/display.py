@@ -1,0 +1,45 @@
+"""Showing a stored email's HTML inside the app, safely.
+
+Email bodies are untrusted HTML. They are cleaned with nh3 (no scripts, no event handlers, no
+styles that could fetch anything), and remote images are dropped: loading them from the app
+would fire the recipient's own tracking pixel, or a sender's, and record a false open.
+"""
+
+import nh3
+
+# A Content-Security-Policy for the iframe's document: nothing may load but inline data images.
+FRAME_CSP = "default-src 'none'; img-src data: cid:; style-src 'unsafe-inline'"
+_TAGS = nh3.ALLOWED_TAGS | {"center", "font"}
+_ATTRIBUTES = {
+    **nh3.ALLOWED_ATTRIBUTES,
+    "a": {"href", "title"},
+    "img": {"src", "alt", "width", "height", "title"},
+    "td": {"align", "valign", "colspan", "rowspan", "width"},
+    "th": {"align", "valign", "colspan", "rowspan", "width"},
+    "table": {"align", "width", "cellpadding", "cellspacing", "border"},
+    "font": {"color", "face", "size"},
+}
+
+
+def _no_remote_images(tag: str, attribute: str, value: str) -> str | None:
+    if tag == "img" and attribute == "src" and not value.startswith(("data:", "cid:")):
+        return None
+    return value
+
+
+def safe_email_html(html: str) -> str:
+    """The email's HTML, cleaned, as a whole document for a sandboxed iframe's srcdoc."""
+    body = nh3.clean(
+        html,
+        tags=_TAGS,
+        attributes=_ATTRIBUTES,
+        url_schemes={"http", "https", "mailto", "tel", "data", "cid"},
+        attribute_filter=_no_remote_images,
+        link_rel="noopener noreferrer nofollow",
+        set_tag_attribute_values={"a": {"target": "_blank"}},
+    )
+    return (
+        f'<!doctype html><meta charset="utf-8"><meta http-equiv="Content-Security-Policy" '
+        f'content="{FRAME_CSP}"><base target="_blank">'
+        f'<body style="font-family:system-ui,sans-serif;margin:1rem">{body}</body>'
+    )
