@@ -4,6 +4,8 @@ README.md lists each variable. With nothing set, Openrate runs embedded: SQLite,
 Celery broker and a database event buffer, so no server has to be installed.
 """
 
+import os
+import secrets
 from pathlib import Path
 
 import environ
@@ -47,6 +49,7 @@ INSTALLED_APPS = [
     "django.contrib.humanize",
     "django_tables2",
     "django_filters",
+    "anymail",
     "privacy",
     "crm",
     "tracking",
@@ -60,7 +63,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "django.contrib.auth.middleware.LoginRequiredMiddleware",
+    "config.middleware.LoginRequiredMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
@@ -134,6 +137,10 @@ STORAGES = {
 # Mail: EMAIL_URL such as smtp://user:pass@host:587/?tls=True; the console by default.
 EMAIL_CONFIG = env.email_url("EMAIL_URL", default="consolemail://")
 vars().update(EMAIL_CONFIG)
+# An ESP instead (django-anymail), e.g. EMAIL_BACKEND=anymail.backends.postmark.EmailBackend
+# with ANYMAIL_POSTMARK_SERVER_TOKEN=...: every ANYMAIL_* variable goes into ANYMAIL below.
+if env("EMAIL_BACKEND", default=""):
+    EMAIL_BACKEND = env("EMAIL_BACKEND")
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="Openrate <openrate@localhost>")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 
@@ -163,11 +170,30 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
         "schedule": env.float("TRACKING_INGEST_INTERVAL", default=5.0),
         "options": {"expires": 30},
     },
+    # Read bounces, complaints and replies from INBOUND_IMAP_URL (does nothing when unset).
+    "poll-inbound-mailbox": {
+        "task": "tracking.tasks.poll_inbound_mailbox",
+        "schedule": env.float("INBOUND_POLL_INTERVAL", default=60.0),
+        "options": {"expires": 120},
+    },
 }
 
 # Tracking: the public origin put into pixel and link URLs, and the signing keys (newest first).
 TRACKING_BASE_URL = env("TRACKING_BASE_URL", default="http://127.0.0.1:8000").rstrip("/")
 TRACKING_SIGNING_KEYS = env.list("TRACKING_SIGNING_KEYS", default=[])
+# Inbound mail: the VERP domain for return paths (bounces+<token>@domain must reach Openrate,
+# by the IMAP mailbox or the MTA pipe), the mailbox Celery beat polls, and ESP webhooks' secret.
+INBOUND_VERP_DOMAIN = env("INBOUND_VERP_DOMAIN", default="")
+INBOUND_IMAP_URL = env("INBOUND_IMAP_URL", default="")
+INBOUND_IMAP_FAILED_FOLDER = env("INBOUND_IMAP_FAILED_FOLDER", default="Openrate/Failed")
+# Anymail checks this HTTP Basic secret ("user:password") on every webhook; with none set a
+# random one is used, so no webhook is accepted until one is configured.
+ANYMAIL = {
+    name.removeprefix("ANYMAIL_"): value
+    for name, value in os.environ.items()
+    if name.startswith("ANYMAIL_") and value
+}
+ANYMAIL.setdefault("WEBHOOK_SECRET", f"disabled:{secrets.token_urlsafe(32)}")
 # How many reverse proxies in front of the app append to X-Forwarded-For (0: use REMOTE_ADDR).
 TRACKING_TRUSTED_PROXIES = env.int("TRACKING_TRUSTED_PROXIES", default=0)
 

@@ -13,6 +13,8 @@ urlpatterns = [
         "password/done/", auth_views.PasswordChangeDoneView.as_view(), name="password_change_done"
     ),
     path("admin/", admin.site.urls),
+    # ESP webhooks (bounces, complaints...): authenticated by ANYMAIL_WEBHOOK_SECRET, no login.
+    path("anymail/", include("anymail.urls")),
     path("", include("crm.urls")),
     path("", include("tracking.urls")),
 ]

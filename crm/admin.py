@@ -6,11 +6,15 @@ from crm.models import (
     Contact,
     EmailMessage,
     EmailMessageRelation,
+    EmailSuppression,
+    EmailTemplate,
     Lead,
     Opportunity,
     OpportunityContactRole,
     OrgSettings,
+    PrivacyChange,
     Task,
+    TrackedLink,
     User,
 )
 
@@ -162,3 +166,33 @@ class OrgSettingsAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request: object, obj: object = None) -> bool:
         return False
+
+
+@admin.register(EmailTemplate)
+class EmailTemplateAdmin(admin.ModelAdmin):
+    list_display = ["name", "subject", "is_active", "updated_at"]
+    list_filter = ["is_active"]
+    search_fields = ["name", "subject"]
+
+
+@admin.register(EmailSuppression)
+class EmailSuppressionAdmin(admin.ModelAdmin):
+    list_display = ["address", "reason", "detail", "created_at"]
+    list_filter = ["reason"]
+    search_fields = ["address", "detail"]
+
+
+@admin.register(PrivacyChange)
+class PrivacyChangeAdmin(admin.ModelAdmin):
+    list_display = ["changed_at", "label", "value", "contact", "lead", "changed_by", "source"]
+    list_filter = ["field", "value", "source"]
+    raw_id_fields = ["contact", "lead", "changed_by"]
+    date_hierarchy = "changed_at"
+
+
+@admin.register(TrackedLink)
+class TrackedLinkAdmin(admin.ModelAdmin):
+    list_display = ["url", "email", "position", "is_honeypot", "human_clicks", "machine_clicks"]
+    list_filter = ["is_honeypot"]
+    search_fields = ["url"]
+    raw_id_fields = ["email"]

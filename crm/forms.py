@@ -79,6 +79,19 @@ class RecordForm(BootstrapMixin, forms.ModelForm):
         return super().save(commit=commit)
 
 
+class PersonForm(RecordForm):
+    """Contact and Lead: a new email address clears the old one's bounce alert."""
+
+    def save(self, commit: bool = True) -> Any:
+        person = super().save(commit=False)
+        if "email" in self.changed_data and person.pk:
+            person.email_bounced_at = None
+            person.email_bounced_reason = ""
+        if commit:
+            person.save()
+        return person
+
+
 class AccountForm(RecordForm):
     website = forms.URLField(required=False, assume_scheme="https")
 
@@ -97,7 +110,7 @@ class AccountForm(RecordForm):
         ]
 
 
-class ContactForm(RecordForm):
+class ContactForm(PersonForm):
     class Meta:
         model = Contact
         fields = [
@@ -125,7 +138,7 @@ class ContactForm(RecordForm):
         return cleaned
 
 
-class LeadForm(RecordForm):
+class LeadForm(PersonForm):
     class Meta:
         model = Lead
         fields = [
@@ -247,6 +260,8 @@ class SetupForm(BootstrapMixin, forms.ModelForm):
             "machine_open_filtering",
             "store_full_ip",
             "scanner_window_seconds",
+            "soft_bounce_limit",
+            "soft_bounce_window_days",
         ]
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:

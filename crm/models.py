@@ -558,6 +558,9 @@ class EmailMessage(models.Model):
     times_opened = models.PositiveIntegerField(default=0)
     times_clicked = models.PositiveIntegerField(default=0)
     is_bounced = models.BooleanField(default=False)
+    is_auto_reply = models.BooleanField(
+        default=False, help_text="An automatic answer (out of office...), never a reply."
+    )
     message_identifier = models.CharField("Message-ID", max_length=255, blank=True)
     thread_identifier = models.CharField(max_length=255, blank=True)
     reply_to_message = models.ForeignKey(
@@ -735,6 +738,30 @@ class TrackedLink(models.Model):
         return self.url
 
 
+class EmailSuppression(models.Model):
+    """An address Openrate no longer emails in bulk: it bounced hard, soft too often, or complained.
+
+    List email skips it; the composer warns. Sending a single email to it again (the rep has
+    fixed it) lifts it; if it bounces again it comes back.
+    """
+
+    class Reason(models.TextChoices):
+        HARD_BOUNCE = "hard_bounce", "Hard bounce"
+        SOFT_BOUNCES = "soft_bounces", "Repeated soft bounces"
+        COMPLAINT = "complaint", "Spam complaint"
+
+    address = models.EmailField(unique=True, help_text="Lower-cased.")
+    reason = models.CharField(max_length=20, choices=Reason.choices)
+    detail = models.CharField(max_length=255, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.address} ({self.get_reason_display()})"
+
+
 class PrivacyChange(models.Model):
     """A change to a person's privacy choices, shown on their timeline: who, when, what."""
 
@@ -840,6 +867,19 @@ class OrgSettings(models.Model):
         default=False,
         help_text="Keep the whole IP of each open and click; off zeroes the last part (the last "
         "octet of IPv4, the last 80 bits of IPv6).",
+    )
+    soft_bounce_limit = models.PositiveSmallIntegerField(
+        "Soft bounces before suppression",
+        default=3,
+        validators=[MinValueValidator(1)],
+        help_text="An address that soft-bounces this many times within the window below is "
+        "no longer emailed, as after a hard bounce.",
+    )
+    soft_bounce_window_days = models.PositiveSmallIntegerField(
+        "Soft bounce window (days)",
+        default=30,
+        validators=[MinValueValidator(1), MaxValueValidator(365)],
+        help_text="The window in which soft bounces are counted.",
     )
     scanner_window_seconds = models.PositiveSmallIntegerField(
         "Scanner time window (seconds)",

@@ -23,7 +23,7 @@ from functools import lru_cache
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives, get_connection
 from django.db import transaction
-from django.db.models import Count, Q
+from django.db.models import Count, Q, QuerySet
 from django.db.models.functions import Upper
 from django.utils import timezone
 
@@ -33,6 +33,7 @@ from crm.models import (
     Contact,
     EmailMessage,
     EmailMessageRelation,
+    EmailSuppression,
     Lead,
     Opportunity,
     OrgSettings,
@@ -44,7 +45,7 @@ from crm.models import (
 from privacy.models import Individual
 from privacy.policy import EmailPolicy, email_policy
 from tracking.rewrite import find_links, html_to_text, rewrite_html, rewrite_text
-from tracking.tokens import make_token, signing_keys
+from tracking.tokens import make_token, signing_keys, to_verp
 
 logger = logging.getLogger(__name__)
 
@@ -123,6 +124,21 @@ def email_send(
             )
             for item in addresses
         ]
+        suppressed = dict(
+            EmailSuppression.objects.filter(
+                address__in=[item.address.lower() for item in addresses]
+            ).values_list("address", "reason")
+        )
+        if is_list:
+            # List email skips addresses that bounced hard, soft too often, or complained.
+            decisions = [
+                EmailPolicy.refuse(
+                    f"Suppressed: {EmailSuppression.Reason(suppressed[item.address.lower()]).label}"
+                )
+                if item.address.lower() in suppressed and decision.may_send
+                else decision
+                for item, decision in zip(addresses, decisions, strict=True)
+            ]
         allowed = sum(decision.may_send for decision in decisions)
         _check_daily_limit(org, is_list=is_list, adding=allowed)
 
@@ -198,6 +214,10 @@ def email_send(
         )
         if not org.enhanced_email:
             _log_as_task(email, addresses, sender=sender, related_to=related_to, when=now)
+        if not is_list:
+            # A rep writing to a bounced address has fixed it (the composer warned them).
+            for address in suppressed:
+                suppression_lift(address=address)
         if allowed:
             from crm.tasks import deliver_email  # the task module imports this one
 
@@ -330,20 +350,37 @@ def _render_copy(
             honeypot_url=click_url(relation.pk, honeypot) if honeypot else None,
         )
         text = rewrite_text(text, url_for=url_for)
-    headers = {"Message-ID": f"<{relation.message_id}>", "To": email.to_addresses}
-    if email.cc_addresses:
-        headers["Cc"] = email.cc_addresses
     sender = email.sender
     from_name = email.from_name or (sender.get_full_name() if sender else "")
+    from_header = str(Address(display_name=from_name, addr_spec=email.from_address))
+    token = make_token(relation.pk, key=_signing_key())
+    headers = {
+        "Message-ID": f"<{relation.message_id}>",
+        "From": from_header,
+        "To": email.to_addresses,
+        # Bounces and complaints quote the original's headers: this names the recipient.
+        "X-Openrate-Token": token,
+    }
+    if email.cc_addresses:
+        headers["Cc"] = email.cc_addresses
     message = EmailMultiAlternatives(
         subject=merge(email.subject, values, as_html=False),
         body=text,
-        from_email=str(Address(display_name=from_name, addr_spec=email.from_address)),
+        # The envelope sender: a VERP address names this recipient even in a vague bounce.
+        from_email=verp_address(token) or from_header,
         to=[relation.address],
         headers=headers,
     )
     message.attach_alternative(html, "text/html")
+    # ESP backends (django-anymail) echo metadata back in their webhooks.
+    message.metadata = {"openrate_token": token}  # type: ignore[attr-defined]
     return message
+
+
+def verp_address(token: str) -> str:
+    """bounces+<token>@<INBOUND_VERP_DOMAIN>, or "" when no VERP domain is configured."""
+    domain = settings.INBOUND_VERP_DOMAIN
+    return f"bounces+{to_verp(token)}@{domain}" if domain else ""
 
 
 def _merge_values(
@@ -598,3 +635,165 @@ def call_log(
         what_account=record if isinstance(record, Account) else None,
         what_opportunity=record if isinstance(record, Opportunity) else None,
     )
+
+
+def _people_with(address: str) -> tuple[QuerySet[Contact], QuerySet[Lead]]:
+    upper = address.strip().upper()
+    return (
+        Contact.objects.annotate(address=Upper("email")).filter(address=upper),
+        Lead.objects.annotate(address=Upper("email")).filter(address=upper),
+    )
+
+
+def address_suppress(*, address: str, reason: str, detail: str, when: datetime) -> None:
+    """No more list email to this address; its Contacts and Leads show the bounce alert."""
+    detail = detail[:255]
+    EmailSuppression.objects.update_or_create(
+        address=address.strip().lower(),
+        defaults={"reason": reason, "detail": detail, "created_at": when},
+    )
+    for people in _people_with(address):
+        people.update(email_bounced_at=when, email_bounced_reason=detail)
+
+
+def suppression_lift(*, address: str) -> None:
+    """The rep has fixed the address (they send to it again, or change it): clear the alert."""
+    EmailSuppression.objects.filter(address=address.strip().lower()).delete()
+    for people in _people_with(address):
+        people.filter(email_bounced_at__isnull=False).update(
+            email_bounced_at=None, email_bounced_reason=""
+        )
+
+
+def bounce_record(
+    *, relation: Relation, hard: bool, status: str, diagnostic: str, when: datetime
+) -> bool:
+    """A recipient's copy bounced; returns whether the address is now suppressed.
+
+    A hard bounce suppresses at once; soft ones when Setup's limit is reached in its window.
+    """
+    Relation.objects.filter(pk=relation.pk).update(
+        bounce_category=Relation.Bounce.HARD if hard else Relation.Bounce.SOFT,
+        bounce_status=status[:16],
+        bounce_diagnostic=diagnostic,
+        bounced_at=when,
+        delivery_status=Relation.Delivery.BOUNCED,
+    )
+    EmailMessage.objects.filter(pk=relation.email_id).update(is_bounced=True)
+    code = f" {status}" if status else ""
+    if hard:
+        address_suppress(
+            address=relation.address,
+            reason=EmailSuppression.Reason.HARD_BOUNCE,
+            detail=f"Hard bounce{code}: {diagnostic}",
+            when=when,
+        )
+        return True
+    org = OrgSettings.load()
+    window = timedelta(days=org.soft_bounce_window_days)
+    soft = Relation.objects.filter(
+        address__iexact=relation.address,
+        bounce_category=Relation.Bounce.SOFT,
+        bounced_at__gt=when - window,
+        bounced_at__lte=when,
+    ).count()
+    if soft < org.soft_bounce_limit:
+        return False
+    address_suppress(
+        address=relation.address,
+        reason=EmailSuppression.Reason.SOFT_BOUNCES,
+        detail=f"{soft} soft bounces in {org.soft_bounce_window_days} days (last{code}: "
+        f"{diagnostic})",
+        when=when,
+    )
+    return True
+
+
+def complaint_record(*, relation: Relation | None, address: str, feedback_type: str) -> None:
+    """A spam complaint: Email Opt Out for the person, and the address is suppressed."""
+    source = f"spam complaint ({feedback_type or 'abuse'})"
+    person = (relation.contact or relation.lead) if relation else None
+    people = [person] if person else [*(p for q in _people_with(address) for p in q)]
+    for someone in people:
+        privacy_update(person=someone, by=None, source=source, email_opt_out=True)
+    address_suppress(
+        address=address,
+        reason=EmailSuppression.Reason.COMPLAINT,
+        detail=f"Marked as spam ({feedback_type or 'abuse'})",
+        when=timezone.now(),
+    )
+
+
+def reply_record(
+    *,
+    original: Relation,
+    from_address: str,
+    subject: str,
+    html_body: str,
+    text_body: str,
+    message_id: str,
+    received_at: datetime,
+    is_auto_reply: bool,
+) -> EmailMessage:
+    """A person answered: an incoming email threaded to the original, on their timeline.
+
+    A real reply also marks their copy replied and gives the sender a task to answer it; an
+    automatic one (out of office) is recorded as such and never counts as a reply.
+    """
+    sent = original.email
+    person = original.contact or original.lead
+    incoming = EmailMessage.objects.create(
+        subject=subject,
+        html_body=html_body,
+        text_body=text_body or html_to_text(html_body),
+        from_address=from_address or original.address,
+        from_name=person.name if person else original.name,
+        to_addresses=sent.from_address,
+        status=EmailMessage.Status.RECEIVED,
+        incoming=True,
+        is_auto_reply=is_auto_reply,
+        message_identifier=message_id,
+        thread_identifier=sent.thread_identifier,
+        reply_to_message=sent,
+        related_account=sent.related_account,
+        related_opportunity=sent.related_opportunity,
+        message_date=received_at,
+        delivery_status="",
+    )
+    Relation.objects.bulk_create(
+        [
+            Relation(
+                email=incoming,
+                relation_type=Relation.Type.FROM,
+                address=from_address or original.address,
+                name=person.name if person else original.name,
+                contact=original.contact,
+                lead=original.lead,
+                delivery_status=Relation.Delivery.SENT,
+            ),
+            Relation(
+                email=incoming,
+                relation_type=Relation.Type.TO,
+                address=sent.from_address,
+                user=sent.sender,
+                delivery_status=Relation.Delivery.SENT,
+            ),
+        ]
+    )
+    if not is_auto_reply:
+        Relation.objects.filter(pk=original.pk, replied_at__isnull=True).update(
+            replied_at=received_at
+        )
+        if sent.sender is not None:
+            who = person.name if person else original.address
+            Task.objects.create(
+                owner=sent.sender,
+                subject=f"{who} replied: {subject}"[:255],
+                description=incoming.text_body[:2000],
+                subtype=Task.Subtype.EMAIL,
+                priority=Task.Priority.HIGH,
+                due_date=timezone.localdate(),
+                who_contact=original.contact,
+                who_lead=original.lead,
+            )
+    return incoming

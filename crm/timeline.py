@@ -236,7 +236,7 @@ def _privacy_changes(
 def _relation_badges(row: EmailMessageRelation) -> list[tuple[str, str]]:
     """This person's copy at a glance: delivery, opens, clicks, bounce, reply."""
     if row.relation_type == EmailMessageRelation.Type.FROM and row.email.incoming:
-        return [("Received", "info")]
+        return [("Auto-reply", "secondary") if row.email.is_auto_reply else ("Received", "info")]
     badges: list[tuple[str, str]] = []
     status = row.delivery_status
     if status == EmailMessageRelation.Delivery.REFUSED:
@@ -269,7 +269,7 @@ def _relation_badges(row: EmailMessageRelation) -> list[tuple[str, str]]:
 def _email_badges(email: EmailMessage) -> list[tuple[str, str]]:
     """An email's engagement across its recipients (Account and Opportunity timelines)."""
     if email.incoming:
-        return [("Received", "info")]
+        return [("Auto-reply", "secondary") if email.is_auto_reply else ("Received", "info")]
     if email.delivery_status in (EmailMessage.Delivery.QUEUED, EmailMessage.Delivery.SENDING):
         return [("Queued", "info")]
     if email.delivery_status == EmailMessage.Delivery.FAILED:

@@ -22,6 +22,7 @@ from crm.models import (
     Contact,
     EmailMessage,
     EmailMessageRelation,
+    EmailSuppression,
     EmailTemplate,
     Lead,
     Opportunity,
@@ -478,7 +479,13 @@ def email_compose(request: HttpRequest, kind: str, pk: int) -> HttpResponse:
         str(t.pk): {"subject": t.subject, "html_body": t.html_body}
         for t in EmailTemplate.objects.filter(is_active=True)
     }
-    context = {"form": form, "person": person, "templates": templates}
+    suppression = EmailSuppression.objects.filter(address=person.email.lower()).first()
+    context = {
+        "form": form,
+        "person": person,
+        "templates": templates,
+        "bounce_alert": person.email_bounced_reason or (suppression.detail if suppression else ""),
+    }
     return render(request, "crm/email_compose.html", context)
 
 

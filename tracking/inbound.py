@@ -20,12 +20,13 @@ import re
 import textwrap
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from email import message_from_bytes
 from email import policy as email_policy
 from email.errors import HeaderParseError
 from email.header import decode_header, make_header
 from email.message import Message
-from email.utils import getaddresses, parseaddr
+from email.utils import getaddresses, parseaddr, parsedate_to_datetime
 from typing import Any
 
 MAX_DIAGNOSTIC = 500
@@ -1423,3 +1424,31 @@ def _is_auto_reply(mail: _Mail) -> bool:
         or _header(msg, "Precedence").lower() in ("bulk", "junk", "list")
     )
     return machine_sent and bool(_AUTO_BODY_RE.search(mail.report_text[:1000]))
+
+
+@dataclass(frozen=True)
+class Content:
+    subject: str
+    text: str
+    html: str
+    date: datetime | None
+
+
+def message_content(raw: bytes) -> Content:
+    """A reply's subject, text and HTML bodies and Date, for storing it; never raises."""
+    try:
+        msg = message_from_bytes(raw[:MAX_TEXT], policy=email_policy.default)
+        subject = str(msg.get("Subject", "") or "")
+        parts = {}
+        for kind in ("plain", "html"):
+            part = msg.get_body(preferencelist=(kind,))
+            parts[kind] = part.get_content() if part is not None else ""
+        try:
+            date = parsedate_to_datetime(str(msg.get("Date", "")))
+        except (TypeError, ValueError, IndexError):
+            date = None
+        if date is not None and date.tzinfo is None:
+            date = date.replace(tzinfo=UTC)
+        return Content(subject[:998], str(parts["plain"]), str(parts["html"]), date)
+    except Exception:
+        return Content("", raw[:MAX_TEXT].decode("utf-8", "replace"), "", None)

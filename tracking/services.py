@@ -8,22 +8,31 @@ batch harmless; the buffer entries are removed only after the commit, so a crash
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
+import re
 import socket
+import uuid
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import IntegrityError, connection, transaction
+from django.utils import timezone
 
 from crm.models import EmailMessageRelation, OrgSettings, TrackedLink
+from crm.services import bounce_record, complaint_record, privacy_update, reply_record
 from tracking import buffer
-from tracking.buffer import RawEvent
+from tracking.buffer import EventWriter, RawEvent
 from tracking.classify import EventFacts, Label, classify, describe_client, truncate_ip
-from tracking.models import TrackingEvent
-from tracking.tokens import parse_token, signing_keys
+from tracking.inbound import HARD_REASONS, classify_message, message_content, reason_from_text
+from tracking.inbound import InboundMessage as ParsedMessage
+from tracking.models import InboundMessage, TrackingEvent
+from tracking.tokens import from_verp, make_token, parse_token, signing_keys
 
 logger = logging.getLogger(__name__)
 
@@ -241,3 +250,203 @@ def _placeholders(ids: Sequence[int]) -> str:
 def _execute(sql: str, params: Sequence[int]) -> None:
     with connection.cursor() as cursor:
         cursor.execute(sql, list(params))
+
+
+# Inbound mail: bounces, complaints, auto-replies and replies.
+
+MAX_RAW = 2 * 1024 * 1024
+_VERP = re.compile(r"^bounces\+([A-Za-z0-9_-]+)@", re.IGNORECASE)
+
+
+def inbound_mail_process(*, raw: bytes, source: str) -> InboundMessage:
+    """Read one message that came back, match it to what was sent, and act on it.
+
+    Idempotent: the same message (by content) is processed once. A message that matches
+    nothing is kept, marked Unmatched, for a person to look at.
+    """
+    fingerprint = hashlib.sha256(raw).hexdigest()
+    existing = InboundMessage.objects.filter(fingerprint=fingerprint).first()
+    if existing is not None:
+        return existing
+    parsed = classify_message(raw)
+    now = timezone.now()
+    with transaction.atomic():
+        relation = _match(parsed)
+        note, created_email = "", None
+        if parsed.kind == "bounce":
+            note = _apply_bounces(parsed, relation, now)
+        elif parsed.kind == "complaint" and (relation or parsed.recipients):
+            address = relation.address if relation else parsed.recipients[0].address
+            complaint_record(relation=relation, address=address, feedback_type=parsed.feedback_type)
+            note = f"complaint ({parsed.feedback_type or 'abuse'}) from {address}"
+        elif parsed.kind in ("reply", "auto_reply") and relation is not None:
+            content = message_content(raw)
+            created_email = reply_record(
+                original=relation,
+                from_address=parsed.from_address,
+                subject=content.subject or parsed.subject,
+                html_body=content.html,
+                text_body=content.text,
+                message_id=parsed.message_id,
+                received_at=content.date or now,
+                is_auto_reply=parsed.kind == "auto_reply",
+            )
+            what = "auto-reply" if parsed.kind == "auto_reply" else "reply"
+            note = f"{what} from {parsed.from_address}"
+        matched = bool(note)
+        try:
+            with transaction.atomic():
+                return InboundMessage.objects.create(
+                    fingerprint=fingerprint,
+                    source=source,
+                    kind=parsed.kind,
+                    status=InboundMessage.Status.PROCESSED
+                    if matched
+                    else InboundMessage.Status.UNMATCHED,
+                    note=(note or parsed.reason or "matches no email Openrate sent")[:255],
+                    message_id=parsed.message_id[:255],
+                    from_address=parsed.from_address[:255],
+                    subject=parsed.subject[:998],
+                    relation=relation,
+                    created_email=created_email,
+                    raw=raw[:MAX_RAW],
+                )
+        except IntegrityError:
+            # Another worker stored the same message first; undo ours, keep theirs.
+            transaction.set_rollback(True)
+    return InboundMessage.objects.get(fingerprint=fingerprint)
+
+
+def _match(parsed: ParsedMessage) -> EmailMessageRelation | None:
+    """The recipient copy a message is about: VERP address, token header, then Message-IDs."""
+    keys = signing_keys(settings.SECRET_KEY, settings.TRACKING_SIGNING_KEYS)
+    tokens = [from_verp(m.group(1)) for a in parsed.to_addresses if (m := _VERP.match(a))]
+    tokens += [parsed.original_headers.get("X-Openrate-Token", "").strip()]
+    for token in tokens:
+        data = parse_token(token, keys=keys) if token else None
+        if data is not None:
+            found = EmailMessageRelation.objects.filter(pk=data.recipient_id).first()
+            if found is not None:
+                return found
+    ids = [i for i in (parsed.original_message_id, *parsed.in_reply_to) if i]
+    if ids:
+        found = (
+            EmailMessageRelation.objects.filter(message_id__in=ids)
+            .exclude(relation_type=EmailMessageRelation.Type.FROM)
+            .order_by("-pk")
+            .first()
+        )
+        if found is not None:
+            return found
+        sender = parsed.from_address.lower()
+        found = (
+            EmailMessageRelation.objects.filter(
+                email__message_identifier__in=ids, address__iexact=sender
+            )
+            .exclude(relation_type=EmailMessageRelation.Type.FROM)
+            .first()
+        )
+        if found is not None:
+            return found
+    return None
+
+
+def _apply_bounces(
+    parsed: ParsedMessage, relation: EmailMessageRelation | None, now: datetime
+) -> str:
+    notes = []
+    for failed in parsed.recipients or ():
+        target = relation
+        if target is None or (failed.address and failed.address != target.address.lower()):
+            # The report names another address: find that recipient's copy.
+            target = (
+                EmailMessageRelation.objects.filter(address__iexact=failed.address)
+                .exclude(relation_type=EmailMessageRelation.Type.FROM)
+                .filter(**({"email_id": relation.email_id} if relation else {}))
+                .order_by("-pk")
+                .first()
+            ) or (relation if not failed.address else None)
+        if target is None:
+            continue
+        suppressed = bounce_record(
+            relation=target,
+            hard=failed.hard,
+            status=failed.status,
+            diagnostic=failed.diagnostic,
+            when=now,
+        )
+        kind = "hard" if failed.hard else "soft"
+        notes.append(f"{kind} bounce {target.address}{' (suppressed)' if suppressed else ''}")
+    return "; ".join(notes)
+
+
+def esp_event_process(*, event: Any, esp_name: str) -> InboundMessage | None:
+    """An ESP's tracking webhook event (through django-anymail), matched by our token."""
+    keys = signing_keys(settings.SECRET_KEY, settings.TRACKING_SIGNING_KEYS)
+    token = str((event.metadata or {}).get("openrate_token", ""))
+    data = parse_token(token, keys=keys) if token else None
+    relation = EmailMessageRelation.objects.filter(pk=data.recipient_id).first() if data else None
+    identity = f"{esp_name}:{event.event_id or ''}:{event.event_type}:{event.recipient or ''}"
+    fingerprint = hashlib.sha256(identity.encode()).hexdigest()
+    if event.event_id and InboundMessage.objects.filter(fingerprint=fingerprint).exists():
+        return None
+    now = event.timestamp or timezone.now()
+    note = ""
+    with transaction.atomic():
+        if relation is not None and event.event_type in ("opened", "clicked"):
+            note = _esp_engagement(event, relation, token)
+        elif event.event_type == "bounced" and relation is not None:
+            detail = str(event.mta_response or event.description or event.reject_reason or "")
+            hard = event.reject_reason == "invalid" or reason_from_text(detail) in HARD_REASONS
+            bounce_record(relation=relation, hard=hard, status="", diagnostic=detail, when=now)
+            note = f"{'hard' if hard else 'soft'} bounce reported by {esp_name}"
+        elif event.event_type == "complained":
+            address = relation.address if relation else str(event.recipient or "")
+            if address:
+                complaint_record(relation=relation, address=address, feedback_type="abuse")
+                note = f"complaint reported by {esp_name}"
+        elif event.event_type == "unsubscribed" and relation is not None:
+            person = relation.contact or relation.lead
+            if person is not None:
+                privacy_update(
+                    person=person, by=None, source=f"{esp_name} unsubscribe", email_opt_out=True
+                )
+            note = f"unsubscribed at {esp_name}"
+        elif event.event_type in ("delivered", "deferred") and relation is not None:
+            note = f"{event.event_type} ({esp_name})"
+        return InboundMessage.objects.create(
+            fingerprint=fingerprint,
+            source=InboundMessage.Source.WEBHOOK,
+            kind=str(event.event_type)[:12],
+            status=InboundMessage.Status.PROCESSED if note else InboundMessage.Status.UNMATCHED,
+            note=(note or f"{esp_name} {event.event_type}: matches no email Openrate sent")[:255],
+            message_id=str(event.message_id or "")[:255],
+            from_address=str(event.recipient or "")[:255],
+            relation=relation,
+            raw=json.dumps(event.esp_event, default=str).encode()[:MAX_RAW],
+        )
+
+
+def _esp_engagement(event: Any, relation: EmailMessageRelation, token: str) -> str:
+    """An ESP-tracked open or click goes through the same buffer and classification as ours."""
+    if event.event_type == "clicked":
+        link = TrackedLink.objects.filter(email_id=relation.email_id, url=event.click_url).first()
+        if link is None:
+            return ""
+        token = make_token(
+            relation.pk,
+            link.pk,
+            key=signing_keys(settings.SECRET_KEY, settings.TRACKING_SIGNING_KEYS)[0],
+        )
+    EventWriter(buffer.redis_client()).append(
+        RawEvent(
+            event_id=uuid.uuid4().hex,
+            kind="click" if event.event_type == "clicked" else "open",
+            token=token,
+            received_at=(event.timestamp or timezone.now()).timestamp(),
+            ip="",
+            user_agent=str(event.user_agent or "")[:512],
+            method="GET",
+        )
+    )
+    return f"{event.event_type} (reported by the ESP)"

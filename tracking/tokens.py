@@ -125,3 +125,21 @@ def _read_varint(data: bytes, pos: int) -> tuple[int, int] | None:
                 return None
             return value, index + 1
     return None
+
+
+def to_verp(token: str) -> str:
+    """The token as a VERP local-part suffix: base32, lower case, because mail systems may
+    change the case of an address's local part and base64 is case-sensitive."""
+    raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
+    return base64.b32encode(raw).rstrip(b"=").decode("ascii").lower()
+
+
+def from_verp(suffix: str) -> str:
+    """The token a VERP suffix carries, or "" if it is not one of ours; never raises."""
+    if not 0 < len(suffix) <= MAX_TOKEN_CHARS or not suffix.isascii() or not suffix.isalnum():
+        return ""
+    try:
+        raw = base64.b32decode(suffix.upper() + "=" * (-len(suffix) % 8))
+    except (binascii.Error, ValueError):
+        return ""
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")

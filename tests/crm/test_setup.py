@@ -16,6 +16,8 @@ VALID = {
     "machine_open_filtering": "on",
     "store_full_ip": "",
     "scanner_window_seconds": "10",
+    "soft_bounce_limit": "3",
+    "soft_bounce_window_days": "30",
 }
 
 

@@ -1,6 +1,7 @@
 """Fixtures for tracking: a real SMTP server on loopback, Redis, and calling the WSGI app."""
 
 import io
+import re
 import socket
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -13,9 +14,12 @@ import pytest
 import redis
 from aiosmtpd.controller import Controller
 from django.conf import settings
+from django.core import mail
 from django.utils import timezone
 
 from config.wsgi import django_application
+from crm.models import EmailMessageRelation
+from crm.services import email_send
 from tests.conftest import skip_or_fail
 from tracking import buffer
 from tracking.buffer import EventWriter
@@ -187,12 +191,6 @@ class Sent:
 @pytest.fixture
 def sent_email(rep, make_contact, django_capture_on_commit_callbacks) -> Sent:
     """An email sent (through Django's test outbox) to one tracked contact."""
-    import re
-
-    from django.core import mail
-
-    from crm.services import email_send
-
     contact = make_contact()
     with django_capture_on_commit_callbacks(execute=True):
         email = email_send(
@@ -210,3 +208,33 @@ def sent_email(rep, make_contact, django_capture_on_commit_callbacks) -> Sent:
     relation.sent_at = timezone.now() - timedelta(hours=1)
     relation.save(update_fields=["sent_at"])
     return Sent(email, relation, pixel, click, honeypot)
+
+
+@pytest.fixture
+def sent(settings, rep, make_contact, django_capture_on_commit_callbacks):
+    """A tracked email to Ada, with a VERP return path; returns her relation row and copy."""
+    settings.INBOUND_VERP_DOMAIN = "bounces.openrate.test"
+    ada = make_contact(first_name="Ada", email="ada@example.com")
+    with django_capture_on_commit_callbacks(execute=True):
+        email_send(sender=rep, to=[ada], subject="Pricing", html_body="<p>Hi</p>")
+    relation = EmailMessageRelation.objects.get(address="ada@example.com")
+    return relation, mail.outbox[-1]
+
+
+def dsn(*, to: str, recipient: str, status: str, diagnostic: str, original: str = "") -> bytes:
+    """A delivery status notification (RFC 3464) as an MTA sends it."""
+    return (
+        (
+            f"From: MAILER-DAEMON@mx.example.com\r\nTo: {to}\r\nSubject: Undelivered Mail Returned to Sender\r\n"
+            "MIME-Version: 1.0\r\nMessage-ID: <dsn-{status}-{id}@mx.example.com>\r\n"
+            'Content-Type: multipart/report; report-type=delivery-status; boundary="b"\r\n\r\n'
+            "--b\r\nContent-Type: text/plain\r\n\r\nYour message could not be delivered.\r\n"
+            "--b\r\nContent-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; mx.example.com\r\n\r\n"
+            f"Final-Recipient: rfc822; {recipient}\r\nAction: failed\r\nStatus: {status}\r\n"
+            f"Diagnostic-Code: smtp; {diagnostic}\r\n"
+            "--b\r\nContent-Type: text/rfc822-headers\r\n\r\n"
+            f"{original}Subject: Pricing\r\n--b--\r\n"
+        )
+        .replace("{id}", str(abs(hash((to, recipient, status, diagnostic, original)))))
+        .encode()
+    )

@@ -13,7 +13,7 @@ from tracking.services import events_ingest
 
 APPLE_PROXY = {"User-Agent": "Mozilla/5.0"}
 GMAIL_PROXY = {
-    "User-Agent": "Mozilla/5.0 (Windows NT 5.1; rv:11.0) Gecko Firefox/11.0 (via ggpht.com GoogleImageProxy)"  # noqa: E501
+    "User-Agent": "Mozilla/5.0 (Windows NT 5.1; rv:11.0) Gecko Firefox/11.0 (via ggpht.com GoogleImageProxy)"
 }
 
 

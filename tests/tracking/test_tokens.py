@@ -152,3 +152,15 @@ def test_without_configured_keys_one_key_is_derived_from_the_secret_key():
     assert b"secret" not in key
     assert signing_keys("secret", [""]) == (key,)
     assert signing_keys("other secret", []) != (key,)
+
+
+def test_a_verp_suffix_survives_lower_casing_and_gives_the_token_back() -> None:
+    from tracking.tokens import from_verp, to_verp
+
+    token = make_token(123456, key=b"k")
+
+    suffix = to_verp(token)
+
+    assert suffix == suffix.lower() and suffix.isalnum()
+    assert from_verp(suffix.upper()) == token
+    assert from_verp("not-ours!") == "" and from_verp("") == ""
