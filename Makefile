@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run install migrate seed test lint typecheck pytest clean
+.PHONY: run install migrate seed test lint typecheck pytest bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -38,6 +38,11 @@ pytest: install
 	$(BIN)/pytest
 
 test: lint typecheck pytest
+
+# Benchmarks on PostgreSQL + Redis (they need wrk and nginx: apt-get install -y wrk nginx).
+bench: install
+	$(BIN)/python bench/run.py --granian-args "--blocking-threads 1"
+	$(BIN)/python bench/timeline.py
 
 clean:
 	rm -rf $(VENV) var staticfiles .mypy_cache .ruff_cache

@@ -4,6 +4,7 @@ Serve it with granian in production: `granian --interface wsgi config.wsgi:appli
 `runserver` uses it too.
 """
 
+import gc
 import os
 
 from django.core.wsgi import get_wsgi_application
@@ -13,14 +14,18 @@ django_application = get_wsgi_application()  # sets Django up: the imports below
 
 from django.conf import settings  # noqa: E402
 
-from tracking.buffer import EventWriter, redis_client  # noqa: E402
+from tracking.buffer import BatchingEventWriter, EventWriter, redis_client  # noqa: E402
 from tracking.fastpath import LinkCache, TrackingApp  # noqa: E402
 from tracking.tokens import signing_keys  # noqa: E402
 
 application = TrackingApp(
     django_application,
     keys=signing_keys(settings.SECRET_KEY, settings.TRACKING_SIGNING_KEYS),
-    writer=EventWriter(redis_client()),
+    writer=BatchingEventWriter(EventWriter(redis_client())),
     links=LinkCache(),
     trusted_proxies=settings.TRACKING_TRUSTED_PROXIES,
 )
+
+# Everything loaded so far lives as long as the process: keep the cyclic garbage collector from
+# walking it again and again (its pauses showed up as the tracking endpoints' p99).
+gc.freeze()

@@ -7,12 +7,15 @@ Both are drained by ingestion; entries are removed only after the batch that sto
 
 from __future__ import annotations
 
+import atexit
+import json
 import logging
+import os
 import threading
 import time
+from collections import deque
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import redis
 from django.conf import settings
@@ -26,6 +29,8 @@ GROUP = "ingest"
 CLAIM_IDLE_MS = 60_000
 # After Redis fails, go straight to the database for this long instead of waiting on Redis.
 REDIS_COOL_OFF_SECONDS = 5.0
+# Reading the stream, entries are counted as this many events each (see read_stream).
+EVENTS_PER_ENTRY = 20
 
 _FIELDS = ("event_id", "kind", "token", "received_at", "ip", "user_agent", "method")
 _INSERT = (
@@ -35,8 +40,9 @@ _INSERT = (
 )
 
 
-@dataclass(frozen=True, slots=True)
-class RawEvent:
+class RawEvent(NamedTuple):
+    """One hit on a tracking endpoint, as the fast path saw it (a tuple: cheap to make)."""
+
     event_id: str
     kind: str  # "open" | "click"
     token: str
@@ -56,7 +62,7 @@ def redis_client() -> redis.Redis | None:
 
 
 class EventWriter:
-    """Appends events for the fast path: Redis when configured and up, else the database."""
+    """Writes events to Redis when configured and up, else to the database table, at once."""
 
     def __init__(self, client: redis.Redis | None) -> None:
         self.client = client
@@ -64,27 +70,86 @@ class EventWriter:
         self._lock = threading.Lock()
 
     def append(self, event: RawEvent) -> None:
+        self.write([event])
+
+    def write(self, events: Sequence[RawEvent]) -> None:
+        """One Redis Stream entry for the lot; the database table if Redis refuses."""
+        if not events:
+            return
         if self.client is not None and time.monotonic() >= self._redis_down_until:
             try:
-                self.client.xadd(STREAM, asdict(event))  # type: ignore[arg-type]
+                self.client.xadd(STREAM, {"batch": json.dumps(events)})
                 return
             except redis.RedisError:
-                logger.warning("Redis refused a tracking event; buffering it in the database")
+                logger.warning(
+                    "Redis refused %d tracking events; buffering them in the database", len(events)
+                )
                 with self._lock:
                     self._redis_down_until = time.monotonic() + REDIS_COOL_OFF_SECONDS
-        self._append_to_database(event)
+        self._write_to_database(events)
 
     @staticmethod
-    def _append_to_database(event: RawEvent) -> None:
-        values = [getattr(event, name) for name in _FIELDS]
+    def _write_to_database(events: Sequence[RawEvent]) -> None:
         try:
             with connection.cursor() as cursor:
-                cursor.execute(_INSERT, values)
+                cursor.executemany(_INSERT, events)
         except Exception:
             # A connection the server dropped: reconnect once, then give up loudly.
             connection.close()
             with connection.cursor() as cursor:
-                cursor.execute(_INSERT, values)
+                cursor.executemany(_INSERT, events)
+
+
+class BatchingEventWriter:
+    """The fast path's writer: a request only appends to an in-process queue; a thread sends
+    what has queued every FLUSH_SECONDS as one write (one Redis round trip instead of one per
+    request, which capped the endpoint at about 4,000 requests/s on two cores).
+
+    The trade-off, chosen knowingly: a worker killed without warning (SIGKILL, power loss) loses
+    the events of its last few milliseconds. A normal stop flushes them (atexit), and Redis being
+    down only sends them to the database table instead.
+    """
+
+    FLUSH_SECONDS = 0.002
+
+    def __init__(self, writer: EventWriter) -> None:
+        self.writer = writer
+        self._queue: deque[RawEvent] = deque()
+        self._thread: threading.Thread | None = None
+        self._pid = 0
+        self._start_lock = threading.Lock()
+        atexit.register(self.flush)
+
+    def append(self, event: RawEvent) -> None:
+        self._queue.append(event)
+        # Started lazily, in the process that serves: a server that forks workers after
+        # loading the app would otherwise leave the thread behind in the parent.
+        if self._pid != os.getpid():
+            self._start()
+
+    def flush(self) -> None:
+        events = []
+        queue = self._queue
+        while queue:
+            events.append(queue.popleft())
+        if events:
+            self.writer.write(events)
+
+    def _start(self) -> None:
+        with self._start_lock:
+            if self._pid == os.getpid():
+                return
+            self._thread = threading.Thread(target=self._run, name="event-flusher", daemon=True)
+            self._thread.start()
+            self._pid = os.getpid()
+
+    def _run(self) -> None:
+        while True:
+            time.sleep(self.FLUSH_SECONDS)
+            try:
+                self.flush()
+            except Exception:
+                logger.exception("Could not write tracking events")
 
 
 def read_database(limit: int) -> tuple[list[RawEvent], list[int]]:
@@ -117,6 +182,8 @@ def delete_database_rows(row_ids: Sequence[int]) -> None:
 def read_stream(client: redis.Redis, consumer: str, limit: int) -> tuple[list[RawEvent], list[str]]:
     """Entries for this consumer: first those a dead consumer left unacknowledged, then new."""
     _ensure_group(client)
+    # An entry holds what one worker queued in a few milliseconds: a few to a few dozen events.
+    limit = max(1, limit // EVENTS_PER_ENTRY)
     entries: list[tuple[bytes, dict[bytes, bytes]]] = []
     claimed: Any = client.xautoclaim(STREAM, GROUP, consumer, CLAIM_IDLE_MS, "0-0", count=limit)
     entries.extend(entry for entry in claimed[1] if entry[1])
@@ -126,12 +193,11 @@ def read_stream(client: redis.Redis, consumer: str, limit: int) -> tuple[list[Ra
         )
         for _stream, stream_entries in response or []:
             entries.extend(stream_entries)
-    events, ids = [], []
+    events: list[RawEvent] = []
+    ids = []
     for entry_id, fields in entries:
         ids.append(entry_id.decode())
-        event = _event_from_fields(fields)
-        if event is not None:
-            events.append(event)
+        events.extend(_events_from_fields(fields))
     return events, ids
 
 
@@ -152,10 +218,9 @@ def _ensure_group(client: redis.Redis) -> None:
             raise
 
 
-def _event_from_fields(fields: dict[bytes, bytes]) -> RawEvent | None:
+def _events_from_fields(fields: dict[bytes, bytes]) -> list[RawEvent]:
     try:
-        values = {name: fields[name.encode()].decode("utf-8", "replace") for name in _FIELDS}
-        return RawEvent(**{**values, "received_at": float(values["received_at"])})  # type: ignore[arg-type]
-    except (KeyError, ValueError):
+        return [RawEvent(*row) for row in json.loads(fields[b"batch"])]
+    except (KeyError, ValueError, TypeError):
         logger.error("Dropping a malformed stream entry: %r", fields)
-        return None
+        return []

@@ -230,6 +230,7 @@ def describe_client(user_agent: str) -> Client:
     )
 
 
+@lru_cache(maxsize=65_536)  # a day of opens comes from far fewer addresses
 def truncate_ip(ip: str) -> str:
     """Zero the last octet of IPv4 or the last 80 bits of IPv6; "" for anything else."""
     address = _parse_ip(ip)

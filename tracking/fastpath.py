@@ -13,16 +13,16 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+import os
 import threading
 import time
-import uuid
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from django.db import connection
 from django.utils.encoding import iri_to_uri
 
-from tracking.buffer import EventWriter, RawEvent
+from tracking.buffer import BatchingEventWriter, EventWriter, RawEvent
 from tracking.tokens import parse_token
 
 logger = logging.getLogger(__name__)
@@ -114,7 +114,7 @@ class TrackingApp:
         fallback: WSGIApp,
         *,
         keys: Sequence[bytes],
-        writer: EventWriter,
+        writer: EventWriter | BatchingEventWriter,
         links: LinkCache,
         trusted_proxies: int = 0,
     ) -> None:
@@ -169,15 +169,22 @@ class TrackingApp:
         return []
 
     def _record(self, kind: str, token: str, environ: dict[str, Any], method: str) -> None:
+        # Every microsecond here is paid on each hit: a plain tuple, a random id, and with no
+        # proxy the address the server itself saw (it needs no checking).
+        ip = (
+            client_ip(environ, self.trusted_proxies)
+            if self.trusted_proxies
+            else environ.get("REMOTE_ADDR", "")
+        )
         self.writer.append(
             RawEvent(
-                event_id=uuid.uuid4().hex,
-                kind=kind,
-                token=token,
-                received_at=time.time(),
-                ip=client_ip(environ, self.trusted_proxies),
-                user_agent=environ.get("HTTP_USER_AGENT", "")[:MAX_USER_AGENT],
-                method=method,
+                os.urandom(16).hex(),
+                kind,
+                token,
+                time.time(),
+                ip,
+                environ.get("HTTP_USER_AGENT", "")[:MAX_USER_AGENT],
+                method,
             )
         )
 

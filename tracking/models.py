@@ -15,13 +15,23 @@ class TrackingEvent(models.Model):
         SCANNER = "scanner", "Security scanner"
         BOT = "bot", "Bot"
 
-    event_id = models.CharField(max_length=32, unique=True)
+    # A UUID, not text: the unique index is half the size and PostgreSQL adds no LIKE index.
+    event_id = models.UUIDField(unique=True)
     kind = models.CharField(max_length=5, choices=Kind.choices)
+    # No single-column indexes: the composite indexes below start with these columns.
     relation = models.ForeignKey(
-        "crm.EmailMessageRelation", on_delete=models.CASCADE, related_name="tracking_events"
+        "crm.EmailMessageRelation",
+        on_delete=models.CASCADE,
+        related_name="tracking_events",
+        db_index=False,
     )
     link = models.ForeignKey(
-        "crm.TrackedLink", on_delete=models.CASCADE, null=True, blank=True, related_name="events"
+        "crm.TrackedLink",
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="events",
+        db_index=False,
     )
     occurred_at = models.DateTimeField()
     label = models.CharField(max_length=12, choices=Label.choices)

@@ -60,7 +60,7 @@ def events_ingest(*, batch_size: int = 5000, consumer: str = "") -> IngestResult
             with transaction.atomic():
                 stored += _store(events)
             buffer.acknowledge_stream(client, stream_ids)
-            read += len(stream_ids)
+            read += len(events)
     with transaction.atomic():
         events, row_ids = buffer.read_database(batch_size)
         if row_ids:
@@ -115,9 +115,14 @@ def _store(raw_events: Sequence[RawEvent]) -> int:
         )
         verdict = classify(facts, scanner_window_seconds=org.scanner_window_seconds)
         client = describe_client(raw.user_agent)
+        try:
+            event_id = uuid.UUID(hex=raw.event_id)
+        except ValueError:
+            logger.warning("Dropping an event with a malformed id: %r", raw.event_id[:64])
+            continue
         rows.append(
             TrackingEvent(
-                event_id=raw.event_id,
+                event_id=event_id,
                 kind=raw.kind,
                 relation_id=relation_id,
                 link_id=link_id,
@@ -196,6 +201,7 @@ def recount(*, relation_ids: set[int], link_ids: set[int], machine_open_filterin
     clicks = "r.human_clicks" if machine_open_filtering else "r.human_clicks + r.machine_clicks"
     email_ids = list(
         EmailMessageRelation.objects.filter(pk__in=relation_ids)
+        .order_by()  # the model's default ordering would join the emails for nothing
         .values_list("email_id", flat=True)
         .distinct()
     )

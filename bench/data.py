@@ -1,0 +1,160 @@
+"""The bench's data: sent emails with tracked recipients, their pixel URLs, and event counts.
+
+Import after `django.setup()`.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import redis
+from django.conf import settings
+from django.db import connection
+from django.db.models import Count, F, Sum
+from django.utils import timezone
+
+from crm.models import EmailMessage, EmailMessageRelation, User
+from tracking import buffer
+from tracking.models import BufferedEvent, TrackingEvent
+from tracking.tokens import make_token, signing_keys
+
+# What mail clients send when they fetch the pixel, mixed so ingestion classifies realistic
+# traffic (people, Apple Mail Privacy Protection, Gmail's image proxy) and the user-agent
+# parser sees more than one string.
+USER_AGENTS = (
+    "Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) AppleWebKit/605.1.15 "
+    "(KHTML, like Gecko) Mobile/15E148",
+    "Mozilla/5.0",
+    "Mozilla/5.0 (Windows NT 5.1; rv:11.0) Gecko Firefox/11.0 (via ggpht.com GoogleImageProxy)",
+    "Mozilla/4.0 (compatible; ms-office; MSOffice 16)",
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/124.0.0.0 Safari/537.36",
+    "Mozilla/5.0 (X11; Linux x86_64; rv:115.0) Gecko/20100101 Thunderbird/115.10.1",
+)
+
+
+def reset_and_seed(*, emails: int, recipients_per_email: int) -> list[int]:
+    """Empty the bench tables, then create sent, tracked emails; returns the recipient ids."""
+    with connection.cursor() as cursor:
+        # The bench database is the bench's own (env.check_services makes sure of it).
+        cursor.execute(
+            "TRUNCATE tracking_trackingevent, tracking_bufferedevent, crm_trackedlink, "
+            "crm_emailmessagerelation, crm_emailmessage RESTART IDENTITY CASCADE"
+        )
+    sender, _ = User.objects.get_or_create(
+        username="bench", defaults={"email": "bench@example.com", "is_active": False}
+    )
+    sent_at = timezone.now() - timedelta(hours=1)
+    messages = EmailMessage.objects.bulk_create(
+        [
+            EmailMessage(
+                subject=f"Bench email {n}",
+                from_address="bench@example.com",
+                status=EmailMessage.Status.SENT,
+                delivery_status=EmailMessage.Delivery.SENT,
+                is_tracked=True,
+                sender=sender,
+                message_date=sent_at,
+            )
+            for n in range(emails)
+        ],
+        batch_size=2000,
+    )
+    relations = EmailMessageRelation.objects.bulk_create(
+        [
+            EmailMessageRelation(
+                email=message,
+                relation_type=EmailMessageRelation.Type.TO,
+                address=f"recipient-{message.pk}-{n}@example.com",
+                delivery_status=EmailMessageRelation.Delivery.SENT,
+                sent_at=sent_at,
+                is_tracked=True,
+            )
+            for message in messages
+            for n in range(recipients_per_email)
+        ],
+        batch_size=2000,
+    )
+    return [relation.pk for relation in relations]
+
+
+def settle_database() -> None:
+    """Write out and analyse what was just inserted, so that neither a checkpoint nor
+    autovacuum falls into the next measurement."""
+    with connection.cursor() as cursor:
+        cursor.execute("CHECKPOINT")
+        for table in (
+            "crm_emailmessage",
+            "crm_emailmessagerelation",
+            "tracking_trackingevent",
+            "tracking_bufferedevent",
+        ):
+            cursor.execute(f"VACUUM ANALYZE {table}")
+
+
+def clear_buffered_rows() -> None:
+    with connection.cursor() as cursor:
+        cursor.execute("TRUNCATE tracking_bufferedevent")
+
+
+def write_pixel_requests(path: Path, relation_ids: list[int]) -> int:
+    """One line per recipient for the wrk script: pixel path, a tab, a user agent."""
+    key = signing_keys(settings.SECRET_KEY, settings.TRACKING_SIGNING_KEYS)[0]
+    lines = [
+        f"/t/o/{make_token(relation_id, key=key)}.gif\t{USER_AGENTS[n % len(USER_AGENTS)]}"
+        for n, relation_id in enumerate(relation_ids)
+    ]
+    path.write_text("\n".join(lines) + "\n")
+    return len(lines)
+
+
+def redis_client() -> redis.Redis:
+    client = buffer.redis_client()
+    if client is None:
+        raise RuntimeError("REDIS_URL is not set: the bench measures the Redis buffer")
+    return client
+
+
+def reset_stream(client: redis.Redis) -> None:
+    client.delete(buffer.STREAM)
+
+
+def buffered_events(client: redis.Redis) -> int:
+    """Events waiting in the buffer: the Redis stream plus the database fallback table.
+
+    A stream entry holds the events one worker queued in a few milliseconds (a JSON list).
+    """
+    in_stream = 0
+    last = "-"
+    while True:
+        entries: Any = client.xrange(buffer.STREAM, min=last, max="+", count=1000)
+        entries = [e for e in entries if e[0].decode() != last]
+        if not entries:
+            break
+        in_stream += sum(len(json.loads(fields[b"batch"])) for _, fields in entries)
+        last = entries[-1][0].decode()
+    return in_stream + BufferedEvent.objects.count()
+
+
+def buffered_rows() -> int:
+    return BufferedEvent.objects.count()
+
+
+def stored_events() -> int:
+    return TrackingEvent.objects.count()
+
+
+def stored_events_by_label() -> dict[str, int]:
+    rows = TrackingEvent.objects.order_by().values("label").annotate(n=Count("pk"))
+    return {row["label"]: row["n"] for row in rows}
+
+
+def counted_opens() -> int:
+    """Opens on the recipients' counters: ingestion's recount must agree with the events."""
+    totals = EmailMessageRelation.objects.aggregate(
+        total=Sum(F("human_opens") + F("machine_opens"))
+    )
+    return int(totals["total"] or 0)
