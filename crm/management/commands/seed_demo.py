@@ -68,7 +68,7 @@ class Command(BaseCommand):
         else:
             self._records(users)
             self.stdout.write(self.style.SUCCESS("Demo records loaded."))
-        self.stdout.write("Log in at http://127.0.0.1:8000/ as:")
+        self.stdout.write("Log in as:")
         for username, password, role, *_ in DEMO_USERS:
             self.stdout.write(f"  {username:<8} password {password:<17} ({role.value})")
 
