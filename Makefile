@@ -43,6 +43,7 @@ test: lint typecheck pytest
 bench: install
 	$(BIN)/python bench/run.py --granian-args "--blocking-threads 1"
 	$(BIN)/python bench/timeline.py
+	$(BIN)/python bench/metrics.py
 
 clean:
 	rm -rf $(VENV) var staticfiles .mypy_cache .ruff_cache

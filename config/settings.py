@@ -9,6 +9,7 @@ import secrets
 from pathlib import Path
 
 import environ
+from celery.schedules import crontab
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = BASE_DIR / "var"
@@ -81,6 +82,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "crm.context_processors.my_task_count",
             ],
         },
     },
@@ -175,6 +177,25 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
         "task": "tracking.tasks.poll_inbound_mailbox",
         "schedule": env.float("INBOUND_POLL_INTERVAL", default=60.0),
         "options": {"expires": 120},
+    },
+    # Every record's activity metrics, at night (sends, ingestion and calls update theirs as
+    # they happen; the nightly run moves "days without activity" on for everyone else).
+    "recompute-activity-metrics": {
+        "task": "crm.tasks.recompute_activity_metrics",
+        "schedule": crontab(minute=30, hour=env.int("ACTIVITY_RECOMPUTE_HOUR", default=2)),
+        "options": {"expires": 3 * 3600},
+    },
+    # Follow-up tasks for records quiet for Setup's "days without activity".
+    "create-follow-ups": {
+        "task": "crm.tasks.create_follow_ups",
+        "schedule": env.float("FOLLOW_UP_INTERVAL", default=3600.0),
+        "options": {"expires": 1800},
+    },
+    # Engagement alerts are raised after each ingestion batch; this catches any that were not.
+    "create-engagement-alerts": {
+        "task": "crm.tasks.create_engagement_alerts",
+        "schedule": env.float("ENGAGEMENT_ALERT_INTERVAL", default=900.0),
+        "options": {"expires": 600},
     },
 }
 

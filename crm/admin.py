@@ -1,8 +1,13 @@
-from django.contrib import admin
+from typing import Any
+
+from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin
+from django.db.models import QuerySet
+from django.http import HttpRequest
 
 from crm.models import (
     Account,
+    ActivityMetric,
     Contact,
     EmailMessage,
     EmailMessageRelation,
@@ -17,6 +22,8 @@ from crm.models import (
     TrackedLink,
     User,
 )
+from crm.services import activity_metrics_recompute
+from crm.tasks import recompute_activity_metrics
 
 
 @admin.register(User)
@@ -31,10 +38,64 @@ class OwnedAdmin(admin.ModelAdmin):
     date_hierarchy = "created_at"
 
 
+class QuietListFilter(admin.SimpleListFilter):
+    """Records (or metric rows) by days without activity, as of the last recompute."""
+
+    title = "days without activity"
+    parameter_name = "quiet"
+    field = "activity__inactive_days"
+    BUCKETS = ((0, 6), (7, 13), (14, 29), (30, 89), (90, None))
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [
+            (str(low), f"{low}+ days" if high is None else f"{low} to {high} days")
+            for low, high in self.BUCKETS
+        ]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
+        for low, high in self.BUCKETS:
+            if self.value() == str(low):
+                queryset = queryset.filter(**{f"{self.field}__gte": low})
+                if high is not None:
+                    queryset = queryset.filter(**{f"{self.field}__lte": high})
+        return queryset
+
+
+class MetricQuietListFilter(QuietListFilter):
+    field = "inactive_days"
+
+
+ACTIVITY_COLUMNS = ["activity__last_activity_at", "activity__inactive_days"]
+
+
+@admin.action(description="Recompute activity metrics")
+def recompute_record_metrics(
+    modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet[Any]
+) -> None:
+    """Recompute the selected records' metrics now (and their accounts' and opportunities')."""
+    ids = list(queryset.values_list("pk", flat=True))
+    model = queryset.model
+    activity_metrics_recompute(
+        contact_ids=ids if model is Contact else [],
+        lead_ids=ids if model is Lead else [],
+        account_ids=ids if model is Account else [],
+    )
+    modeladmin.message_user(request, f"Activity metrics recomputed for {len(ids)} records.")
+
+
 @admin.register(Account)
 class AccountAdmin(OwnedAdmin):
-    list_display = ["name", "is_person_account", "industry", "billing_city", "owner"]
-    list_filter = ["is_person_account", "industry", "owner"]
+    list_display = [
+        "name",
+        "is_person_account",
+        "industry",
+        "billing_city",
+        *ACTIVITY_COLUMNS,
+        "owner",
+    ]
+    list_filter = ["is_person_account", "industry", QuietListFilter, "owner"]
+    list_select_related = ["owner", "activity"]
+    actions = [recompute_record_metrics]
     search_fields = ["name", "website", "billing_city"]
 
 
@@ -46,22 +107,35 @@ class ContactAdmin(OwnedAdmin):
         "account",
         "has_opted_out_of_email",
         "email_bounced_at",
+        *ACTIVITY_COLUMNS,
         "owner",
     ]
     list_filter = [
         "has_opted_out_of_email",
+        QuietListFilter,
         "owner",
         ("email_bounced_at", admin.EmptyFieldListFilter),
     ]
-    list_select_related = ["owner", "account"]
+    list_select_related = ["owner", "account", "activity"]
+    actions = [recompute_record_metrics]
     search_fields = ["first_name", "last_name", "email", "account__name"]
     autocomplete_fields = ["owner", "account", "individual"]
 
 
 @admin.register(Lead)
 class LeadAdmin(OwnedAdmin):
-    list_display = ["__str__", "company", "email", "status", "lead_source", "owner"]
-    list_filter = ["status", "lead_source", "has_opted_out_of_email", "owner"]
+    list_display = [
+        "__str__",
+        "company",
+        "email",
+        "status",
+        "lead_source",
+        *ACTIVITY_COLUMNS,
+        "owner",
+    ]
+    list_filter = ["status", "lead_source", "has_opted_out_of_email", QuietListFilter, "owner"]
+    list_select_related = ["owner", "activity"]
+    actions = [recompute_record_metrics]
     search_fields = ["first_name", "last_name", "email", "company"]
     autocomplete_fields = ["owner", "individual"]
 
@@ -84,8 +158,8 @@ class OpportunityAdmin(OwnedAdmin):
 
 @admin.register(Task)
 class TaskAdmin(OwnedAdmin):
-    list_display = ["subject", "status", "priority", "subtype", "due_date", "owner"]
-    list_filter = ["status", "priority", "subtype", "owner"]
+    list_display = ["subject", "kind", "status", "priority", "subtype", "due_date", "owner"]
+    list_filter = ["kind", "status", "priority", "subtype", "owner"]
     search_fields = ["subject", "description"]
     autocomplete_fields = ["owner", "who_contact", "who_lead", "what_account", "what_opportunity"]
 
@@ -196,3 +270,69 @@ class TrackedLinkAdmin(admin.ModelAdmin):
     list_filter = ["is_honeypot"]
     search_fields = ["url"]
     raw_id_fields = ["email"]
+
+
+class RecordTypeListFilter(admin.SimpleListFilter):
+    title = "record type"
+    parameter_name = "type"
+    TYPES = ("contact", "lead", "account", "opportunity")
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [(name, name.capitalize()) for name in self.TYPES]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
+        if self.value() in self.TYPES:
+            return queryset.filter(**{f"{self.value()}__isnull": False})
+        return queryset
+
+
+@admin.register(ActivityMetric)
+class ActivityMetricAdmin(admin.ModelAdmin):
+    """Read-only: the rows are computed; the actions recompute them."""
+
+    list_display = [
+        "__str__",
+        "last_activity_at",
+        "inactive_days",
+        "emails_sent_30d",
+        "emails_received_30d",
+        "human_opens_30d",
+        "human_clicks_30d",
+        "activities_30d",
+        "computed_at",
+    ]
+    list_filter = [RecordTypeListFilter, MetricQuietListFilter]
+    list_select_related = ["contact", "lead", "account", "opportunity"]
+    search_fields = ["contact__last_name", "lead__last_name", "account__name", "opportunity__name"]
+    ordering = ["-inactive_days", "pk"]
+    actions = ["recompute_selected", "recompute_all"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    @admin.action(description="Recompute activity metrics of the selected records")
+    def recompute_selected(self, request: HttpRequest, queryset: QuerySet[ActivityMetric]) -> None:
+        def ids(column: str) -> list[int]:
+            return list(
+                queryset.filter(**{f"{column}__isnull": False}).values_list(column, flat=True)
+            )
+
+        activity_metrics_recompute(
+            contact_ids=ids("contact_id"),
+            lead_ids=ids("lead_id"),
+            account_ids=ids("account_id"),
+            opportunity_ids=ids("opportunity_id"),
+        )
+        self.message_user(request, f"Activity metrics recomputed for {queryset.count()} records.")
+
+    @admin.action(description="Recompute every record's activity metrics (in the background)")
+    def recompute_all(self, request: HttpRequest, queryset: QuerySet[ActivityMetric]) -> None:
+        recompute_activity_metrics.delay()
+        self.message_user(
+            request,
+            "Every record's activity metrics are being recomputed; reload in a minute.",
+            messages.SUCCESS,
+        )

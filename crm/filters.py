@@ -42,30 +42,44 @@ class RecordFilter(django_filters.FilterSet):
         return queryset.filter(condition)
 
 
-class AccountFilter(RecordFilter):
+class QuietFilter(django_filters.FilterSet):
+    """ "No activity for N+ days", read from the stored metrics (as the Days quiet column is)."""
+
+    quiet = django_filters.ChoiceFilter(
+        label="No activity for",
+        empty_label="—",
+        choices=[(str(days), f"{days}+ days") for days in (7, 14, 30, 60, 90)],
+        method="filter_quiet",
+    )
+
+    def filter_quiet(self, queryset: QuerySet[Any], name: str, value: str) -> QuerySet[Any]:
+        return queryset.filter(activity__inactive_days__gte=int(value))
+
+
+class AccountFilter(RecordFilter, QuietFilter):
     search_fields = ("name", "billing_city", "website")
     is_person_account = yes_no_filter("Person account")
 
     class Meta:
         model = Account
-        fields = ["q", "industry", "is_person_account", "owner"]
+        fields = ["q", "industry", "is_person_account", "quiet", "owner"]
 
 
-class ContactFilter(RecordFilter):
+class ContactFilter(RecordFilter, QuietFilter):
     search_fields = ("first_name", "last_name", "email", "title", "account__name")
     has_opted_out_of_email = yes_no_filter("Email Opt Out")
 
     class Meta:
         model = Contact
-        fields = ["q", "has_opted_out_of_email", "owner"]
+        fields = ["q", "has_opted_out_of_email", "quiet", "owner"]
 
 
-class LeadFilter(RecordFilter):
+class LeadFilter(RecordFilter, QuietFilter):
     search_fields = ("first_name", "last_name", "email", "company")
 
     class Meta:
         model = Lead
-        fields = ["q", "status", "lead_source", "owner"]
+        fields = ["q", "status", "lead_source", "quiet", "owner"]
 
 
 class OpportunityFilter(RecordFilter):
@@ -119,3 +133,19 @@ class EmailFilter(RecordFilter):
         if value is None:
             return queryset
         return queryset.filter(times_clicked__gt=0) if value else queryset.filter(times_clicked=0)
+
+
+class MyTaskFilter(django_filters.FilterSet):
+    kind = django_filters.ChoiceFilter(
+        label="Why",
+        empty_label="Follow-ups and alerts",
+        choices=[(k.value, k.label) for k in (Task.Kind.FOLLOW_UP, Task.Kind.ENGAGEMENT_ALERT)],
+    )
+
+    class Meta:
+        model = Task
+        fields = ["kind"]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        style_widgets(self.form.fields.values())

@@ -205,6 +205,25 @@ class TaskForm(RecordForm):
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or {}
+        reopening = (
+            self.instance.pk
+            and self.instance.kind == Task.Kind.FOLLOW_UP
+            and self.instance.is_completed
+            and cleaned.get("status") not in (None, Task.Status.COMPLETED)
+        )
+        if (
+            reopening
+            and Task.objects.open()
+            .filter(
+                kind=Task.Kind.FOLLOW_UP,
+                who_contact=self.instance.who_contact,
+                who_lead=self.instance.who_lead,
+                what_opportunity=self.instance.what_opportunity,
+            )
+            .exclude(pk=self.instance.pk)
+            .exists()
+        ):
+            self.add_error("status", "This record already has an open follow-up; use that one.")
         if cleaned.get("who_contact") and cleaned.get("who_lead"):
             self.add_error("who_lead", "A task is about a contact or a lead, not both.")
         if cleaned.get("what_account") and cleaned.get("what_opportunity"):
@@ -257,6 +276,7 @@ class SetupForm(BootstrapMixin, forms.ModelForm):
             "daily_single_email_limit",
             "daily_list_email_limit",
             "no_activity_days",
+            "engagement_alert_threshold",
             "machine_open_filtering",
             "store_full_ip",
             "scanner_window_seconds",

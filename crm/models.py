@@ -437,6 +437,13 @@ class Task(OwnedRecord):
         LIST_EMAIL = "list_email", "List Email"
         CALL = "call", "Call"
 
+    class Kind(models.TextChoices):
+        """Who made the task: a person, or Openrate turning silence or interest into work."""
+
+        REGULAR = "regular", "Task"
+        FOLLOW_UP = "follow_up", "Follow-up"
+        ENGAGEMENT_ALERT = "engagement_alert", "Engagement alert"
+
     subject = models.CharField(max_length=255)
     description = models.TextField(blank=True)
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.NOT_STARTED)
@@ -456,6 +463,15 @@ class Task(OwnedRecord):
     what_opportunity = models.ForeignKey(
         Opportunity, on_delete=models.CASCADE, null=True, blank=True, related_name="tasks"
     )
+    kind = models.CharField(
+        max_length=20, choices=Kind.choices, default=Kind.REGULAR, editable=False
+    )
+    alert_date = models.DateField(
+        null=True,
+        blank=True,
+        editable=False,
+        help_text="The day an engagement alert is for: a record gets at most one a day.",
+    )
 
     objects = TaskQuerySet.as_manager()
 
@@ -469,6 +485,28 @@ class Task(OwnedRecord):
             models.CheckConstraint(
                 condition=~Q(what_account__isnull=False, what_opportunity__isnull=False),
                 name="task_what_is_account_or_opportunity",
+            ),
+            # Follow-ups and alerts are inserted with ON CONFLICT DO NOTHING: these partial
+            # unique indexes, not a check before the insert, keep concurrent runs from doubling.
+            *(
+                models.UniqueConstraint(
+                    fields=[field],
+                    condition=Q(kind="follow_up") & ~Q(status="completed"),
+                    name=f"one_open_follow_up_per_{name}",
+                )
+                for field, name in (
+                    ("who_contact", "contact"),
+                    ("who_lead", "lead"),
+                    ("what_opportunity", "opportunity"),
+                )
+            ),
+            *(
+                models.UniqueConstraint(
+                    fields=[field, "alert_date"],
+                    condition=Q(kind="engagement_alert"),
+                    name=f"one_engagement_alert_per_{name}_per_day",
+                )
+                for field, name in (("who_contact", "contact"), ("who_lead", "lead"))
             ),
         ]
         indexes = [
@@ -498,6 +536,92 @@ class Task(OwnedRecord):
         self.status = self.Status.COMPLETED
         self.completed_at = timezone.now()
         self.save(update_fields=["status", "completed_at", "updated_at"])
+
+
+class ActivityMetric(models.Model):
+    """What a record's activity adds up to: one row per Contact, Lead, Account and Opportunity.
+
+    Written only by `crm.services.activity_metrics_recompute` (set-based SQL). An Account and an
+    Opportunity roll up their contacts' metrics (an Opportunity's are its contact roles') plus
+    the tasks logged on them. Human opens and clicks count as activity; machine ones never do.
+    """
+
+    contact = models.OneToOneField(
+        Contact, on_delete=models.CASCADE, null=True, blank=True, related_name="activity"
+    )
+    lead = models.OneToOneField(
+        Lead, on_delete=models.CASCADE, null=True, blank=True, related_name="activity"
+    )
+    account = models.OneToOneField(
+        Account, on_delete=models.CASCADE, null=True, blank=True, related_name="activity"
+    )
+    opportunity = models.OneToOneField(
+        Opportunity, on_delete=models.CASCADE, null=True, blank=True, related_name="activity"
+    )
+    first_email_at = models.DateTimeField("First email", null=True, blank=True)
+    last_email_sent_at = models.DateTimeField("Last email sent", null=True, blank=True)
+    last_email_received_at = models.DateTimeField("Last email received", null=True, blank=True)
+    last_activity_at = models.DateTimeField(
+        "Last activity",
+        null=True,
+        blank=True,
+        help_text="The latest email sent or received, task or call done, human open or click.",
+    )
+    emails_sent_30d = models.PositiveIntegerField("Emails sent (30 days)", default=0)
+    emails_received_30d = models.PositiveIntegerField("Emails received (30 days)", default=0)
+    human_opens_30d = models.PositiveIntegerField("Opens (30 days)", default=0)
+    human_clicks_30d = models.PositiveIntegerField("Clicks (30 days)", default=0)
+    activities_30d = models.PositiveIntegerField(
+        "Activities (30 days)",
+        default=0,
+        help_text="Emails sent and received, tasks and calls done, human opens and clicks.",
+    )
+    inactive_days = models.PositiveIntegerField(
+        "Days without activity",
+        default=0,
+        help_text="Whole days since the last activity (since the record was created if none), "
+        "as of the last recompute.",
+    )
+    computed_at = models.DateTimeField()
+
+    class Meta:
+        verbose_name = "activity metric"
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(
+                    contact__isnull=False,
+                    lead__isnull=True,
+                    account__isnull=True,
+                    opportunity__isnull=True,
+                )
+                | Q(
+                    contact__isnull=True,
+                    lead__isnull=False,
+                    account__isnull=True,
+                    opportunity__isnull=True,
+                )
+                | Q(
+                    contact__isnull=True,
+                    lead__isnull=True,
+                    account__isnull=False,
+                    opportunity__isnull=True,
+                )
+                | Q(
+                    contact__isnull=True,
+                    lead__isnull=True,
+                    account__isnull=True,
+                    opportunity__isnull=False,
+                ),
+                name="activity_metric_is_for_one_record",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Activity of {self.record}"
+
+    @property
+    def record(self) -> Contact | Lead | Account | Opportunity | None:
+        return self.contact or self.lead or self.account or self.opportunity
 
 
 class EmailMessageQuerySet(models.QuerySet):
@@ -880,6 +1004,13 @@ class OrgSettings(models.Model):
         default=30,
         validators=[MinValueValidator(1), MaxValueValidator(365)],
         help_text="The window in which soft bounces are counted.",
+    )
+    engagement_alert_threshold = models.PositiveSmallIntegerField(
+        "Opens and clicks for an engagement alert",
+        default=3,
+        validators=[MinValueValidator(1), MaxValueValidator(1000)],
+        help_text="A person who opens or clicks this many times within 24 hours gets their "
+        "owner a task, once a day.",
     )
     scanner_window_seconds = models.PositiveSmallIntegerField(
         "Scanner time window (seconds)",

@@ -3,17 +3,32 @@ import django_tables2 as tables
 from crm.models import Account, Contact, EmailMessage, Lead, Opportunity, Task
 
 
-class AccountTable(tables.Table):
+class ActivityColumns(tables.Table):
+    """A record's activity metrics as sortable columns; the list selects the metric row with it."""
+
+    last_activity = tables.DateTimeColumn(
+        accessor="activity__last_activity_at", verbose_name="Last activity", format="M j, Y"
+    )
+    inactive_days = tables.Column(accessor="activity__inactive_days", verbose_name="Days quiet")
+    emails_sent_30d = tables.Column(accessor="activity__emails_sent_30d", verbose_name="Sent 30d")
+    human_opens_30d = tables.Column(accessor="activity__human_opens_30d", verbose_name="Opens 30d")
+
+    class Meta:
+        abstract = True
+
+
+class AccountTable(ActivityColumns):
     name = tables.Column(linkify=True)
     owner = tables.Column(accessor="owner__username", verbose_name="Owner")
 
     class Meta:
         model = Account
         fields = ["name", "industry", "billing_city", "phone", "owner"]
+        sequence = ["name", "industry", "billing_city", "phone", "...", "owner"]
         empty_text = "No accounts match."
 
 
-class ContactTable(tables.Table):
+class ContactTable(ActivityColumns):
     name = tables.Column(
         linkify=True,
         accessor="last_name",
@@ -26,13 +41,14 @@ class ContactTable(tables.Table):
     class Meta:
         model = Contact
         fields = ["name", "title", "account", "email", "phone", "owner"]
+        sequence = ["name", "title", "account", "email", "phone", "...", "owner"]
         empty_text = "No contacts match."
 
     def render_name(self, record: Contact) -> str:
         return record.name
 
 
-class LeadTable(tables.Table):
+class LeadTable(ActivityColumns):
     name = tables.Column(
         linkify=True,
         accessor="last_name",
@@ -43,7 +59,8 @@ class LeadTable(tables.Table):
 
     class Meta:
         model = Lead
-        fields = ["name", "company", "email", "status", "lead_source", "owner"]
+        fields = ["name", "company", "email", "status", "owner"]
+        sequence = ["name", "company", "email", "status", "...", "owner"]
         empty_text = "No leads match."
 
     def render_name(self, record: Lead) -> str:
@@ -102,3 +119,22 @@ class EmailTable(tables.Table):
 
     def render_subject(self, value: str) -> str:
         return value or "(no subject)"
+
+
+class MyTaskTable(tables.Table):
+    """A rep's open follow-ups and engagement alerts."""
+
+    subject = tables.Column(linkify=True)
+    kind = tables.Column(verbose_name="Why")
+    record = tables.Column(
+        accessor="who", verbose_name="Record", orderable=False, linkify=lambda value: value
+    )
+    opportunity = tables.Column(
+        accessor="what_opportunity", verbose_name="Opportunity", linkify=True
+    )
+
+    class Meta:
+        model = Task
+        fields = ["subject", "kind", "record", "opportunity", "due_date", "created_at"]
+        order_by = ["due_date", "-created_at"]
+        empty_text = "No follow-ups or alerts: every record has had attention lately."

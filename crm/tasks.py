@@ -1,6 +1,14 @@
 from celery import Task, shared_task
 
-from crm.services import DeliveryDeferred, email_deliver, email_delivery_give_up
+from crm.services import (
+    DeliveryDeferred,
+    activity_metrics_recompute,
+    activity_refresh,
+    email_deliver,
+    email_delivery_give_up,
+    engagement_alerts_create,
+    follow_ups_create,
+)
 
 # Backoff between tries when the mail server is unreachable: 30 s doubling to 15 min, ~1 h in all.
 MAX_DELIVERY_RETRIES = 7
@@ -15,3 +23,34 @@ def deliver_email(self: Task, email_id: int) -> None:
             email_delivery_give_up(email_id=email_id, reason=str(error))
             return
         raise self.retry(exc=error, countdown=min(30 * 2**self.request.retries, 900)) from error
+
+
+@shared_task(acks_late=True)
+def recompute_activity_metrics(
+    contact_ids: list[int] | None = None,
+    lead_ids: list[int] | None = None,
+    account_ids: list[int] | None = None,
+    opportunity_ids: list[int] | None = None,
+) -> None:
+    """Every record's metrics when called with no ids (beat, the admin), else just those."""
+    activity_metrics_recompute(
+        contact_ids=contact_ids,
+        lead_ids=lead_ids,
+        account_ids=account_ids,
+        opportunity_ids=opportunity_ids,
+    )
+
+
+@shared_task(acks_late=True)
+def refresh_activity(relation_ids: list[int]) -> None:
+    activity_refresh(relation_ids=relation_ids)
+
+
+@shared_task(acks_late=True)
+def create_follow_ups() -> int:
+    return follow_ups_create()
+
+
+@shared_task(acks_late=True)
+def create_engagement_alerts() -> int:
+    return engagement_alerts_create()

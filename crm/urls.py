@@ -31,6 +31,7 @@ urlpatterns = [
     path("opportunities/<int:pk>/edit/", views.opportunity_edit, name="opportunity_edit"),
     path("opportunities/<int:pk>/delete/", views.opportunity_delete, name="opportunity_delete"),
     path("tasks/", views.TaskListView.as_view(), name="task_list"),
+    path("tasks/mine/", views.my_tasks, name="my_tasks"),
     path("tasks/new/", views.task_create, name="task_create"),
     path("tasks/<int:pk>/", views.task_detail, name="task_detail"),
     path("tasks/<int:pk>/edit/", views.task_edit, name="task_edit"),

@@ -14,7 +14,7 @@ from django.utils import timezone
 from django.utils.text import capfirst
 from django.views.decorators.http import require_POST
 from django_filters.views import FilterView
-from django_tables2 import SingleTableMixin
+from django_tables2 import RequestConfig, SingleTableMixin
 
 from crm import filters, forms, tables
 from crm.models import (
@@ -165,6 +165,7 @@ class AccountListView(RecordListView):
     table_class = tables.AccountTable
     filterset_class = filters.AccountFilter
     permission_required = "crm.view_account"
+    select_related = ("owner", "activity")
 
 
 class ContactListView(RecordListView):
@@ -172,7 +173,7 @@ class ContactListView(RecordListView):
     table_class = tables.ContactTable
     filterset_class = filters.ContactFilter
     permission_required = "crm.view_contact"
-    select_related = ("owner", "account")
+    select_related = ("owner", "account", "activity")
 
 
 class LeadListView(RecordListView):
@@ -180,6 +181,7 @@ class LeadListView(RecordListView):
     table_class = tables.LeadTable
     filterset_class = filters.LeadFilter
     permission_required = "crm.view_lead"
+    select_related = ("owner", "activity")
 
 
 class OpportunityListView(RecordListView):
@@ -216,7 +218,7 @@ class EmailListView(RecordListView):
 
 @permission_required("crm.view_account", raise_exception=True)
 def account_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    account = _get_record_for_user(Account, request, pk)
+    account = _get_record_for_user(Account, request, pk, "activity")
     context = {
         "account": account,
         "contacts": account.contacts.select_related("owner")[:50],
@@ -250,7 +252,7 @@ def account_delete(request: HttpRequest, pk: int) -> HttpResponse:
 
 @permission_required("crm.view_contact", raise_exception=True)
 def contact_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    contact = _get_record_for_user(Contact, request, pk, "account", "individual")
+    contact = _get_record_for_user(Contact, request, pk, "account", "individual", "activity")
     context = {
         "contact": contact,
         "roles": contact.roles.select_related("opportunity")[:20],
@@ -287,7 +289,7 @@ def contact_delete(request: HttpRequest, pk: int) -> HttpResponse:
 
 @permission_required("crm.view_lead", raise_exception=True)
 def lead_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    lead = _get_record_for_user(Lead, request, pk, "individual")
+    lead = _get_record_for_user(Lead, request, pk, "individual", "activity")
     context = {
         "lead": lead,
         "privacy": _privacy_context(request, lead),
@@ -345,7 +347,7 @@ def lead_convert(request: HttpRequest, pk: int) -> HttpResponse:
 
 @permission_required("crm.view_opportunity", raise_exception=True)
 def opportunity_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    opportunity = _get_record_for_user(Opportunity, request, pk, "account", "campaign")
+    opportunity = _get_record_for_user(Opportunity, request, pk, "account", "campaign", "activity")
     context = {
         "opportunity": opportunity,
         "account": opportunity.account,
@@ -396,6 +398,21 @@ def task_detail(request: HttpRequest, pk: int) -> HttpResponse:
         Task, request, pk, "who_contact", "who_lead", "what_account", "what_opportunity"
     )
     return render(request, "crm/task_detail.html", {"task": task})
+
+
+@permission_required("crm.view_task", raise_exception=True)
+def my_tasks(request: HttpRequest) -> HttpResponse:
+    """The user's open follow-ups and engagement alerts: the work Openrate made for them."""
+    queryset = (
+        Task.objects.owned_by(_user(request))
+        .open()
+        .exclude(kind=Task.Kind.REGULAR)
+        .select_related("who_contact", "who_lead", "what_opportunity")
+    )
+    task_filter = filters.MyTaskFilter(request.GET or None, queryset=queryset)
+    table = tables.MyTaskTable(task_filter.qs)
+    RequestConfig(request, paginate={"per_page": 25}).configure(table)
+    return render(request, "crm/my_tasks.html", {"table": table, "filter": task_filter})
 
 
 @permission_required("crm.add_task", raise_exception=True)

@@ -25,7 +25,13 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from crm.models import EmailMessageRelation, OrgSettings, TrackedLink
-from crm.services import bounce_record, complaint_record, privacy_update, reply_record
+from crm.services import (
+    activity_refresh_enqueue,
+    bounce_record,
+    complaint_record,
+    privacy_update,
+    reply_record,
+)
 from tracking import buffer
 from tracking.buffer import EventWriter, RawEvent
 from tracking.classify import EventFacts, Label, classify, describe_client, truncate_ip
@@ -142,6 +148,10 @@ def _store(raw_events: Sequence[RawEvent]) -> int:
         relation_ids={row.relation_id for row in rows},
         link_ids={row.link_id for row in rows if row.link_id},
         machine_open_filtering=org.machine_open_filtering,
+    )
+    # Human opens and clicks are activity: refresh those people's metrics and alerts.
+    activity_refresh_enqueue(
+        relation_ids={row.relation_id for row in rows if row.label == Label.HUMAN}
     )
     return len(rows)
 

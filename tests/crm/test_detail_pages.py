@@ -29,11 +29,12 @@ def full_account(make_account, make_contact, make_opportunity, make_task, make_i
 @pytest.mark.parametrize(
     "kind,queries",
     [
-        # session, user, permissions (2), the record, the navbar's roles, the timeline's
-        # emails, done tasks and open tasks, then per page:
-        ("account", 12),  # privacy changes, contacts, opportunities
-        ("contact", 11),  # privacy changes, roles with their opportunity
-        ("opportunity", 10),  # contact roles
+        # session, user, permissions (2), the record (with its activity metrics), the navbar's
+        # roles and count of open follow-ups and alerts, the timeline's emails, done tasks and
+        # open tasks, then per page:
+        ("account", 13),  # privacy changes, contacts, opportunities
+        ("contact", 12),  # privacy changes, roles with their opportunity
+        ("opportunity", 11),  # contact roles
     ],
 )
 def test_a_record_page_runs_a_fixed_number_of_queries(
@@ -57,9 +58,9 @@ def test_the_lead_and_task_pages_run_a_fixed_number_of_queries(
     task = make_task(who_lead=lead)
     client = client_for(rep)
 
-    with django_assert_num_queries(10):
+    with django_assert_num_queries(11):
         assert client.get(reverse("crm:lead_detail", args=[lead.pk])).status_code == 200
-    with django_assert_num_queries(6):
+    with django_assert_num_queries(7):
         assert client.get(reverse("crm:task_detail", args=[task.pk])).status_code == 200
 
 

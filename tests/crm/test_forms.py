@@ -185,3 +185,30 @@ def test_deleting_asks_first_and_deletes_on_post(client_for, manager, make_accou
 
     assert response["Location"] == reverse("crm:account_list")
     assert not Account.objects.filter(pk=account.pk).exists()
+
+
+def test_reopening_a_follow_up_is_refused_when_another_is_open(
+    client_for, rep, make_contact, make_task
+) -> None:
+    contact = make_contact()
+    done = make_task(
+        subject="Old follow-up", who_contact=contact, kind=Task.Kind.FOLLOW_UP, status="completed"
+    )
+    make_task(subject="Current follow-up", who_contact=contact, kind=Task.Kind.FOLLOW_UP)
+
+    response = client_for(rep).post(
+        reverse("crm:task_edit", args=[done.pk]),
+        {
+            "subject": "Old follow-up",
+            "status": "not_started",
+            "priority": "normal",
+            "subtype": "task",
+            "who_contact": contact.pk,
+        },
+    )
+
+    assert response.context["form"].errors["status"] == [
+        "This record already has an open follow-up; use that one."
+    ]
+    done.refresh_from_db()
+    assert done.is_completed

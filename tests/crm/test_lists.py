@@ -47,8 +47,8 @@ def test_each_list_runs_a_bounded_number_of_queries(
     client = client_for(manager)
     client.get(reverse(f"crm:{model}_list"))  # warm the session and permission caches
 
-    # the contact list's seven, and the owner filter's choices for a manager
-    with django_assert_max_num_queries(8):
+    # the contact list's eight, and the owner filter's choices for a manager
+    with django_assert_max_num_queries(9):
         response = client.get(reverse(f"crm:{model}_list"))
 
     assert response.status_code == 200
@@ -61,13 +61,14 @@ def test_the_contact_list_stays_at_the_same_query_count_with_more_rows(
     account = make_account()
     make_contact(account=account)
     client.get(reverse("crm:contact_list"))
-    # session, user, user and group permissions, the row count, the rows, the navbar's roles
-    with django_assert_num_queries(7):
+    # session, user, user and group permissions, the row count, the rows (with their account and
+    # activity metrics), the navbar's roles and its count of open follow-ups and alerts
+    with django_assert_num_queries(8):
         client.get(reverse("crm:contact_list"))
     for index in range(20):
         make_contact(last_name=f"More {index}", account=make_account(name=f"A{index}"))
 
-    with django_assert_num_queries(7):
+    with django_assert_num_queries(8):
         client.get(reverse("crm:contact_list"))
 
 

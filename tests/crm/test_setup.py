@@ -13,6 +13,7 @@ VALID = {
     "daily_single_email_limit": "5000",
     "daily_list_email_limit": "5000",
     "no_activity_days": "14",
+    "engagement_alert_threshold": "3",
     "machine_open_filtering": "on",
     "store_full_ip": "",
     "scanner_window_seconds": "10",
