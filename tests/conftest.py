@@ -2,7 +2,10 @@
 
 import importlib
 import os
-from collections.abc import Callable
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -11,6 +14,7 @@ import pytest
 from django.apps import apps as django_apps
 from django.contrib.auth.models import Group
 from django.core.cache import cache
+from django.db import connection
 from django.test import Client
 from django.utils import timezone
 
@@ -21,6 +25,46 @@ from privacy.models import Individual
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SHARED = REPO_ROOT.parent / "shared"
 REQUIRE_SERVICES = os.environ.get("REQUIRE_SERVICES") == "1"
+
+
+def test_database_url() -> str:
+    """The test database as a DATABASE_URL, for a process a test starts (a Celery worker)."""
+    db = connection.settings_dict
+    if connection.vendor == "sqlite":
+        return f"sqlite:///{db['NAME']}"
+    host, port = db.get("HOST") or "127.0.0.1", db.get("PORT") or 5432
+    password = f":{db['PASSWORD']}" if db.get("PASSWORD") else ""
+    return f"postgres://{db['USER']}{password}@{host}:{port}/{db['NAME']}"
+
+
+@contextmanager
+def celery_worker(environment: dict[str, str], *, hostname: str) -> Iterator[None]:
+    """A real Celery worker process on the test database; its log is printed when it stops.
+
+    Only committed rows are visible to it: use it from `django_db(transaction=True)` tests.
+    """
+    env = {
+        **os.environ,
+        **environment,
+        "DATABASE_URL": test_database_url(),
+        "CELERY_TASK_ALWAYS_EAGER": "false",
+    }
+    command = [sys.executable, "-m", "celery", "-A", "config", "worker", "--pool=solo"]
+    command += ["--loglevel=INFO", "--without-mingle", "--without-gossip", "--without-heartbeat"]
+    process = subprocess.Popen(
+        [*command, f"--hostname={hostname}@%h"],
+        cwd=REPO_ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        yield
+    finally:
+        process.terminate()
+        output, _ = process.communicate(timeout=20)
+        print(output[-3000:])
 
 
 def skip_or_fail(reason: str) -> None:

@@ -1,8 +1,5 @@
 """A real Celery worker process, fed through Redis, recomputes metrics and creates follow-ups."""
 
-import os
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from datetime import timedelta
@@ -11,24 +8,14 @@ import pytest
 import redis
 from celery import Celery
 from django.conf import settings
-from django.db import connection
 from django.utils import timezone
 
 from crm.models import ActivityMetric, Contact, Task
-from tests.conftest import REPO_ROOT, skip_or_fail
+from tests.conftest import celery_worker, skip_or_fail
 from tests.crm.activity import email_to
 
 # The worker is another process: it only sees committed rows.
 pytestmark = [pytest.mark.services, pytest.mark.django_db(transaction=True)]
-
-
-def _database_url() -> str:
-    db = connection.settings_dict
-    if connection.vendor == "sqlite":
-        return f"sqlite:///{db['NAME']}"
-    host, port = db.get("HOST") or "127.0.0.1", db.get("PORT") or 5432
-    password = f":{db['PASSWORD']}" if db.get("PASSWORD") else ""
-    return f"postgres://{db['USER']}{password}@{host}:{port}/{db['NAME']}"
 
 
 @pytest.fixture
@@ -40,38 +27,10 @@ def worker() -> Iterator[Celery]:
         skip_or_fail(f"Redis is not reachable at {redis_url}")
     sender = Celery("test-sender", broker=redis_url, set_as_current=False)
     sender.control.purge()  # nothing left over from an earlier run
-    env = {
-        **os.environ,
-        "REDIS_URL": redis_url,
-        "CELERY_BROKER_URL": redis_url,
-        "DATABASE_URL": _database_url(),
-        "CELERY_TASK_ALWAYS_EAGER": "false",
-    }
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "config",
-            "worker",
-            "--pool=solo",
-            "--loglevel=INFO",
-            "--without-mingle",
-            "--without-gossip",
-            "--without-heartbeat",
-            "--hostname=metrics-test@%h",
-        ],
-        cwd=REPO_ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    yield sender
-    process.terminate()
-    output, _ = process.communicate(timeout=20)
-    print(output[-3000:])
+    with celery_worker(
+        {"REDIS_URL": redis_url, "CELERY_BROKER_URL": redis_url}, hostname="metrics-test"
+    ):
+        yield sender
 
 
 def _wait_for(condition, seconds: float = 60) -> None:

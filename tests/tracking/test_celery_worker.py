@@ -1,30 +1,17 @@
 """A real Celery worker process drains the buffer: through Redis, and on the embedded broker."""
 
-import os
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 from celery import Celery
-from django.db import connection
 
 from crm.models import EmailMessageRelation
-from tests.conftest import REPO_ROOT
+from tests.conftest import celery_worker
 from tests.tracking.conftest import CHROME, call
 
 # The worker is another process: it only sees committed rows.
 pytestmark = [pytest.mark.services, pytest.mark.django_db(transaction=True)]
-
-
-def _database_url() -> str:
-    db = connection.settings_dict
-    if connection.vendor == "sqlite":
-        return f"sqlite:///{db['NAME']}"
-    host, port = db.get("HOST") or "127.0.0.1", db.get("PORT") or 5432
-    password = f":{db['PASSWORD']}" if db.get("PASSWORD") else ""
-    return f"postgres://{db['USER']}{password}@{host}:{port}/{db['NAME']}"
 
 
 @pytest.fixture(params=["redis", "embedded"])
@@ -44,12 +31,6 @@ def broker(request, tmp_path: Path) -> dict[str, str]:
 
 @pytest.fixture
 def worker(broker):
-    env = {
-        **os.environ,
-        **broker,
-        "DATABASE_URL": _database_url(),
-        "CELERY_TASK_ALWAYS_EAGER": "false",
-    }
     sender = Celery("test-sender", broker=broker["CELERY_BROKER_URL"], set_as_current=False)
     if broker["CELERY_BROKER_URL"].startswith("filesystem"):
         folder = broker["CELERY_FILESYSTEM_DIR"]
@@ -60,31 +41,8 @@ def worker(broker):
             "control_folder": f"{folder}/control",
         }
     sender.control.purge()  # nothing left over from an earlier run
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "config",
-            "worker",
-            "--pool=solo",
-            "--loglevel=INFO",
-            "--without-mingle",
-            "--without-gossip",
-            "--without-heartbeat",
-            "--hostname=test@%h",
-        ],
-        cwd=REPO_ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    yield sender
-    process.terminate()
-    output, _ = process.communicate(timeout=20)
-    print(output[-3000:])
+    with celery_worker(broker, hostname="test"):
+        yield sender
 
 
 def test_a_worker_process_ingests_buffered_events(worker, tracking_app, sent_email) -> None:
