@@ -389,6 +389,9 @@ class PrivacyForm(BootstrapMixin, forms.Form):
         self, *args: Any, may_opt_out: bool, may_change_individual: bool, **kwargs: Any
     ) -> None:
         super().__init__(*args, **kwargs)
+        self.may_opt_out = may_opt_out
+        self.may_change_individual = may_change_individual
+        self.may_edit = may_opt_out or may_change_individual
         self.fields["has_opted_out_of_email"].disabled = not may_opt_out
         for name in ("has_opted_out_tracking", "has_opted_out_processing", "has_opted_out_solicit"):
             self.fields[name].disabled = not may_change_individual

@@ -570,26 +570,29 @@ def _timeline_context(
     }
 
 
-def timeline_page(request: HttpRequest, kind: str, pk: int) -> HttpResponse:
-    """The next page of a timeline, as a fragment the page's "Load more" appends."""
+def _get_kind_for_user(
+    request: HttpRequest, kind: str, pk: int, *, permission: str
+) -> Contact | Lead | Account | Opportunity:
+    """A record named by its kind in the URL ("contact", ...): 404 for an unknown kind or a
+    record the user cannot see, 403 without the permission."""
     model = RECORD_MODELS.get(kind)
     if model is None:
         raise Http404
-    if not request.user.has_perm(f"crm.view_{kind}"):
+    if not request.user.has_perm(permission):
         raise PermissionDenied
-    record = _get_record_for_user(model, request, pk)
+    return _get_record_for_user(model, request, pk)
+
+
+def timeline_page(request: HttpRequest, kind: str, pk: int) -> HttpResponse:
+    """The next page of a timeline, as a fragment the page's "Load more" appends."""
+    record = _get_kind_for_user(request, kind, pk, permission=f"crm.view_{kind}")
     context = _timeline_context(request, record, kind)
     return render(request, "crm/partials/timeline_entries.html", context)
 
 
 @require_POST
 def log_call(request: HttpRequest, kind: str, pk: int) -> HttpResponse:
-    model = RECORD_MODELS.get(kind)
-    if model is None:
-        raise Http404
-    if not request.user.has_perm("crm.add_task"):
-        raise PermissionDenied
-    record = _get_record_for_user(model, request, pk)
+    record = _get_kind_for_user(request, kind, pk, permission="crm.add_task")
     form = forms.LogCallForm(request.POST)
     if form.is_valid():
         call_log(
@@ -611,24 +614,17 @@ def person_privacy(request: HttpRequest, kind: str, pk: int) -> HttpResponse:
         raise Http404
     model: type[Contact] | type[Lead] = Contact if kind == "contact" else Lead
     person = _get_record_for_user(model, request, pk, "individual")
-    may_opt_out = request.user.has_perm(f"crm.change_{kind}")
-    may_change_individual = request.user.has_perm("privacy.change_individual")
-    if not (may_opt_out or may_change_individual):
+    form = _privacy_form(request, person, data=request.POST)
+    if not form.may_edit:
         raise PermissionDenied
-    form = forms.PrivacyForm(
-        request.POST,
-        initial=_privacy_initial(person),
-        may_opt_out=may_opt_out,
-        may_change_individual=may_change_individual,
-    )
     form.is_valid()  # booleans: every input is valid; disabled fields keep their initial value
     data = form.cleaned_data
     changes = privacy_update(
         person=person,
         by=_user(request),
         source="record page",
-        email_opt_out=data["has_opted_out_of_email"] if may_opt_out else None,
-        flags={name: data[name] for name in PRIVACY_FLAGS} if may_change_individual else None,
+        email_opt_out=data["has_opted_out_of_email"] if form.may_opt_out else None,
+        flags={name: data[name] for name in PRIVACY_FLAGS} if form.may_change_individual else None,
     )
     if changes:
         messages.success(request, "Privacy saved: " + ", ".join(str(c) for c in changes) + ".")
@@ -637,11 +633,22 @@ def person_privacy(request: HttpRequest, kind: str, pk: int) -> HttpResponse:
     return redirect(person)
 
 
-def _privacy_initial(person: Contact | Lead) -> dict[str, bool]:
+def _privacy_form(
+    request: HttpRequest, person: Contact | Lead, data: Any = None
+) -> forms.PrivacyForm:
+    """The person's privacy form, with what this user may change: Email Opt Out with the
+    record's change permission, the Individual's flags with privacy.change_individual."""
+    kind = "contact" if isinstance(person, Contact) else "lead"
     individual = person.individual
-    return {"has_opted_out_of_email": person.has_opted_out_of_email} | {
+    initial = {"has_opted_out_of_email": person.has_opted_out_of_email} | {
         name: bool(individual and getattr(individual, name)) for name in PRIVACY_FLAGS
     }
+    return forms.PrivacyForm(
+        data,
+        initial=initial,
+        may_opt_out=request.user.has_perm(f"crm.change_{kind}"),
+        may_change_individual=request.user.has_perm("privacy.change_individual"),
+    )
 
 
 def _privacy_context(request: HttpRequest, person: Contact | Lead) -> dict[str, Any] | None:
@@ -649,15 +656,11 @@ def _privacy_context(request: HttpRequest, person: Contact | Lead) -> dict[str, 
     if not OrgSettings.load().data_protection_in_records:
         return None
     kind = "contact" if isinstance(person, Contact) else "lead"
-    may_opt_out = request.user.has_perm(f"crm.change_{kind}")
-    may_change_individual = request.user.has_perm("privacy.change_individual")
-    initial = _privacy_initial(person)
+    form = _privacy_form(request, person)
     return {
         "individual": person.individual,
-        "flags": [(Individual.flag_label(name), initial[name]) for name in PRIVACY_FLAGS],
-        "form": forms.PrivacyForm(
-            initial=initial, may_opt_out=may_opt_out, may_change_individual=may_change_individual
-        ),
-        "may_edit": may_opt_out or may_change_individual,
+        "flags": [(Individual.flag_label(name), form.initial[name]) for name in PRIVACY_FLAGS],
+        "form": form,
+        "may_edit": form.may_edit,
         "url": reverse("crm:person_privacy", args=[kind, person.pk]),
     }

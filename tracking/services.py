@@ -78,7 +78,7 @@ def events_ingest(*, batch_size: int = 5000, consumer: str = "") -> IngestResult
 
 def _store(raw_events: Sequence[RawEvent]) -> int:
     org = OrgSettings.load()
-    keys = signing_keys(settings.SECRET_KEY, settings.TRACKING_SIGNING_KEYS)
+    keys = _keys()
     parsed = []
     for raw in raw_events:
         data = parse_token(raw.token, keys=keys)
@@ -254,6 +254,11 @@ def recount(*, relation_ids: set[int], link_ids: set[int], machine_open_filterin
         )
 
 
+def _keys() -> tuple[bytes, ...]:
+    """The tracking signing keys, newest first (what the endpoints verify with)."""
+    return signing_keys(settings.SECRET_KEY, settings.TRACKING_SIGNING_KEYS)
+
+
 def _chunks(ids: set[int] | list[int]) -> list[list[int]]:
     ordered = sorted(ids)
     return [ordered[i : i + CHUNK] for i in range(0, len(ordered), CHUNK)]
@@ -335,7 +340,7 @@ def inbound_mail_process(*, raw: bytes, source: str) -> InboundMessage:
 
 def _match(parsed: ParsedMessage) -> EmailMessageRelation | None:
     """The recipient copy a message is about: VERP address, token header, then Message-IDs."""
-    keys = signing_keys(settings.SECRET_KEY, settings.TRACKING_SIGNING_KEYS)
+    keys = _keys()
     tokens = [from_verp(m.group(1)) for a in parsed.to_addresses if (m := _VERP.match(a))]
     tokens += [parsed.original_headers.get("X-Openrate-Token", "").strip()]
     for token in tokens:
@@ -398,7 +403,7 @@ def _apply_bounces(
 
 def esp_event_process(*, event: Any, esp_name: str) -> InboundMessage | None:
     """An ESP's tracking webhook event (through django-anymail), matched by our token."""
-    keys = signing_keys(settings.SECRET_KEY, settings.TRACKING_SIGNING_KEYS)
+    keys = _keys()
     token = str((event.metadata or {}).get("openrate_token", ""))
     data = parse_token(token, keys=keys) if token else None
     relation = EmailMessageRelation.objects.filter(pk=data.recipient_id).first() if data else None
@@ -452,7 +457,7 @@ def _esp_engagement(event: Any, relation: EmailMessageRelation, token: str) -> s
         token = make_token(
             relation.pk,
             link.pk,
-            key=signing_keys(settings.SECRET_KEY, settings.TRACKING_SIGNING_KEYS)[0],
+            key=_keys()[0],
         )
     EventWriter(buffer.redis_client()).append(
         RawEvent(
