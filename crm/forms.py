@@ -282,6 +282,9 @@ class SetupForm(BootstrapMixin, forms.ModelForm):
             "scanner_window_seconds",
             "soft_bounce_limit",
             "soft_bounce_window_days",
+            "list_email_per_minute",
+            "influence_time_frame_days",
+            "email_log_retention_months",
         ]
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:

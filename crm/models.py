@@ -703,6 +703,14 @@ class EmailMessage(models.Model):
         blank=True,
         related_name="sent_emails",
     )
+    # A list email's campaign; reports and the member funnel group by it.
+    campaign = models.ForeignKey(
+        "campaigns.Campaign",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="emails",
+    )
     message_date = models.DateTimeField(null=True, blank=True, help_text="When it was sent.")
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -1017,6 +1025,25 @@ class OrgSettings(models.Model):
         default=10,
         validators=[MaxValueValidator(600)],
         help_text="A click this soon after delivery is a link scanner's, not a person's.",
+    )
+    list_email_per_minute = models.PositiveIntegerField(
+        "List email rate (per minute)",
+        default=0,
+        validators=[MaxValueValidator(100_000)],
+        help_text="At most this many list emails go out per minute; 0 means no limit.",
+    )
+    influence_time_frame_days = models.PositiveSmallIntegerField(
+        "Campaign influence time frame (days)",
+        default=365,
+        validators=[MinValueValidator(1), MaxValueValidator(3650)],
+        help_text="A campaign influences an opportunity only if the contact joined it within "
+        "this many days before the opportunity was created.",
+    )
+    email_log_retention_months = models.PositiveSmallIntegerField(
+        "Email log retention (months)",
+        default=24,
+        validators=[MinValueValidator(1), MaxValueValidator(120)],
+        help_text="Delivery, open and click events older than this are deleted every night.",
     )
     updated_at = models.DateTimeField(auto_now=True)
     updated_by = models.ForeignKey(

@@ -19,7 +19,7 @@ from datetime import datetime, timedelta
 from email.headerregistry import Address
 from email.utils import make_msgid
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives, get_connection
@@ -48,6 +48,9 @@ from privacy.models import Individual
 from privacy.policy import EmailPolicy, email_policy
 from tracking.rewrite import find_links, html_to_text, rewrite_html, rewrite_text
 from tracking.tokens import make_token, signing_keys, to_verp
+
+if TYPE_CHECKING:
+    from campaigns.models import Campaign
 
 logger = logging.getLogger(__name__)
 
@@ -102,6 +105,7 @@ def email_send(
     html_body: str,
     source: str = EmailMessage.Source.SINGLE,
     related_to: Account | Opportunity | None = None,
+    campaign: Campaign | None = None,
 ) -> EmailMessage:
     """Record an email and queue its delivery: one tracked (where allowed) copy per recipient."""
     org = OrgSettings.load()
@@ -170,6 +174,7 @@ def email_send(
             related_account=related_to if isinstance(related_to, Account) else None,
             related_opportunity=related_to if isinstance(related_to, Opportunity) else None,
             sender=sender,
+            campaign=campaign,
         )
         email.thread_identifier = email.message_identifier
         rows = [

@@ -19,6 +19,9 @@ VALID = {
     "scanner_window_seconds": "10",
     "soft_bounce_limit": "3",
     "soft_bounce_window_days": "30",
+    "list_email_per_minute": "0",
+    "influence_time_frame_days": "365",
+    "email_log_retention_months": "24",
 }
 
 
