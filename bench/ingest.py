@@ -1,15 +1,45 @@
-"""Timing ingestion: drain the whole buffer with `events_ingest`, as the Celery task does."""
+"""Timing ingestion: drain the whole buffer with `events_ingest`, as the Celery task does.
+
+`bench/run.py` drains what its HTTP load buffered. Run on its own, this file times ingestion
+alone, on PostgreSQL + Redis, against a floor measured in the same run:
+
+- the floor: the same number of rows, already labelled, inserted with the same statement into
+  an empty copy of the events table with the same indexes (what storing costs, nothing else);
+- `events_ingest` draining the Redis stream: verify tokens, label, insert idempotently, add to
+  the recipients', emails' and links' counters.
+
+    .venv/bin/python bench/ingest.py          (make bench runs it)
+
+Target: 20,000 events/s. Exits 1 if the stored events or the counters do not reconcile.
+"""
 
 from __future__ import annotations
 
+import os
+import random
+import sys
 import time
+import uuid
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
-from tracking.services import events_ingest
+if __name__ == "__main__":
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 BATCH_SIZE = 5000
 CONSUMER = "bench"
+TARGET_PER_SECOND = 20_000.0
+
+EVENTS = 200_000
+RECIPIENTS = 20_000
+CLICK_SHARE = 0.3  # three events in ten are clicks
+ENTRY_SIZE = 20  # events per stream entry, as the fast path's 2 ms batches hold under load
+DISTINCT_IPS = 2_000
+FLOOR_RUNS = 3
+# Ingesting processes draining the stream at once, as Celery worker processes do (one consumer
+# each in the stream's consumer group).
+CONSUMERS = int(os.environ.get("BENCH_CONSUMERS", "2"))
 
 
 @dataclass(frozen=True)
@@ -27,12 +57,14 @@ class DrainResult:
         return {**asdict(self), "events_per_second": round(self.events_per_second, 1)}
 
 
-def drain(*, limit_seconds: float) -> DrainResult:
+def drain(*, limit_seconds: float, consumer: str = CONSUMER) -> DrainResult:
     """Call `events_ingest` until a call reads nothing (or the time limit passes)."""
+    from tracking.services import events_ingest
+
     read = stored = batches = 0
     started = time.perf_counter()
     while time.perf_counter() - started < limit_seconds:
-        result = events_ingest(batch_size=BATCH_SIZE, consumer=CONSUMER)
+        result = events_ingest(batch_size=BATCH_SIZE, consumer=consumer)
         if result.read == 0:
             break
         read += result.read
@@ -41,3 +73,193 @@ def drain(*, limit_seconds: float) -> DrainResult:
     return DrainResult(
         read=read, stored=stored, batches=batches, seconds=time.perf_counter() - started
     )
+
+
+def _drain_in_parallel(consumers: int) -> DrainResult:
+    """Drain with `consumers` processes at once; seconds from the start to the last finishing."""
+    import multiprocessing
+
+    from django.db import connections
+
+    connections.close_all()  # each process opens its own
+    context = multiprocessing.get_context("fork")
+    started = time.perf_counter()
+    with context.Pool(consumers) as pool:
+        results = pool.map(_drain_as, [f"{CONSUMER}-{n}" for n in range(consumers)])
+    return DrainResult(
+        read=sum(r.read for r in results),
+        stored=sum(r.stored for r in results),
+        batches=sum(r.batches for r in results),
+        seconds=time.perf_counter() - started,
+    )
+
+
+def _drain_as(consumer: str) -> DrainResult:
+    return drain(limit_seconds=600, consumer=consumer)
+
+
+def main() -> int:
+    from bench.env import BenchEnv, PrerequisiteMissing, check_services, ensure_database
+
+    base = BenchEnv.from_environ()
+    bench = BenchEnv(
+        database_url=base.database_url.rsplit("/", 1)[0] + "/openrate_bench_ingest",
+        redis_url=base.redis_url,
+    )
+    try:
+        check_services(bench)
+        ensure_database(bench)
+    except PrerequisiteMissing as error:
+        print(f"bench: cannot run:\n{error}", file=sys.stderr)
+        return 2
+    os.environ.update(bench.variables())
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    call_command("migrate", interactive=False, verbosity=0)
+    from bench import data
+
+    print(f"Seeding {RECIPIENTS:,} recipients, buffering {EVENTS:,} events...", flush=True)
+    relation_ids = data.reset_and_seed(emails=RECIPIENTS, recipients_per_email=1)
+    links = _links(relation_ids)
+    client = data.redis_client()
+    data.reset_stream(client)
+    _buffer(client, relation_ids, links)
+    data.settle_database()
+    floor = min(_floor() for _ in range(FLOOR_RUNS))
+    result = _drain_in_parallel(CONSUMERS)
+    stored = data.stored_events()
+    counted = data.counted_opens() + _counted_clicks()
+
+    rate = result.events_per_second
+    print(f"\nIngestion of {EVENTS:,} events, PostgreSQL + Redis, batches of {BATCH_SIZE:,}")
+    print(f"  floor (insert the same rows, already labelled):  {EVENTS / floor:>9,.0f} events/s")
+    print(
+        f"  events_ingest, {CONSUMERS} consumers (verify, label, insert, count): "
+        f"{rate:,.0f} events/s ({result.seconds:.2f} s, {result.batches} batches, "
+        f"{result.seconds / floor:.2f}x the floor's time)"
+    )
+    print(f"  reconciliation: {EVENTS:,} buffered, {stored:,} stored, {counted:,} on the counters")
+    print(f"  target >= {TARGET_PER_SECOND:,.0f} events/s: ", end="")
+    print("met" if rate >= TARGET_PER_SECOND else "MISSED")
+    if not stored == counted == EVENTS:
+        print("bench: FAILED: the events do not reconcile", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _links(relation_ids: list[int]) -> dict[int, list[int]]:
+    """Two links in each email; returns the link ids by recipient."""
+    from crm.models import EmailMessageRelation, TrackedLink
+
+    email_of = dict(
+        EmailMessageRelation.objects.filter(pk__in=relation_ids).values_list("pk", "email_id")
+    )
+    created = TrackedLink.objects.bulk_create(
+        [
+            TrackedLink(email_id=email_id, url=f"https://example.com/page-{n}", position=n)
+            for email_id in sorted(set(email_of.values()))
+            for n in (1, 2)
+        ],
+        batch_size=5000,
+    )
+    by_email: dict[int, list[int]] = {}
+    for link in created:
+        by_email.setdefault(link.email_id, []).append(link.pk)
+    return {relation: by_email[email] for relation, email in email_of.items()}
+
+
+def _buffer(client: Any, relation_ids: list[int], links: dict[int, list[int]]) -> None:
+    """EVENTS events in the stream, as the fast path writes them: entries of ENTRY_SIZE."""
+    from django.conf import settings
+
+    from bench.data import USER_AGENTS
+    from tracking.buffer import EventWriter, RawEvent
+    from tracking.tokens import make_token, signing_keys
+
+    key = signing_keys(settings.SECRET_KEY, settings.TRACKING_SIGNING_KEYS)[0]
+    randomly = random.Random(20261123)
+    now = time.time()
+    writer = EventWriter(client)
+    entry: list[RawEvent] = []
+    for n in range(EVENTS):
+        relation = relation_ids[n % len(relation_ids)]
+        click = randomly.random() < CLICK_SHARE
+        link = randomly.choice(links[relation]) if click else 0
+        entry.append(
+            RawEvent(
+                event_id=uuid.uuid4().hex,
+                kind="click" if click else "open",
+                token=make_token(relation, link, key=key),
+                # Spread over the hour after sending, so few clicks fall in the scanner window.
+                received_at=now - randomly.uniform(0, 3000),
+                ip=f"203.0.{randomly.randrange(DISTINCT_IPS) // 250}.{n % 250 + 1}",
+                user_agent=USER_AGENTS[n % len(USER_AGENTS)],
+                method="GET",
+            )
+        )
+        if len(entry) == ENTRY_SIZE:
+            writer.write(entry)
+            entry = []
+    writer.write(entry)
+
+
+def _floor() -> float:
+    """Seconds to insert EVENTS labelled rows into an empty indexed copy of the events table."""
+    from django.db import connection, transaction
+
+    from crm.models import EmailMessageRelation
+
+    relation_ids = list(EmailMessageRelation.objects.values_list("pk", flat=True))
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("DROP TABLE IF EXISTS bench_floor")
+        cursor.execute("CREATE TABLE bench_floor (LIKE tracking_trackingevent INCLUDING ALL)")
+    started = time.perf_counter()
+    for start in range(0, EVENTS, BATCH_SIZE):
+        size = min(BATCH_SIZE, EVENTS - start)
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(
+                "INSERT INTO bench_floor (event_id, kind, relation_id, link_id, occurred_at, "
+                "label, reason, ip, user_agent, method, device, client, os) "
+                "SELECT * FROM unnest(%s::uuid[], %s::varchar[], %s::bigint[], %s::bigint[], "
+                "%s::timestamptz[], %s::varchar[], %s::varchar[], %s::inet[], %s::varchar[], "
+                "%s::varchar[], %s::varchar[], %s::varchar[], %s::varchar[]) "
+                "ON CONFLICT (event_id) DO NOTHING RETURNING event_id",
+                [
+                    [uuid.uuid4() for _ in range(size)],
+                    ["open"] * size,
+                    [relation_ids[(start + n) % len(relation_ids)] for n in range(size)],
+                    [None] * size,
+                    [time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())] * size,
+                    ["human"] * size,
+                    [""] * size,
+                    ["203.0.113.0"] * size,
+                    ["Mozilla/5.0 (Windows NT 10.0; Win64; x64)"] * size,
+                    ["GET"] * size,
+                    ["Other"] * size,
+                    ["Chrome"] * size,
+                    ["Windows"] * size,
+                ],
+            )
+            cursor.fetchall()
+    seconds = time.perf_counter() - started
+    with connection.cursor() as cursor:
+        cursor.execute("DROP TABLE bench_floor")
+    return seconds
+
+
+def _counted_clicks() -> int:
+    from django.db.models import F, Sum
+
+    from crm.models import EmailMessageRelation
+
+    totals = EmailMessageRelation.objects.aggregate(
+        total=Sum(F("human_clicks") + F("machine_clicks"))
+    )
+    return int(totals["total"] or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

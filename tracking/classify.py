@@ -210,11 +210,33 @@ _DATA_CENTRE_RANGES = _address_ranges(DATA_CENTRE_PREFIXES)
 
 def classify(facts: EventFacts, *, scanner_window_seconds: float = 10.0) -> Verdict:
     """Label an open or click as human or as one kind of machine, with the evidence."""
+    seconds = facts.seconds_since_delivery
+    if facts.kind == "click" and seconds is not None and seconds < scanner_window_seconds:
+        return _apply_rules(facts, scanner_window_seconds)
+    # The delay matters only to a click within the window (rule 4): without it, the facts
+    # repeat (one person's client, one scanner) and the verdict can be remembered.
+    if seconds is not None:
+        facts = EventFacts(
+            facts.kind,
+            facts.user_agent,
+            facts.ip,
+            facts.method,
+            None,
+            facts.honeypot,
+            facts.links_clicked_same_second,
+        )
+    return _remembered(facts, scanner_window_seconds)
+
+
+def _apply_rules(facts: EventFacts, window: float) -> Verdict:
     for label, rule in RULES:
-        reason = rule(facts, scanner_window_seconds)
+        reason = rule(facts, window)
         if reason is not None:
             return Verdict(label, reason)
     return Verdict(Label.HUMAN, "no machine signal")
+
+
+_remembered = lru_cache(maxsize=65_536)(_apply_rules)
 
 
 # Distinct user agents number in the thousands, not millions, so caching parses is cheap

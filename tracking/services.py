@@ -1,9 +1,10 @@
-"""Event ingestion: drain the buffer, label each event human or machine, store, recount.
+"""Event ingestion: drain the buffer, label each event human or machine, store, count.
 
-Each batch runs in one transaction: the events are inserted (idempotent on event_id), then the
-counters of every recipient, email and link the batch touched are recounted from the stored
-events with one set-based UPDATE each. Recounting rather than incrementing makes a re-delivered
-batch harmless; the buffer entries are removed only after the commit, so a crash loses nothing.
+Each batch runs in one transaction. The events are inserted with `ON CONFLICT (event_id) DO
+NOTHING RETURNING`, so the statement itself says which events are new; only those are added to
+the counters of their recipients, emails and links, each with one set-based UPDATE. A batch
+delivered twice therefore inserts nothing and adds nothing the second time. The buffer entries
+are removed only after the commit, so a crash loses nothing and counts nothing twice.
 """
 
 from __future__ import annotations
@@ -11,13 +12,15 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 import re
 import socket
 import uuid
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
 from django.conf import settings
@@ -37,15 +40,14 @@ from tracking.buffer import EventWriter, RawEvent
 from tracking.classify import EventFacts, Label, classify, describe_client, truncate_ip
 from tracking.inbound import HARD_REASONS, classify_message, message_content, reason_from_text
 from tracking.inbound import InboundMessage as ParsedMessage
-from tracking.models import InboundMessage, TrackingEvent
+from tracking.models import InboundMessage
 from tracking.tokens import from_verp, make_token, parse_token, signing_keys
 
 logger = logging.getLogger(__name__)
 
-# Every SQL statement below names at most this many ids (SQLite allows 32,766 parameters).
-CHUNK = 10_000
-# An arbitrary constant: PostgreSQL's advisory lock key for the recount step.
-RECOUNT_LOCK = 720_301
+# An arbitrary constant: PostgreSQL's advisory lock key for the counting step.
+COUNT_LOCK = 720_301
+HUMAN = str(Label.HUMAN)
 
 
 @dataclass(frozen=True)
@@ -59,8 +61,9 @@ def events_ingest(*, batch_size: int = 5000, consumer: str = "") -> IngestResult
     read = stored = 0
     client = buffer.redis_client()
     if client is not None:
+        # One consumer name per process: each holds its own pending entries.
         events, stream_ids = buffer.read_stream(
-            client, consumer or socket.gethostname(), batch_size
+            client, consumer or f"{socket.gethostname()}-{os.getpid()}", batch_size
         )
         if stream_ids:
             with transaction.atomic():
@@ -77,200 +80,334 @@ def events_ingest(*, batch_size: int = 5000, consumer: str = "") -> IngestResult
 
 
 def _store(raw_events: Sequence[RawEvent]) -> int:
+    """Label, insert and count one batch; returns how many events were new."""
     org = OrgSettings.load()
+    events = _label(raw_events, org)
+    if not events:
+        return 0
+    new = _insert(events)
+    if not new:
+        return 0
+    _count(machine_open_filtering=org.machine_open_filtering)
+    # Human opens and clicks are activity: refresh those people's metrics and alerts.
+    activity_refresh_enqueue(
+        relation_ids={relation for _, relation, label in new if label == HUMAN}
+    )
+    return len(new)
+
+
+@lru_cache(maxsize=131_072)
+def _verify(token: str, keys: tuple[bytes, ...]) -> tuple[int, int | None] | None:
+    """A token's (recipient id, link id or None); cached, as one person's opens repeat it."""
+    data = parse_token(token, keys=keys)
+    return None if data is None else (data.recipient_id, data.link_id or None)
+
+
+def _label(raw_events: Sequence[RawEvent], org: OrgSettings) -> list[tuple[Any, ...]]:
+    """The batch's events as rows of BATCH_COLUMNS, labelled, each event id once."""
     keys = _keys()
     parsed = []
+    seen: set[str] = set()
     for raw in raw_events:
-        data = parse_token(raw.token, keys=keys)
-        if data is None:
+        ids = _verify(raw.token, keys)
+        if ids is None:
             # Only possible if a signing key was removed between the request and now.
             logger.warning("Dropping event %s: its token no longer verifies", raw.event_id)
             continue
-        parsed.append((raw, data.recipient_id, data.link_id or None))
+        if raw.event_id in seen:
+            continue  # a writer's retry: the same event twice in one batch
+        seen.add(raw.event_id)
+        parsed.append((raw, *ids))
     if not parsed:
-        return 0
+        return []
+    # Send times as seconds since the epoch: cheaper to read than datetimes, and all that
+    # classifying needs.
     relations = dict(
-        EmailMessageRelation.objects.filter(pk__in={r for _, r, _ in parsed}).values_list(
-            "pk", "sent_at"
+        _select_by_ids(
+            f"SELECT id, {_EPOCH[connection.vendor]} FROM crm_emailmessagerelation "
+            "WHERE id IN ({ids})",
+            {relation for _, relation, _ in parsed},
         )
     )
-    honeypots = set(
-        TrackedLink.objects.filter(
-            pk__in={link for _, _, link in parsed if link}, is_honeypot=True
-        ).values_list("pk", flat=True)
-    )
+    honeypots = {
+        row[0]
+        for row in _select_by_ids(
+            "SELECT id FROM crm_trackedlink WHERE is_honeypot AND id IN ({ids})",
+            {link for _, _, link in parsed if link},
+        )
+    }
     # Several links clicked by one recipient within one second: a scanner following every link.
     burst = Counter(
         (relation, int(raw.received_at))
         for raw, relation, link in {(r, rel, lk) for r, rel, lk in parsed if lk}
     )
+    window = org.scanner_window_seconds
+    postgres = connection.vendor == "postgresql"
+    vendor_time = _time_adapter()
     rows = []
     for raw, relation_id, link_id in parsed:
         if relation_id not in relations:
             continue  # the email was deleted after it was sent
-        occurred_at = datetime.fromtimestamp(raw.received_at, tz=UTC)
-        sent_at = relations[relation_id]
-        facts = EventFacts(
-            kind=raw.kind,
-            user_agent=raw.user_agent,
-            ip=raw.ip,
-            method=raw.method,
-            seconds_since_delivery=(occurred_at - sent_at).total_seconds() if sent_at else None,
-            honeypot=link_id in honeypots,
-            links_clicked_same_second=burst[(relation_id, int(raw.received_at))] if link_id else 1,
-        )
-        verdict = classify(facts, scanner_window_seconds=org.scanner_window_seconds)
-        client = describe_client(raw.user_agent)
         try:
             event_id = uuid.UUID(hex=raw.event_id)
         except ValueError:
             logger.warning("Dropping an event with a malformed id: %r", raw.event_id[:64])
             continue
-        rows.append(
-            TrackingEvent(
-                event_id=event_id,
+        sent_at = relations[relation_id]
+        verdict = classify(
+            EventFacts(
                 kind=raw.kind,
-                relation_id=relation_id,
-                link_id=link_id,
-                occurred_at=occurred_at,
-                label=verdict.label,
-                reason=verdict.reason[:200],
-                ip=(raw.ip if org.store_full_ip else truncate_ip(raw.ip)) or None,
-                user_agent=raw.user_agent[:512],
-                method=raw.method[:8],
-                device=client.device[:64],
-                client=client.browser[:64],
-                os=client.os[:64],
+                user_agent=raw.user_agent,
+                ip=raw.ip,
+                method=raw.method,
+                seconds_since_delivery=(
+                    raw.received_at - float(sent_at) if sent_at is not None else None
+                ),
+                honeypot=link_id in honeypots,
+                links_clicked_same_second=(
+                    burst[(relation_id, int(raw.received_at))] if link_id else 1
+                ),
+            ),
+            scanner_window_seconds=window,
+        )
+        client = describe_client(raw.user_agent)
+        rows.append(
+            (
+                event_id if postgres else event_id.hex,
+                raw.kind,
+                relation_id,
+                link_id,
+                vendor_time(datetime.fromtimestamp(raw.received_at, tz=UTC)),
+                verdict.label,
+                verdict.reason[:200],
+                (raw.ip if org.store_full_ip else truncate_ip(raw.ip)) or None,
+                raw.user_agent[:512],
+                raw.method[:8],
+                client.device[:64],
+                client.browser[:64],
+                client.os[:64],
             )
         )
-    TrackingEvent.objects.bulk_create(rows, ignore_conflicts=True, batch_size=1000)
-    recount(
-        relation_ids={row.relation_id for row in rows},
-        link_ids={row.link_id for row in rows if row.link_id},
-        machine_open_filtering=org.machine_open_filtering,
-    )
-    # Human opens and clicks are activity: refresh those people's metrics and alerts.
-    activity_refresh_enqueue(
-        relation_ids={row.relation_id for row in rows if row.label == Label.HUMAN}
-    )
-    return len(rows)
+    return rows
 
 
-def recount(*, relation_ids: set[int], link_ids: set[int], machine_open_filtering: bool) -> None:
-    """Recount recipients, their emails and links from the stored events (set-based)."""
+_EPOCH = {
+    "postgresql": "EXTRACT(EPOCH FROM sent_at)::float8",
+    "sqlite": "(julianday(sent_at) - 2440587.5) * 86400.0",
+}
+
+# The batch, in a temporary table of the connection's own: the events are copied in, the new
+# ones are marked with their stored id, and the counters are summed from it in SQL.
+BATCH_COLUMNS = (
+    "event_id, kind, relation_id, link_id, occurred_at, label, reason, ip, user_agent, method, "
+    "device, client, os"
+)
+_BATCH_TABLE = {
+    vendor: f"""
+    CREATE TEMP TABLE IF NOT EXISTS ingest_batch (
+        event_id {uuid}, kind varchar(5), relation_id bigint, link_id bigint,
+        occurred_at {timestamp}, label varchar(12), reason varchar(200), ip {inet},
+        user_agent varchar(512), method varchar(8), device varchar(64), client varchar(64),
+        os varchar(64), id bigint
+    ) {end}
+    """
+    for vendor, uuid, timestamp, inet, end in (
+        ("postgresql", "uuid", "timestamptz", "inet", "ON COMMIT DELETE ROWS"),
+        ("sqlite", "char(32)", "datetime", "char(39)", ""),
+    )
+}
+
+
+def _insert(rows: list[tuple[Any, ...]]) -> list[tuple[int, int, str]]:
+    """Store the batch's rows; returns (id, relation id, label) of those not stored before."""
+    postgres = connection.vendor == "postgresql"
+    with connection.cursor() as cursor:
+        cursor.execute(_BATCH_TABLE[connection.vendor])
+        cursor.execute(
+            "CREATE INDEX IF NOT EXISTS ingest_batch_relation ON ingest_batch (relation_id)"
+        )
+        cursor.execute("DELETE FROM ingest_batch")
+        if postgres:
+            # COPY formats the rows in C: far cheaper than binding thousands of parameters.
+            with cursor.cursor.copy(f"COPY ingest_batch ({BATCH_COLUMNS}) FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row(row)
+            cursor.execute(
+                f"""
+                WITH new AS (
+                    INSERT INTO tracking_trackingevent ({BATCH_COLUMNS})
+                    SELECT {BATCH_COLUMNS} FROM ingest_batch
+                    ON CONFLICT (event_id) DO NOTHING
+                    RETURNING id, event_id
+                )
+                UPDATE ingest_batch AS b SET id = new.id FROM new WHERE b.event_id = new.event_id
+                """
+            )
+        else:
+            cursor.executemany(
+                f"INSERT INTO ingest_batch ({BATCH_COLUMNS}) VALUES ({', '.join(['%s'] * 13)})",
+                rows,
+            )
+            # SQLite has one writer at a time, and this transaction is it from the DELETE on:
+            # what is not stored yet cannot become stored before the INSERT.
+            cursor.execute(
+                "DELETE FROM ingest_batch WHERE event_id IN "
+                "(SELECT event_id FROM tracking_trackingevent WHERE event_id IN "
+                "(SELECT event_id FROM ingest_batch))"
+            )
+            cursor.execute(
+                f"INSERT INTO tracking_trackingevent ({BATCH_COLUMNS}) "
+                f"SELECT {BATCH_COLUMNS} FROM ingest_batch"
+            )
+            cursor.execute(
+                "UPDATE ingest_batch SET id = (SELECT e.id FROM tracking_trackingevent AS e "
+                "WHERE e.event_id = ingest_batch.event_id)"
+            )
+        cursor.execute("SELECT id, relation_id, label FROM ingest_batch WHERE id IS NOT NULL")
+        return [tuple(row) for row in cursor.fetchall()]
+
+
+def _count(*, machine_open_filtering: bool) -> None:
+    """Add the batch's new events to their recipients, emails and links: one UPDATE each.
+
+    An open or click "counts" (first / last opened, last clicked, the email's figures) when
+    human, or always when machine-open filtering is off, as in plain Salesforce.
+    """
     if connection.vendor == "postgresql":
-        # Serialise recounts so each one sees the events every earlier one committed.
+        # Serialise the counting step of concurrent ingesters, so that rows are always locked
+        # in one order (no deadlock).
         with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [RECOUNT_LOCK])
-    counted = "" if machine_open_filtering else "OR TRUE"
-    human = f"label = '{Label.HUMAN}'"
-    for ids in _chunks(relation_ids):
-        _execute(
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [COUNT_LOCK])
+    least, greatest = ("LEAST", "GREATEST") if connection.vendor == "postgresql" else ("MIN", "MAX")
+
+    def human(alias: str = "b") -> str:
+        return f"{alias}.label = '{HUMAN}'"
+
+    def counts(alias: str = "b") -> str:
+        return human(alias) if machine_open_filtering else "TRUE"
+
+    def earliest(column: str) -> str:
+        return f"{least}(COALESCE(t.{column}, d.{column}), COALESCE(d.{column}, t.{column}))"
+
+    def latest(column: str) -> str:
+        return f"{greatest}(COALESCE(t.{column}, d.{column}), COALESCE(d.{column}, t.{column}))"
+
+    with connection.cursor() as cursor:
+        cursor.execute(
             f"""
-            UPDATE crm_emailmessagerelation SET
-                human_opens = a.human_opens,
-                machine_opens = a.machine_opens,
-                human_clicks = a.human_clicks,
-                machine_clicks = a.machine_clicks,
-                first_opened_at = a.first_opened_at,
-                last_opened_at = a.last_opened_at,
-                last_clicked_at = a.last_clicked_at,
-                last_clicked_link_id = (
-                    SELECT e.link_id FROM tracking_trackingevent AS e
-                    WHERE e.relation_id = crm_emailmessagerelation.id AND e.kind = 'click'
-                        AND (e.{human} {counted})
-                    ORDER BY e.occurred_at DESC, e.id DESC LIMIT 1
-                ),
-                machine_open_label = COALESCE((
-                    SELECT e.label FROM tracking_trackingevent AS e
-                    WHERE e.relation_id = crm_emailmessagerelation.id AND e.kind = 'open'
-                        AND NOT e.{human}
-                    ORDER BY e.occurred_at DESC, e.id DESC LIMIT 1
-                ), '')
+            UPDATE crm_emailmessagerelation AS t SET
+                human_opens = t.human_opens + d.human_opens,
+                machine_opens = t.machine_opens + d.machine_opens,
+                human_clicks = t.human_clicks + d.human_clicks,
+                machine_clicks = t.machine_clicks + d.machine_clicks,
+                first_opened_at = {earliest("first_opened_at")},
+                last_opened_at = {latest("last_opened_at")},
+                last_clicked_link_id = CASE
+                    WHEN COALESCE(d.last_clicked_at >= t.last_clicked_at,
+                        d.last_clicked_at IS NOT NULL)
+                    THEN d.last_clicked_link_id ELSE t.last_clicked_link_id END,
+                last_clicked_at = {latest("last_clicked_at")},
+                -- The buffer is first in, first out, so the batch's latest machine open is the
+                -- person's latest.
+                machine_open_label = COALESCE(d.machine_open_label, t.machine_open_label)
             FROM (
-                SELECT relation_id,
-                    COUNT(*) FILTER (WHERE kind = 'open' AND {human}) AS human_opens,
-                    COUNT(*) FILTER (WHERE kind = 'open' AND NOT {human}) AS machine_opens,
-                    COUNT(*) FILTER (WHERE kind = 'click' AND {human}) AS human_clicks,
-                    COUNT(*) FILTER (WHERE kind = 'click' AND NOT {human}) AS machine_clicks,
-                    MIN(occurred_at) FILTER (WHERE kind = 'open' AND ({human} {counted}))
+                SELECT b.relation_id,
+                    COUNT(*) FILTER (WHERE b.kind = 'open' AND {human()}) AS human_opens,
+                    COUNT(*) FILTER (WHERE b.kind = 'open' AND NOT {human()}) AS machine_opens,
+                    COUNT(*) FILTER (WHERE b.kind = 'click' AND {human()}) AS human_clicks,
+                    COUNT(*) FILTER (WHERE b.kind = 'click' AND NOT {human()}) AS machine_clicks,
+                    MIN(b.occurred_at) FILTER (WHERE b.kind = 'open' AND {counts()})
                         AS first_opened_at,
-                    MAX(occurred_at) FILTER (WHERE kind = 'open' AND ({human} {counted}))
+                    MAX(b.occurred_at) FILTER (WHERE b.kind = 'open' AND {counts()})
                         AS last_opened_at,
-                    MAX(occurred_at) FILTER (WHERE kind = 'click' AND ({human} {counted}))
-                        AS last_clicked_at
-                FROM tracking_trackingevent
-                WHERE relation_id IN ({_placeholders(ids)})
-                GROUP BY relation_id
-            ) AS a
-            WHERE crm_emailmessagerelation.id = a.relation_id
-            """,
-            ids,
+                    MAX(b.occurred_at) FILTER (WHERE b.kind = 'click' AND {counts()})
+                        AS last_clicked_at,
+                    (
+                        SELECT x.link_id FROM ingest_batch AS x
+                        WHERE x.relation_id = b.relation_id AND x.id IS NOT NULL
+                            AND x.kind = 'click' AND {counts("x")}
+                        ORDER BY x.occurred_at DESC, x.id DESC LIMIT 1
+                    ) AS last_clicked_link_id,
+                    (
+                        SELECT x.label FROM ingest_batch AS x
+                        WHERE x.relation_id = b.relation_id AND x.id IS NOT NULL
+                            AND x.kind = 'open' AND NOT {human("x")}
+                        ORDER BY x.occurred_at DESC, x.id DESC LIMIT 1
+                    ) AS machine_open_label
+                FROM ingest_batch AS b
+                WHERE b.id IS NOT NULL
+                GROUP BY b.relation_id
+            ) AS d
+            WHERE t.id = d.relation_id
+            """
         )
-    opens = "r.human_opens" if machine_open_filtering else "r.human_opens + r.machine_opens"
-    clicks = "r.human_clicks" if machine_open_filtering else "r.human_clicks + r.machine_clicks"
-    email_ids = list(
-        EmailMessageRelation.objects.filter(pk__in=relation_ids)
-        .order_by()  # the model's default ordering would join the emails for nothing
-        .values_list("email_id", flat=True)
-        .distinct()
-    )
-    for ids in _chunks(email_ids):
-        _execute(
+        cursor.execute(
             f"""
-            UPDATE crm_emailmessage SET
-                times_opened = a.opens,
-                times_clicked = a.clicks,
-                is_opened = a.opens > 0,
-                first_opened_at = a.first_opened_at,
-                last_opened_at = a.last_opened_at
+            UPDATE crm_emailmessage AS t SET
+                times_opened = t.times_opened + d.opens,
+                times_clicked = t.times_clicked + d.clicks,
+                is_opened = t.times_opened + d.opens > 0,
+                first_opened_at = {earliest("first_opened_at")},
+                last_opened_at = {latest("last_opened_at")}
             FROM (
-                SELECT r.email_id, SUM({opens}) AS opens, SUM({clicks}) AS clicks,
-                    MIN(r.first_opened_at) AS first_opened_at,
-                    MAX(r.last_opened_at) AS last_opened_at
-                FROM crm_emailmessagerelation AS r
-                WHERE r.email_id IN ({_placeholders(ids)})
+                SELECT r.email_id,
+                    COUNT(*) FILTER (WHERE b.kind = 'open' AND {counts()}) AS opens,
+                    COUNT(*) FILTER (WHERE b.kind = 'click' AND {counts()}) AS clicks,
+                    MIN(b.occurred_at) FILTER (WHERE b.kind = 'open' AND {counts()})
+                        AS first_opened_at,
+                    MAX(b.occurred_at) FILTER (WHERE b.kind = 'open' AND {counts()})
+                        AS last_opened_at
+                FROM ingest_batch AS b
+                JOIN crm_emailmessagerelation AS r ON r.id = b.relation_id
+                WHERE b.id IS NOT NULL
                 GROUP BY r.email_id
-            ) AS a
-            WHERE crm_emailmessage.id = a.email_id
-            """,
-            ids,
+            ) AS d
+            WHERE t.id = d.email_id
+            """
         )
-    for ids in _chunks(link_ids):
-        _execute(
+        cursor.execute(
             f"""
-            UPDATE crm_trackedlink SET human_clicks = a.human, machine_clicks = a.machine
+            UPDATE crm_trackedlink AS t SET
+                human_clicks = t.human_clicks + d.human,
+                machine_clicks = t.machine_clicks + d.machine
             FROM (
-                SELECT link_id,
-                    COUNT(*) FILTER (WHERE {human}) AS human,
-                    COUNT(*) FILTER (WHERE NOT {human}) AS machine
-                FROM tracking_trackingevent
-                WHERE link_id IN ({_placeholders(ids)})
-                GROUP BY link_id
-            ) AS a
-            WHERE crm_trackedlink.id = a.link_id
-            """,
-            ids,
+                SELECT b.link_id,
+                    COUNT(*) FILTER (WHERE {human()}) AS human,
+                    COUNT(*) FILTER (WHERE NOT {human()}) AS machine
+                FROM ingest_batch AS b
+                WHERE b.id IS NOT NULL AND b.link_id IS NOT NULL
+                GROUP BY b.link_id
+            ) AS d
+            WHERE t.id = d.link_id
+            """
         )
+
+
+def _select_by_ids(sql: str, ids: set[int]) -> list[tuple[Any, ...]]:
+    """Run `sql`, whose `{ids}` names the ids: one array parameter on PostgreSQL (thousands of
+    placeholders cost more to send than the query), a literal list of integers on SQLite."""
+    if not ids:
+        return []
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute(
+                sql.replace("IN ({ids})", "= ANY(string_to_array(%s, ',')::bigint[])"),
+                [",".join(map(str, ids))],
+            )
+        else:
+            cursor.execute(sql.format(ids=",".join(str(int(i)) for i in ids)))
+        return [tuple(row) for row in cursor.fetchall()]
+
+
+def _time_adapter() -> Callable[[datetime], Any]:
+    if connection.vendor == "postgresql":
+        return lambda value: value
+    return connection.ops.adapt_datetimefield_value
 
 
 def _keys() -> tuple[bytes, ...]:
     """The tracking signing keys, newest first (what the endpoints verify with)."""
     return signing_keys(settings.SECRET_KEY, settings.TRACKING_SIGNING_KEYS)
-
-
-def _chunks(ids: set[int] | list[int]) -> list[list[int]]:
-    ordered = sorted(ids)
-    return [ordered[i : i + CHUNK] for i in range(0, len(ordered), CHUNK)]
-
-
-def _placeholders(ids: Sequence[int]) -> str:
-    return ", ".join(["%s"] * len(ids))
-
-
-def _execute(sql: str, params: Sequence[int]) -> None:
-    with connection.cursor() as cursor:
-        cursor.execute(sql, list(params))
 
 
 # Inbound mail: bounces, complaints, auto-replies and replies.

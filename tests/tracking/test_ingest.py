@@ -1,5 +1,6 @@
 """Ingestion: buffered events become labelled TrackingEvents and set-based counter updates."""
 
+import uuid
 from datetime import timedelta
 
 import pytest
@@ -202,3 +203,46 @@ def test_the_timeline_fields_name_the_last_clicked_link_and_the_machine_open(
     assert sent_email.relation.machine_open_label == "apple_mpp"
     sent_email.email.refresh_from_db()
     assert sent_email.email.times_clicked == 1
+
+
+def _buffer(sent_email, *moments: float, event_id: str | None = None, client=None) -> None:
+    """Human opens of the sent email's pixel, at the given times (seconds since the epoch)."""
+    token = sent_email.pixel.removeprefix("/t/o/").removesuffix(".gif")
+    buffer.EventWriter(client).write(
+        [
+            buffer.RawEvent(event_id or uuid.uuid4().hex, "open", token, at, "", CHROME, "GET")
+            for at in moments
+        ]
+    )
+
+
+def test_counters_add_up_across_batches_and_keep_the_earliest_and_latest_open(
+    app, sent_email
+) -> None:
+    now = timezone.now().timestamp()
+    _buffer(sent_email, now - 60, now - 30)
+    events_ingest()
+    # A late event from earlier than both: it moves the first open, not the last.
+    _buffer(sent_email, now - 600)
+    events_ingest()
+
+    sent_email.relation.refresh_from_db()
+    assert sent_email.relation.human_opens == 3
+    assert sent_email.relation.first_opened_at.timestamp() == pytest.approx(now - 600)
+    assert sent_email.relation.last_opened_at.timestamp() == pytest.approx(now - 30)
+    sent_email.email.refresh_from_db()
+    assert sent_email.email.times_opened == 3
+    assert sent_email.email.first_opened_at == sent_email.relation.first_opened_at
+    assert sent_email.email.last_opened_at == sent_email.relation.last_opened_at
+
+
+def test_the_same_event_twice_in_one_stream_batch_is_stored_and_counted_once(
+    sent_email, redis_client
+) -> None:
+    now = timezone.now().timestamp()
+    _buffer(sent_email, now, now, event_id=uuid.uuid4().hex, client=redis_client)
+
+    assert events_ingest().stored == 1
+
+    sent_email.relation.refresh_from_db()
+    assert TrackingEvent.objects.count() == 1 and sent_email.relation.human_opens == 1
