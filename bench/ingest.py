@@ -75,7 +75,7 @@ def drain(*, limit_seconds: float, consumer: str = CONSUMER) -> DrainResult:
     )
 
 
-def _drain_in_parallel(consumers: int) -> DrainResult:
+def drain_in_parallel(consumers: int, *, limit_seconds: float = 300.0) -> DrainResult:
     """Drain with `consumers` processes at once; seconds from the start to the last finishing."""
     import multiprocessing
 
@@ -85,7 +85,9 @@ def _drain_in_parallel(consumers: int) -> DrainResult:
     context = multiprocessing.get_context("fork")
     started = time.perf_counter()
     with context.Pool(consumers) as pool:
-        results = pool.map(_drain_as, [f"{CONSUMER}-{n}" for n in range(consumers)])
+        results = pool.starmap(
+            _drain_as, [(f"{CONSUMER}-{n}", limit_seconds) for n in range(consumers)]
+        )
     return DrainResult(
         read=sum(r.read for r in results),
         stored=sum(r.stored for r in results),
@@ -94,8 +96,8 @@ def _drain_in_parallel(consumers: int) -> DrainResult:
     )
 
 
-def _drain_as(consumer: str) -> DrainResult:
-    return drain(limit_seconds=600, consumer=consumer)
+def _drain_as(consumer: str, limit_seconds: float) -> DrainResult:
+    return drain(limit_seconds=limit_seconds, consumer=consumer)
 
 
 def main() -> int:
@@ -129,7 +131,7 @@ def main() -> int:
     _buffer(client, relation_ids, links)
     data.settle_database()
     floor = min(_floor() for _ in range(FLOOR_RUNS))
-    result = _drain_in_parallel(CONSUMERS)
+    result = drain_in_parallel(CONSUMERS)
     stored = data.stored_events()
     counted = data.counted_opens() + _counted_clicks()
 
