@@ -239,3 +239,16 @@ def test_a_start_after_the_end_is_explained(client_for, rep, make_contact) -> No
     )
 
     assert b"The start date is after the end date." in page.content
+
+
+def test_opens_and_clicks_are_offered_only_once_the_email_has_gone_out(
+    client_for, rep, make_contact, now
+) -> None:
+    contact = make_contact()
+    _email(contact, when=now, subject="Queued", delivery_status="pending", sent_at=None)
+    _email(contact, when=now - timedelta(minutes=1), subject="Sent")
+    page = client_for(rep).get(reverse("crm:contact_detail", args=[contact.pk]))
+
+    entries = page.content.decode().split('class="timeline-entry')[1:]
+
+    assert ["Opens and clicks" in entry for entry in entries] == [False, True]
