@@ -26,6 +26,7 @@ from django.core.mail import EmailMultiAlternatives, get_connection
 from django.db import connection, transaction
 from django.db.models import Count, Q, QuerySet
 from django.db.models.functions import Upper
+from django.urls import reverse
 from django.utils import timezone
 
 from crm.merge import merge
@@ -106,8 +107,12 @@ def email_send(
     source: str = EmailMessage.Source.SINGLE,
     related_to: Account | Opportunity | None = None,
     campaign: Campaign | None = None,
+    queue_delivery: bool = True,
 ) -> EmailMessage:
-    """Record an email and queue its delivery: one tracked (where allowed) copy per recipient."""
+    """Record an email and queue its delivery: one tracked (where allowed) copy per recipient.
+
+    With queue_delivery=False the caller delivers it (a list email's batch, which paces itself).
+    """
     org = OrgSettings.load()
     if org.deliverability_access == OrgSettings.Deliverability.NO_ACCESS:
         raise SendRefused("Email is switched off: Setup's deliverability access is No access.")
@@ -226,7 +231,7 @@ def email_send(
             # A rep writing to a bounced address has fixed it (the composer warned them).
             for address in suppressed:
                 suppression_lift(address=address)
-        if allowed:
+        if allowed and queue_delivery:
             from crm.tasks import deliver_email  # the task module imports this one
 
             deliver_email.delay_on_commit(email.pk)  # type: ignore[attr-defined]
@@ -378,6 +383,8 @@ def _render_copy(
     }
     if email.cc_addresses:
         headers["Cc"] = email.cc_addresses
+    if email.source == EmailMessage.Source.LIST:
+        headers |= list_unsubscribe_headers(token, from_address=email.from_address)
     message = EmailMultiAlternatives(
         subject=merge(email.subject, values, as_html=False),
         body=text,
@@ -390,6 +397,43 @@ def _render_copy(
     # ESP backends (django-anymail) echo metadata back in their webhooks.
     message.metadata = {"openrate_token": token}  # type: ignore[attr-defined]
     return message
+
+
+def unsubscribe_url(token: str) -> str:
+    """The recipient's one-click unsubscribe page (RFC 8058), signed by their own token."""
+    return f"{settings.TRACKING_BASE_URL}{reverse('unsubscribe', args=[token])}"
+
+
+def list_unsubscribe_headers(token: str, *, from_address: str) -> dict[str, str]:
+    """List-Unsubscribe (HTTPS and mailto) and List-Unsubscribe-Post, as RFC 2369 / 8058 ask.
+
+    The mailto goes to the VERP domain when there is one (it names the recipient), else to the
+    sender with the token in the subject, so a person reading it knows whom to unsubscribe.
+    """
+    domain = settings.INBOUND_VERP_DOMAIN
+    if domain:
+        mailto = f"mailto:unsubscribe+{to_verp(token)}@{domain}?subject=unsubscribe"
+    else:
+        mailto = f"mailto:{from_address}?subject=unsubscribe%20{token}"
+    return {
+        "List-Unsubscribe": f"<{unsubscribe_url(token)}>, <{mailto}>",
+        "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+    }
+
+
+def unsubscribe_record(*, relation: Relation) -> bool:
+    """The recipient of this copy unsubscribed: Email Opt Out, shown on their timeline.
+
+    Returns whether anything changed: a second click changes nothing, and a copy whose Contact
+    or Lead has since been deleted has no one left to opt out.
+    """
+    person = relation.contact or relation.lead
+    if person is None:
+        return False
+    changes = privacy_update(
+        person=person, by=None, source="one-click unsubscribe", email_opt_out=True
+    )
+    return bool(changes)
 
 
 def verp_address(token: str) -> str:
@@ -513,17 +557,27 @@ def _match_records(items: list[_Address]) -> None:
             item.name = person.name
 
 
-def _check_daily_limit(org: OrgSettings, *, is_list: bool, adding: int) -> None:
-    limit = org.daily_list_email_limit if is_list else org.daily_single_email_limit
+def _daily_used(*, is_list: bool) -> int:
+    """Recipients sent to (or queued) today, list or single email: what the daily limit counts."""
     start = timezone.localtime().replace(hour=0, minute=0, second=0, microsecond=0)
     list_source = Q(email__source=EmailMessage.Source.LIST)
-    used = (
+    return (
         Relation.objects.filter(list_source if is_list else ~list_source)
         .filter(email__created_at__gte=start, email__created_at__lt=start + timedelta(days=1))
         .exclude(relation_type=Relation.Type.FROM)
         .exclude(delivery_status=Relation.Delivery.REFUSED)
         .count()
     )
+
+
+def daily_list_email_left() -> int:
+    """How many more list email recipients Setup's daily limit allows today."""
+    return max(0, OrgSettings.load().daily_list_email_limit - _daily_used(is_list=True))
+
+
+def _check_daily_limit(org: OrgSettings, *, is_list: bool, adding: int) -> None:
+    limit = org.daily_list_email_limit if is_list else org.daily_single_email_limit
+    used = _daily_used(is_list=is_list)
     if used + adding > limit:
         kind = "list" if is_list else "single"
         raise SendRefused(

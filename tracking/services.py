@@ -24,6 +24,7 @@ from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
+from campaigns.services import members_advance
 from crm.models import EmailMessageRelation, OrgSettings, TrackedLink
 from crm.services import (
     activity_refresh_enqueue,
@@ -149,6 +150,7 @@ def _store(raw_events: Sequence[RawEvent]) -> int:
         link_ids={row.link_id for row in rows if row.link_id},
         machine_open_filtering=org.machine_open_filtering,
     )
+    members_advance(relation_ids={row.relation_id for row in rows})
     # Human opens and clicks are activity: refresh those people's metrics and alerts.
     activity_refresh_enqueue(
         relation_ids={row.relation_id for row in rows if row.label == Label.HUMAN}
@@ -312,6 +314,7 @@ def inbound_mail_process(*, raw: bytes, source: str) -> InboundMessage:
                 received_at=content.date or now,
                 is_auto_reply=parsed.kind == "auto_reply",
             )
+            members_advance(relation_ids=[relation.pk])
             what = "auto-reply" if parsed.kind == "auto_reply" else "reply"
             note = f"{what} from {parsed.from_address}"
         matched = bool(note)
