@@ -44,8 +44,8 @@ from crm.services import (
     DeliveryDeferred,
     SendRefused,
     daily_list_email_left,
-    email_deliver,
     email_send,
+    emails_deliver,
 )
 
 Relation = EmailMessageRelation
@@ -277,13 +277,15 @@ def list_email_batch_send(*, list_email_id: int, now: datetime | None = None) ->
     )
     ListEmail.objects.filter(pk=list_email.pk).update(status=ListEmail.Status.SENDING)
     handed = _prepare(list_email, claimed)
-    for email_id in handed:
-        try:
-            email_deliver(email_id=email_id)
-        except DeliveryDeferred:
-            # The mail server is away: the pipeline's own task retries with its backoff.
-            from crm.tasks import deliver_email
+    try:
+        emails_deliver(email_ids=handed)
+    except DeliveryDeferred:
+        # The mail server is away: the pipeline's own task retries each with its backoff.
+        from crm.tasks import deliver_email
 
+        for email_id in Relation.objects.filter(
+            email_id__in=handed, delivery_status=Relation.Delivery.PENDING
+        ).values_list("email_id", flat=True):
             deliver_email.apply_async((email_id,), countdown=30)
     sent_relations = list(
         Relation.objects.filter(
