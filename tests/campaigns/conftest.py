@@ -7,7 +7,12 @@ import pytest
 
 from campaigns.models import Campaign
 from crm.models import User
-from tests.tracking.conftest import embedded, smtp_server, tracking_app  # noqa: F401 -- fixtures
+from tests.tracking.conftest import (  # noqa: F401 -- fixtures
+    embedded,
+    sent_email,
+    smtp_server,
+    tracking_app,
+)
 
 
 @pytest.fixture
