@@ -77,7 +77,7 @@ def test_position_based_gives_40_to_the_first_and_last_and_20_between(deal) -> N
 
 
 def test_position_based_splits_two_touches_half_and_half(deal) -> None:
-    opportunity, ada, _ = deal
+    opportunity, _, _ = deal
     CampaignMember.objects.filter(campaign__name="B").delete()
     influence_recompute(opportunity_ids=[opportunity.pk])
 
@@ -98,9 +98,9 @@ def test_a_shorter_time_frame_leaves_out_older_touches(deal) -> None:
 
 
 def test_a_change_to_contact_roles_recomputes_on_commit(
-    deal, make_contact, make_campaign, django_capture_on_commit_callbacks
+    deal, django_capture_on_commit_callbacks
 ) -> None:
-    opportunity, _, bob = deal
+    _, _, bob = deal
     with django_capture_on_commit_callbacks(execute=True):
         OpportunityContactRole.objects.filter(contact=bob).delete()
 
