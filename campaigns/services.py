@@ -698,15 +698,17 @@ def campaign_engagement(*, campaign: Campaign) -> Engagement:
         email__campaign=campaign, relation_type__in=["to", "cc", "bcc"]
     ).exclude(delivery_status=Relation.Delivery.REFUSED)
     figures = copies.aggregate(
-        recipients=Count("pk"),
-        human_opens=Sum("human_opens"),
-        machine_opens=Sum("machine_opens"),
-        opened_by_people=Count("pk", filter=Q(human_opens__gt=0)),
-        machine_only=Count("pk", filter=Q(human_opens=0, machine_opens__gt=0)),
-        human_clicks=Sum("human_clicks"),
-        machine_clicks=Sum("machine_clicks"),
+        total_recipients=Count("pk"),
+        total_human_opens=Sum("human_opens"),
+        total_machine_opens=Sum("machine_opens"),
+        total_opened_by_people=Count("pk", filter=Q(human_opens__gt=0)),
+        total_machine_only=Count("pk", filter=Q(human_opens=0, machine_opens__gt=0)),
+        total_human_clicks=Sum("human_clicks"),
+        total_machine_clicks=Sum("machine_clicks"),
     )
-    return Engagement(**{name: value or 0 for name, value in figures.items()})
+    return Engagement(
+        **{name.removeprefix("total_"): value or 0 for name, value in figures.items()}
+    )
 
 
 def link_clicks(*, emails: QuerySet[EmailMessage]) -> list[dict[str, Any]]:
