@@ -44,6 +44,7 @@ bench: install
 	$(BIN)/python bench/run.py --granian-args "--blocking-threads 1"
 	$(BIN)/python bench/timeline.py
 	$(BIN)/python bench/metrics.py
+	$(BIN)/python bench/listemail.py
 
 clean:
 	rm -rf $(VENV) var staticfiles .mypy_cache .ruff_cache
