@@ -44,8 +44,8 @@ from crm.services import (
     DeliveryDeferred,
     SendRefused,
     daily_list_email_left,
-    email_send,
     emails_deliver,
+    emails_send_each,
 )
 
 Relation = EmailMessageRelation
@@ -304,33 +304,42 @@ def list_email_batch_send(*, list_email_id: int, now: datetime | None = None) ->
 
 
 def _prepare(list_email: ListEmail, claimed: list[ListEmailRecipient]) -> list[int]:
-    """Hand each claimed recipient to the send pipeline; returns the emails to deliver.
+    """Hand the claimed recipients to the send pipeline; returns the emails to deliver.
 
     A recipient the pipeline refused (Email Opt Out, Don't Market, Don't Process, a suppressed
     address) is skipped with the pipeline's reason, read back in one query.
     """
-    handed: dict[int, ListEmailRecipient] = {}
+    sendable: list[ListEmailRecipient] = []
     for recipient in claimed:
         person: Contact | Lead | None = recipient.contact or recipient.lead
         if person is None or not person.email.strip():
             recipient.state, recipient.reason = Recipient.State.SKIPPED, "No email address"
-            continue
+        else:
+            sendable.append(recipient)
+    handed: dict[int, ListEmailRecipient] = {}
+    if sendable:
         try:
-            email = email_send(
+            emails = emails_send_each(
                 sender=list_email.sender,
-                to=[person],
+                people=[r.contact or r.lead for r in sendable],  # type: ignore[misc]
                 subject=list_email.subject,
                 html_body=list_email.html_body,
                 source=EmailMessage.Source.LIST,
                 campaign=list_email.campaign,
-                queue_delivery=False,
             )
         except SendRefused as error:
-            recipient.state, recipient.reason = Recipient.State.FAILED, str(error)[:255]
-            continue
-        recipient.email = email
-        recipient.state = Recipient.State.HANDED
-        handed[email.pk] = recipient
+            # Another send took today's last places since the quota was read: wait for
+            # tomorrow. Anything else (email switched off in Setup) fails with the reason.
+            retry = daily_list_email_left() < len(sendable)
+            for recipient in sendable:
+                if retry:
+                    recipient.state, recipient.batch = Recipient.State.QUEUED, None
+                else:
+                    recipient.state, recipient.reason = Recipient.State.FAILED, str(error)[:255]
+            emails = []
+        for recipient, email in zip(sendable, emails, strict=False):
+            recipient.email, recipient.state = email, Recipient.State.HANDED
+            handed[email.pk] = recipient
     refused = Relation.objects.filter(
         email_id__in=handed,
         relation_type=Relation.Type.TO,
@@ -339,8 +348,34 @@ def _prepare(list_email: ListEmail, claimed: list[ListEmailRecipient]) -> list[i
     for email_id, reason in refused:
         recipient = handed.pop(email_id)
         recipient.state, recipient.reason = Recipient.State.SKIPPED, reason
-    Recipient.objects.bulk_update(claimed, ["state", "reason", "email"], batch_size=1000)
+    _save_outcomes(claimed)
     return list(handed)
+
+
+def _save_outcomes(recipients: list[ListEmailRecipient]) -> None:
+    """Write each recipient's state, reason and email: one UPDATE per (state, reason) and one
+    joining the handed ones to their emails (bulk_update's CASE per row costs far more)."""
+    outcomes: dict[tuple[str, str], list[int]] = {}
+    handed: list[tuple[int, int]] = []
+    for recipient in recipients:
+        if recipient.state == Recipient.State.HANDED and recipient.email is not None:
+            handed.append((recipient.pk, recipient.email.pk))
+        else:
+            outcomes.setdefault((recipient.state, recipient.reason), []).append(recipient.pk)
+    for (state, reason), ids in outcomes.items():
+        batch = {"batch": None} if state == Recipient.State.QUEUED else {}
+        Recipient.objects.filter(pk__in=ids).update(state=state, reason=reason, **batch)
+    for chunk in (handed[i : i + 500] for i in range(0, len(handed), 500)):
+        rows = " UNION ALL ".join(["SELECT %s AS id, %s AS email_id"] * len(chunk))
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"""
+                UPDATE campaigns_listemailrecipient SET state = %s, email_id = v.email_id
+                FROM ({rows}) AS v
+                WHERE campaigns_listemailrecipient.id = v.id
+                """,  # noqa: S608 -- only placeholders are interpolated
+                [Recipient.State.HANDED, *(value for pair in chunk for value in pair)],
+            )
 
 
 def _finish_if_done(list_email: ListEmail, now: datetime) -> bool:
