@@ -6,6 +6,7 @@ from typing import Any
 import pytest
 
 from campaigns.models import Campaign
+from campaigns.services import list_email_create
 from crm.models import User
 from tests.tracking.conftest import (  # noqa: F401 -- fixtures
     embedded,
@@ -26,3 +27,20 @@ def make_campaign(rep: User) -> Callable[..., Campaign]:
 @pytest.fixture
 def campaign(make_campaign: Callable[..., Campaign]) -> Campaign:
     return make_campaign()
+
+
+@pytest.fixture
+def send_list_email(rep: User, django_capture_on_commit_callbacks: Any) -> Callable[..., Any]:
+    """Send a list email to all of a campaign's members, its batches run inline."""
+
+    def send(campaign: Campaign, html_body: str = "<p>Hello</p>") -> Any:
+        with django_capture_on_commit_callbacks(execute=True):
+            return list_email_create(
+                campaign=campaign,
+                sender=rep,
+                subject="News",
+                html_body=html_body,
+                members=campaign.members.all(),
+            )
+
+    return send

@@ -11,7 +11,7 @@ from django.core import mail
 from django.utils import timezone
 
 from campaigns.models import CampaignMember
-from campaigns.services import list_email_create, member_status_set, members_add
+from campaigns.services import member_status_set, members_add
 from crm.models import EmailMessageRelation, OrgSettings
 from tests.tracking.conftest import CHROME, call
 from tracking.services import events_ingest, inbound_mail_process
@@ -32,16 +32,9 @@ def member(campaign, make_contact) -> CampaignMember:
 
 
 @pytest.fixture
-def paths(rep, campaign, member, django_capture_on_commit_callbacks) -> dict[str, str]:
+def paths(campaign, member, send_list_email) -> dict[str, str]:
     """Ada's list email went out an hour ago; the tracking paths in her copy."""
-    with django_capture_on_commit_callbacks(execute=True):
-        list_email_create(
-            campaign=campaign,
-            sender=rep,
-            subject="News",
-            html_body='<p>See <a href="https://example.com/launch">the launch</a></p>',
-            members=campaign.members.all(),
-        )
+    send_list_email(campaign, '<p>See <a href="https://example.com/launch">the launch</a></p>')
     html = mail.outbox[-1].alternatives[0][0]
     base = re.escape(settings.TRACKING_BASE_URL)
     click, _, pixel = (
@@ -64,7 +57,7 @@ def test_a_new_member_gets_the_default_status_and_the_send_keeps_it_sent(member,
 
 
 def test_a_send_moves_a_member_from_a_status_before_sent(
-    rep, campaign, make_contact, django_capture_on_commit_callbacks
+    campaign, make_contact, send_list_email
 ) -> None:
     planned = campaign.statuses.create(label="Planned", sort_order=0)
     campaign.statuses.update(is_default=False)
@@ -74,14 +67,7 @@ def test_a_send_moves_a_member_from_a_status_before_sent(
     member = campaign.members.get()
     assert _status(member) == "Planned"
 
-    with django_capture_on_commit_callbacks(execute=True):
-        list_email_create(
-            campaign=campaign,
-            sender=rep,
-            subject="News",
-            html_body="<p>Hi</p>",
-            members=campaign.members.all(),
-        )
+    send_list_email(campaign)
 
     assert _status(member) == "Sent"
 

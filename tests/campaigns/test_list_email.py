@@ -8,6 +8,7 @@ from django.core import mail
 
 from campaigns.models import ListEmail, ListEmailRecipient
 from campaigns.services import members_add
+from campaigns.tasks import resume_list_emails
 from crm.models import Contact, EmailMessage, EmailSuppression, OrgSettings
 from privacy.models import Individual
 from tests.tracking.conftest import html_of
@@ -126,15 +127,20 @@ def test_the_filtered_members_alone_get_the_email(
     assert [m.to for m in mail.outbox] == [["l@example.com"]]
 
 
-def test_a_send_over_the_daily_limit_goes_out_in_part_and_the_rest_is_scheduled(
-    client_for, rep, campaign, make_contact, django_capture_on_commit_callbacks, time_machine
-) -> None:
+def _five_members_at_three_pm(campaign, make_contact, time_machine, **setup) -> None:
     time_machine.move_to("2026-03-02 15:00:00Z", tick=False)
     org = OrgSettings.load()
-    org.daily_list_email_limit = 3
+    for name, value in setup.items():
+        setattr(org, name, value)
     org.save()
     people = [make_contact(email=f"p{i}@example.com") for i in range(5)]
     members_add(campaign=campaign, contact_ids=[p.pk for p in people])
+
+
+def test_a_send_over_the_daily_limit_goes_out_in_part_and_the_rest_is_scheduled(
+    client_for, rep, campaign, make_contact, django_capture_on_commit_callbacks, time_machine
+) -> None:
+    _five_members_at_three_pm(campaign, make_contact, time_machine, daily_list_email_limit=3)
     client = client_for(rep)
 
     _send(client, campaign, django_capture_on_commit_callbacks)
@@ -145,8 +151,6 @@ def test_a_send_over_the_daily_limit_goes_out_in_part_and_the_rest_is_scheduled(
     assert list_email.next_batch_at.isoformat() == "2026-03-03T00:00:00+00:00"
     progress = client.get(f"{list_email.get_absolute_url()}progress/").json()
     assert (progress["sent"], progress["remaining"], progress["status"]) == (3, 2, "scheduled")
-
-    from campaigns.tasks import resume_list_emails
 
     resume_list_emails.delay()  # beat, before midnight: nothing is due
     assert len(mail.outbox) == 3
@@ -161,16 +165,9 @@ def test_a_send_over_the_daily_limit_goes_out_in_part_and_the_rest_is_scheduled(
 def test_setups_per_minute_rate_paces_the_batches(
     client_for, rep, campaign, make_contact, django_capture_on_commit_callbacks, time_machine
 ) -> None:
-    time_machine.move_to("2026-03-02 15:00:00Z", tick=False)
-    org = OrgSettings.load()
-    org.list_email_per_minute = 2
-    org.save()
-    people = [make_contact(email=f"p{i}@example.com") for i in range(5)]
-    members_add(campaign=campaign, contact_ids=[p.pk for p in people])
+    _five_members_at_three_pm(campaign, make_contact, time_machine, list_email_per_minute=2)
 
     _send(client_for(rep), campaign, django_capture_on_commit_callbacks)
-
-    from campaigns.tasks import resume_list_emails
 
     assert len(mail.outbox) == 2
     resume_list_emails.delay()  # the same minute: nothing more

@@ -3,7 +3,7 @@ click map (the email with each link's clicks beside it)."""
 
 from django.db.models import F
 
-from campaigns.services import list_email_create, members_add
+from campaigns.services import members_add
 from crm.models import EmailMessageRelation, TrackedLink
 
 BODY = (
@@ -17,19 +17,12 @@ def test_the_report_shows_the_funnel_engagement_and_a_click_map(
     rep,
     campaign,
     make_contact,
-    django_capture_on_commit_callbacks,
+    send_list_email,
     django_assert_max_num_queries,
 ) -> None:
     people = [make_contact(email=f"p{i}@example.com", first_name=f"P{i}") for i in range(3)]
     members_add(campaign=campaign, contact_ids=[p.pk for p in people])
-    with django_capture_on_commit_callbacks(execute=True):
-        list_email = list_email_create(
-            campaign=campaign,
-            sender=rep,
-            subject="News",
-            html_body=BODY,
-            members=campaign.members.all(),
-        )
+    list_email = send_list_email(campaign, BODY)
     copies = EmailMessageRelation.objects.filter(email__campaign=campaign, relation_type="to")
     # P0 opened twice and clicked pricing twice; P1's copy was only prefetched by a machine.
     copies.filter(contact=people[0]).update(human_opens=2, human_clicks=2)
@@ -72,11 +65,12 @@ def test_the_report_of_a_campaign_with_no_email_says_so(client_for, rep, campaig
     assert "Send a list email to see its click map" in page
 
 
-def test_the_owner_edits_member_statuses(client_for, rep, campaign) -> None:
+def _statuses_form(campaign, *, extra: int = 0, every_one_default: bool = False) -> dict:
+    """The member statuses formset as the page posts it, with the campaign's statuses."""
     statuses = list(campaign.statuses.all())
     data = {
-        "statuses-TOTAL_FORMS": "5",
-        "statuses-INITIAL_FORMS": "4",
+        "statuses-TOTAL_FORMS": str(len(statuses) + extra),
+        "statuses-INITIAL_FORMS": str(len(statuses)),
         "statuses-MIN_NUM_FORMS": "0",
         "statuses-MAX_NUM_FORMS": "1000",
     }
@@ -89,7 +83,13 @@ def test_the_owner_edits_member_statuses(client_for, rep, campaign) -> None:
         }
         if status.has_responded:
             data[f"statuses-{i}-has_responded"] = "on"
-    data |= {
+        if every_one_default or (status.is_default and not extra):
+            data[f"statuses-{i}-is_default"] = "on"
+    return data
+
+
+def test_the_owner_edits_member_statuses(client_for, rep, campaign) -> None:
+    data = _statuses_form(campaign, extra=1) | {
         "statuses-4-label": "Planned",
         "statuses-4-sort_order": "0",
         "statuses-4-funnel_step": "0",
@@ -110,21 +110,7 @@ def test_the_owner_edits_member_statuses(client_for, rep, campaign) -> None:
 
 
 def test_two_defaults_are_refused(client_for, rep, campaign) -> None:
-    statuses = list(campaign.statuses.all())
-    data = {
-        "statuses-TOTAL_FORMS": "4",
-        "statuses-INITIAL_FORMS": "4",
-        "statuses-MIN_NUM_FORMS": "0",
-        "statuses-MAX_NUM_FORMS": "1000",
-    }
-    for i, status in enumerate(statuses):
-        data |= {
-            f"statuses-{i}-id": status.pk,
-            f"statuses-{i}-label": status.label,
-            f"statuses-{i}-sort_order": status.sort_order,
-            f"statuses-{i}-funnel_step": status.funnel_step,
-            f"statuses-{i}-is_default": "on",
-        }
+    data = _statuses_form(campaign, every_one_default=True)
 
     response = client_for(rep).post(f"/campaigns/{campaign.pk}/statuses/", data)
 

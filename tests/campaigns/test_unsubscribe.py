@@ -5,25 +5,18 @@ import pytest
 from django.core import mail
 from django.test import Client
 
-from campaigns.services import list_email_create, members_add
+from campaigns.services import members_add
 from crm.models import EmailMessageRelation, PrivacyChange
 from crm.timeline import timeline
 from tests.tracking.conftest import CHROME
 
 
 @pytest.fixture
-def copy(rep, campaign, make_contact, django_capture_on_commit_callbacks):
+def copy(campaign, make_contact, send_list_email):
     """Ada's list email copy: her relation and the List-Unsubscribe URL her mail carries."""
     ada = make_contact(email="ada@example.com")
     members_add(campaign=campaign, contact_ids=[ada.pk])
-    with django_capture_on_commit_callbacks(execute=True):
-        list_email_create(
-            campaign=campaign,
-            sender=rep,
-            subject="News",
-            html_body="<p>Hello</p>",
-            members=campaign.members.all(),
-        )
+    send_list_email(campaign)
     (message,) = mail.outbox
     header = message.extra_headers["List-Unsubscribe"]
     url = header.split(",")[0].strip("<> ")
