@@ -187,3 +187,34 @@ def test_a_rep_cannot_send_to_another_reps_campaign(
     response = _send(client_for(other_rep), campaign, django_capture_on_commit_callbacks)
 
     assert response.status_code == 403 and not ListEmail.objects.exists()
+
+
+def test_the_composer_names_how_many_members_it_goes_to(
+    client_for, rep, campaign, make_contact, make_lead
+) -> None:
+    members_add(campaign=campaign, contact_ids=[make_contact().pk], lead_ids=[make_lead().pk])
+
+    page = client_for(rep).get(f"/campaigns/{campaign.pk}/email/?kind=lead").content.decode()
+
+    assert "Send to 1 member<" in page and 'name="query" value="kind=lead"' in page
+
+
+def test_the_send_page_lists_each_recipient_with_the_result_in_few_queries(
+    client_for,
+    rep,
+    campaign,
+    make_contact,
+    send_list_email,
+    django_assert_max_num_queries,
+) -> None:
+    people = [make_contact(email=f"p{i}@example.com") for i in range(3)]
+    people.append(make_contact(email="out@example.com", has_opted_out_of_email=True))
+    members_add(campaign=campaign, contact_ids=[p.pk for p in people])
+    list_email = send_list_email(campaign)
+    client = client_for(rep)
+
+    with django_assert_max_num_queries(16):
+        page = client.get(list_email.get_absolute_url()).content.decode()
+
+    assert page.count(">Sent<") == 3 and "Email Opt Out" in page
+    assert 'data-done="true"' in page
