@@ -139,6 +139,25 @@ def members_advance(*, relation_ids: Collection[int]) -> None:
     machine_opens = "" if filtering else "OR r.machine_opens > 0"
     machine_clicks = "" if filtering else "OR r.machine_clicks > 0"
     now = connection.ops.adapt_datetimefield_value(timezone.now())
+
+    def copies(person: str, ids: list[int]) -> str:
+        # One join per kind of person, not an OR of both, and the email's campaign read by its
+        # key: each copy finds its member through the unique (campaign, contact) or (campaign,
+        # lead) index, whatever the planner believes about a table that grew during the send.
+        return f"""
+            SELECT m.id AS member_id, m.campaign_id, r.replied_at, CASE
+                WHEN r.replied_at IS NOT NULL THEN {FunnelStep.RESPONDED}
+                WHEN r.human_clicks > 0 {machine_clicks} THEN {FunnelStep.CLICKED}
+                WHEN r.human_opens > 0 {machine_opens} THEN {FunnelStep.OPENED}
+                WHEN r.delivery_status = 'sent' THEN {FunnelStep.SENT}
+                ELSE 0 END AS step
+            FROM crm_emailmessagerelation AS r
+            JOIN campaigns_campaignmember AS m ON m.{person} = r.{person} AND m.campaign_id = (
+                SELECT e.campaign_id FROM crm_emailmessage AS e WHERE e.id = r.email_id
+            )
+            WHERE r.id IN ({_placeholders(ids)}) AND r.relation_type IN ('to', 'cc', 'bcc')
+        """  # noqa: S608 -- only constants and placeholders are interpolated
+
     for ids in _chunks(relation_ids):
         sql = f"""
             UPDATE campaigns_campaignmember SET
@@ -160,22 +179,10 @@ def members_advance(*, relation_ids: Collection[int]) -> None:
                         ORDER BY t.funnel_step DESC LIMIT 1
                     ) AS status_id
                     FROM (
-                        SELECT m.id AS member_id, m.campaign_id,
-                            MAX(CASE
-                                WHEN r.replied_at IS NOT NULL THEN {FunnelStep.RESPONDED}
-                                WHEN r.human_clicks > 0 {machine_clicks}
-                                    THEN {FunnelStep.CLICKED}
-                                WHEN r.human_opens > 0 {machine_opens} THEN {FunnelStep.OPENED}
-                                WHEN r.delivery_status = 'sent' THEN {FunnelStep.SENT}
-                                ELSE 0 END) AS step,
-                            MIN(r.replied_at) AS replied_at
-                        FROM crm_emailmessagerelation AS r
-                        JOIN crm_emailmessage AS e ON e.id = r.email_id
-                        JOIN campaigns_campaignmember AS m ON m.campaign_id = e.campaign_id
-                            AND (m.contact_id = r.contact_id OR m.lead_id = r.lead_id)
-                        WHERE r.id IN ({_placeholders(ids)})
-                            AND r.relation_type IN ('to', 'cc', 'bcc')
-                        GROUP BY m.id, m.campaign_id
+                        SELECT u.member_id, u.campaign_id, MAX(u.step) AS step,
+                            MIN(u.replied_at) AS replied_at
+                        FROM ({copies("contact_id", ids)} UNION ALL {copies("lead_id", ids)}) AS u
+                        GROUP BY u.member_id, u.campaign_id
                     ) AS reached
                     WHERE reached.step > 0
                 ) AS target
@@ -189,7 +196,7 @@ def members_advance(*, relation_ids: Collection[int]) -> None:
             WHERE campaigns_campaignmember.id = a.member_id
         """  # noqa: S608 -- only constants and placeholders are interpolated
         with connection.cursor() as cursor:
-            cursor.execute(sql, [now, now, *ids])
+            cursor.execute(sql, [now, now, *ids, *ids])
 
 
 # List email
