@@ -26,9 +26,14 @@ class CampaignFilter(django_filters.FilterSet):
 
 class MemberFilter(django_filters.FilterSet):
     q = django_filters.CharFilter(method="search", label="Search")
-    status = django_filters.ModelChoiceFilter(queryset=CampaignMemberStatus.objects.none())
+    status = django_filters.ModelChoiceFilter(
+        queryset=CampaignMemberStatus.objects.none(), empty_label="Any"
+    )
     kind = django_filters.ChoiceFilter(
-        method="of_kind", label="Type", choices=[("contact", "Contacts"), ("lead", "Leads")]
+        method="of_kind",
+        label="Type",
+        choices=[("contact", "Contacts"), ("lead", "Leads")],
+        empty_label="Any",
     )
     has_responded = yes_no_filter("Responded")
 

@@ -33,7 +33,9 @@ class MemberTable(tables.Table):
     )
     kind = tables.Column(empty_values=(), orderable=False, verbose_name="Type")
     email = tables.Column(empty_values=(), orderable=False, verbose_name="Email")
-    status = tables.Column(accessor="status__label", order_by=("status__sort_order",))
+    status = tables.Column(
+        accessor="status__label", order_by=("status__sort_order",), verbose_name="Status"
+    )
     has_responded = tables.BooleanColumn(verbose_name="Responded")
     emails_sent = tables.Column(verbose_name="Emails", attrs={"td": {"class": "text-end"}})
     human_opens = tables.Column(verbose_name="Opens", attrs={"td": {"class": "text-end"}})
