@@ -45,6 +45,7 @@ bench: install
 	$(BIN)/python bench/timeline.py
 	$(BIN)/python bench/metrics.py
 	$(BIN)/python bench/ingest.py
+	$(BIN)/python bench/listemail.py
 
 clean:
 	rm -rf $(VENV) var staticfiles .mypy_cache .ruff_cache

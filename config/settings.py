@@ -191,6 +191,18 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
         "schedule": env.float("FOLLOW_UP_INTERVAL", default=3600.0),
         "options": {"expires": 1800},
     },
+    # List emails whose next batch is due: after the daily list limit resets, or a lost task.
+    "resume-list-emails": {
+        "task": "campaigns.tasks.resume_list_emails",
+        "schedule": env.float("LIST_EMAIL_RESUME_INTERVAL", default=60.0),
+        "options": {"expires": 50},
+    },
+    # Every opportunity's campaign influence, at night (changes recompute theirs at once).
+    "recompute-influence": {
+        "task": "campaigns.tasks.recompute_influence",
+        "schedule": crontab(minute=45, hour=env.int("ACTIVITY_RECOMPUTE_HOUR", default=2)),
+        "options": {"expires": 3 * 3600},
+    },
     # Engagement alerts are raised after each ingestion batch; this catches any that were not.
     "create-engagement-alerts": {
         "task": "crm.tasks.create_engagement_alerts",

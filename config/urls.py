@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
+from campaigns import views as campaign_views
 from crm import views as crm_views
 
 urlpatterns = [
@@ -15,6 +16,9 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     # ESP webhooks (bounces, complaints...): authenticated by ANYMAIL_WEBHOOK_SECRET, no login.
     path("anymail/", include("anymail.urls")),
+    # RFC 8058 one-click unsubscribe: authenticated by the recipient's signed token, no login.
+    path("unsubscribe/<str:token>/", campaign_views.unsubscribe, name="unsubscribe"),
     path("", include("crm.urls")),
+    path("", include("campaigns.urls")),
     path("", include("tracking.urls")),
 ]

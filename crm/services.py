@@ -26,6 +26,7 @@ from django.core.mail import EmailMultiAlternatives, get_connection
 from django.db import connection, transaction
 from django.db.models import Count, Q, QuerySet
 from django.db.models.functions import Upper
+from django.urls import reverse
 from django.utils import timezone
 
 from crm.merge import merge
@@ -108,120 +109,27 @@ def email_send(
     campaign: Campaign | None = None,
 ) -> EmailMessage:
     """Record an email and queue its delivery: one tracked (where allowed) copy per recipient."""
-    org = OrgSettings.load()
-    if org.deliverability_access == OrgSettings.Deliverability.NO_ACCESS:
-        raise SendRefused("Email is switched off: Setup's deliverability access is No access.")
-    if org.deliverability_access == OrgSettings.Deliverability.SYSTEM_ONLY:
-        raise SendRefused(
-            "Only system email may be sent: Setup's deliverability access is System email only."
-        )
+    org = _sending_allowed()
     addresses = _resolve(to, cc, bcc)
     if not addresses:
         raise SendRefused("Add at least one recipient.")
     is_list = source == EmailMessage.Source.LIST
-    tracking_on = org.enhanced_email and org.email_tracking_enabled
-
     with transaction.atomic():
-        decisions = [
-            email_policy(
-                item.person.individual if item.person else None,
-                has_opted_out_of_email=bool(item.person and item.person.has_opted_out_of_email),
-                is_list_email=is_list,
-                enforce_privacy=org.enforce_email_privacy,
-            )
-            for item in addresses
-        ]
-        suppressed = dict(
-            EmailSuppression.objects.filter(
-                address__in=[item.address.lower() for item in addresses]
-            ).values_list("address", "reason")
-        )
-        if is_list:
-            # List email skips addresses that bounced hard, soft too often, or complained.
-            decisions = [
-                EmailPolicy.refuse(
-                    f"Suppressed: {EmailSuppression.Reason(suppressed[item.address.lower()]).label}"
-                )
-                if item.address.lower() in suppressed and decision.may_send
-                else decision
-                for item, decision in zip(addresses, decisions, strict=True)
-            ]
+        decisions, suppressed = _decide(org, addresses, is_list=is_list)
         allowed = sum(decision.may_send for decision in decisions)
         _check_daily_limit(org, is_list=is_list, adding=allowed)
-
-        now = timezone.now()
-        domain = sender.email.rpartition("@")[2] or "openrate.localhost"
-        if len(addresses) == 1:
-            # One recipient: keep the email as they read it, merge fields filled.
-            only = addresses[0]
-            values = _merge_values(only.person, only.name, only.address, sender)
-            subject = merge(subject, values, as_html=False)
-            html_body = merge(html_body, values, as_html=True)
-        email = EmailMessage.objects.create(
+        draft = _draft(
+            org,
+            addresses,
+            decisions,
+            sender=sender,
             subject=subject,
             html_body=html_body,
-            text_body=html_to_text(html_body),
-            from_address=sender.email,
-            from_name=sender.get_full_name(),
-            to_addresses=_header_list(a for a in addresses if a.kind == Relation.Type.TO),
-            cc_addresses=_header_list(a for a in addresses if a.kind == Relation.Type.CC),
-            bcc_addresses=_header_list(a for a in addresses if a.kind == Relation.Type.BCC),
-            status=EmailMessage.Status.DRAFT,
-            delivery_status=EmailMessage.Delivery.QUEUED,
             source=source,
-            is_tracked=False,
-            message_identifier=make_msgid(domain=domain)[1:-1],
-            related_account=related_to if isinstance(related_to, Account) else None,
-            related_opportunity=related_to if isinstance(related_to, Opportunity) else None,
-            sender=sender,
+            related_to=related_to,
             campaign=campaign,
         )
-        email.thread_identifier = email.message_identifier
-        rows = [
-            Relation(
-                email=email,
-                relation_type=Relation.Type.FROM,
-                address=sender.email,
-                name=sender.get_full_name(),
-                user=sender,
-                delivery_status=Relation.Delivery.SENT,
-            )
-        ]
-        for item, decision in zip(addresses, decisions, strict=True):
-            rows.append(
-                Relation(
-                    email=email,
-                    relation_type=item.kind,
-                    address=item.address,
-                    name=item.name,
-                    contact=item.contact,
-                    lead=item.lead,
-                    user=item.user,
-                    delivery_status=(
-                        Relation.Delivery.PENDING
-                        if decision.may_send
-                        else Relation.Delivery.REFUSED
-                    ),
-                    refusal_reason="" if decision.may_send else decision.reason,
-                    is_tracked=tracking_on and decision.may_send and decision.may_track,
-                    untracked_reason=_untracked_reason(org, decision),
-                    message_id=make_msgid(domain=domain)[1:-1] if decision.may_send else "",
-                )
-            )
-        Relation.objects.bulk_create(rows)
-        email.is_tracked = any(row.is_tracked for row in rows)
-        if email.is_tracked:
-            _store_links(email)
-        if not allowed:
-            email.delivery_status = EmailMessage.Delivery.FAILED
-            email.failure_reason = "No recipient may receive this email: " + "; ".join(
-                f"{a.address} ({d.reason})" for a, d in zip(addresses, decisions, strict=True)
-            )
-        email.save(
-            update_fields=["thread_identifier", "is_tracked", "delivery_status", "failure_reason"]
-        )
-        if not org.enhanced_email:
-            _log_as_task(email, addresses, sender=sender, related_to=related_to, when=now)
+        (email,) = _record(org, [draft], sender=sender, related_to=related_to)
         if not is_list:
             # A rep writing to a bounced address has fixed it (the composer warned them).
             for address in suppressed:
@@ -233,20 +141,229 @@ def email_send(
     return email
 
 
+def emails_send_each(
+    *,
+    sender: User,
+    people: Sequence[Contact | Lead],
+    subject: str,
+    html_body: str,
+    source: str = EmailMessage.Source.LIST,
+    campaign: Campaign | None = None,
+) -> list[EmailMessage]:
+    """One email per person, each as email_send makes it with that person alone in To (the same
+    Setup checks, privacy policy and suppressions, merge fields filled), written in bulk: the
+    daily limit is checked once for them all. The caller delivers them (emails_deliver): a list
+    email's batch, which paces itself."""
+    org = _sending_allowed()
+    addresses = [_address_of(person, Relation.Type.TO) for person in people]
+    if any(not item.address for item in addresses):
+        raise SendRefused("Each person needs an email address.")
+    is_list = source == EmailMessage.Source.LIST
+    with transaction.atomic():
+        decisions, _ = _decide(org, addresses, is_list=is_list)
+        _check_daily_limit(
+            org, is_list=is_list, adding=sum(decision.may_send for decision in decisions)
+        )
+        drafts = [
+            _draft(
+                org,
+                [item],
+                [decision],
+                sender=sender,
+                subject=subject,
+                html_body=html_body,
+                source=source,
+                related_to=None,
+                campaign=campaign,
+            )
+            for item, decision in zip(addresses, decisions, strict=True)
+        ]
+        return _record(org, drafts, sender=sender, related_to=None)
+
+
+def _sending_allowed() -> OrgSettings:
+    """Setup's deliverability level allows rep and list email, or the send is refused."""
+    org = OrgSettings.load()
+    if org.deliverability_access == OrgSettings.Deliverability.NO_ACCESS:
+        raise SendRefused("Email is switched off: Setup's deliverability access is No access.")
+    if org.deliverability_access == OrgSettings.Deliverability.SYSTEM_ONLY:
+        raise SendRefused(
+            "Only system email may be sent: Setup's deliverability access is System email only."
+        )
+    return org
+
+
+def _decide(
+    org: OrgSettings, addresses: Sequence[_Address], *, is_list: bool
+) -> tuple[list[EmailPolicy], dict[str, str]]:
+    """Each address's privacy decision, and the suppressed ones among them (one query)."""
+    decisions = [
+        email_policy(
+            item.person.individual if item.person else None,
+            has_opted_out_of_email=bool(item.person and item.person.has_opted_out_of_email),
+            is_list_email=is_list,
+            enforce_privacy=org.enforce_email_privacy,
+        )
+        for item in addresses
+    ]
+    suppressed = dict(
+        EmailSuppression.objects.filter(
+            address__in=[item.address.lower() for item in addresses]
+        ).values_list("address", "reason")
+    )
+    if is_list:
+        # List email skips addresses that bounced hard, soft too often, or complained.
+        decisions = [
+            EmailPolicy.refuse(
+                f"Suppressed: {EmailSuppression.Reason(suppressed[item.address.lower()]).label}"
+            )
+            if item.address.lower() in suppressed and decision.may_send
+            else decision
+            for item, decision in zip(addresses, decisions, strict=True)
+        ]
+    return decisions, suppressed
+
+
+@dataclass
+class _Draft:
+    """An email and its relation rows, built but not yet written."""
+
+    email: EmailMessage
+    rows: list[Relation]
+    addresses: Sequence[_Address]
+
+
+def _draft(
+    org: OrgSettings,
+    addresses: Sequence[_Address],
+    decisions: Sequence[EmailPolicy],
+    *,
+    sender: User,
+    subject: str,
+    html_body: str,
+    source: str,
+    related_to: Account | Opportunity | None,
+    campaign: Campaign | None,
+) -> _Draft:
+    tracking_on = org.enhanced_email and org.email_tracking_enabled
+    domain = sender.email.rpartition("@")[2] or "openrate.localhost"
+    if len(addresses) == 1:
+        # One recipient: keep the email as they read it, merge fields filled.
+        only = addresses[0]
+        values = _merge_values(only.person, only.name, only.address, sender)
+        subject = merge(subject, values, as_html=False)
+        html_body = merge(html_body, values, as_html=True)
+    message_identifier = make_msgid(domain=domain)[1:-1]
+    email = EmailMessage(
+        subject=subject,
+        html_body=html_body,
+        text_body=html_to_text(html_body),
+        from_address=sender.email,
+        from_name=sender.get_full_name(),
+        to_addresses=_header_list(a for a in addresses if a.kind == Relation.Type.TO),
+        cc_addresses=_header_list(a for a in addresses if a.kind == Relation.Type.CC),
+        bcc_addresses=_header_list(a for a in addresses if a.kind == Relation.Type.BCC),
+        status=EmailMessage.Status.DRAFT,
+        delivery_status=EmailMessage.Delivery.QUEUED,
+        source=source,
+        message_identifier=message_identifier,
+        thread_identifier=message_identifier,
+        related_account=related_to if isinstance(related_to, Account) else None,
+        related_opportunity=related_to if isinstance(related_to, Opportunity) else None,
+        sender=sender,
+        campaign=campaign,
+    )
+    rows = [
+        Relation(
+            email=email,
+            relation_type=Relation.Type.FROM,
+            address=sender.email,
+            name=sender.get_full_name(),
+            user=sender,
+            delivery_status=Relation.Delivery.SENT,
+        )
+    ]
+    for item, decision in zip(addresses, decisions, strict=True):
+        rows.append(
+            Relation(
+                email=email,
+                relation_type=item.kind,
+                address=item.address,
+                name=item.name,
+                contact=item.contact,
+                lead=item.lead,
+                user=item.user,
+                delivery_status=(
+                    Relation.Delivery.PENDING if decision.may_send else Relation.Delivery.REFUSED
+                ),
+                refusal_reason="" if decision.may_send else decision.reason,
+                is_tracked=tracking_on and decision.may_send and decision.may_track,
+                untracked_reason=_untracked_reason(org, decision),
+                message_id=make_msgid(domain=domain)[1:-1] if decision.may_send else "",
+            )
+        )
+    email.is_tracked = any(row.is_tracked for row in rows)
+    if not any(decision.may_send for decision in decisions):
+        email.delivery_status = EmailMessage.Delivery.FAILED
+        email.failure_reason = "No recipient may receive this email: " + "; ".join(
+            f"{a.address} ({d.reason})" for a, d in zip(addresses, decisions, strict=True)
+        )
+    return _Draft(email, rows, addresses)
+
+
+def _record(
+    org: OrgSettings,
+    drafts: Sequence[_Draft],
+    *,
+    sender: User,
+    related_to: Account | Opportunity | None,
+) -> list[EmailMessage]:
+    """Write the drafts: one INSERT each for the emails, their relations and their links."""
+    emails = EmailMessage.objects.bulk_create([draft.email for draft in drafts])
+    Relation.objects.bulk_create([row for draft in drafts for row in draft.rows])
+    TrackedLink.objects.bulk_create(
+        [link for email in emails if email.is_tracked for link in _links_of(email)]
+    )
+    if not org.enhanced_email:
+        now = timezone.now()
+        for draft in drafts:
+            _log_as_task(
+                draft.email, draft.addresses, sender=sender, related_to=related_to, when=now
+            )
+    return emails
+
+
 def email_deliver(*, email_id: int) -> None:
-    """Send each pending recipient their own copy; a recipient is claimed before it is sent.
+    """Send each pending recipient their own copy (see emails_deliver)."""
+    emails_deliver(email_ids=[email_id])
+
+
+def emails_deliver(*, email_ids: Sequence[int]) -> None:
+    """Send each pending recipient of these emails their own copy over one connection; a
+    recipient is claimed before it is sent. A list email's batch delivers its members' emails
+    together, with one connection and one metrics refresh rather than one per person.
 
     Claiming with a conditional UPDATE means two workers running the same task never send a
     copy twice; a copy whose worker died mid-send stays Sending rather than going out again.
     """
-    email = EmailMessage.objects.select_related("sender").get(pk=email_id)
+    emails = {
+        email.pk: email
+        for email in EmailMessage.objects.select_related("sender").filter(pk__in=email_ids)
+    }
     pending = list(
-        email.relations.filter(delivery_status=Relation.Delivery.PENDING).select_related(
-            "contact__account", "lead"
-        )
+        Relation.objects.filter(email_id__in=emails, delivery_status=Relation.Delivery.PENDING)
+        .select_related("contact__account", "lead")
+        .order_by("email_id", "pk")
     )
-    links = {link.url: link.pk for link in email.tracked_links.filter(is_honeypot=False)}
-    honeypot = email.tracked_links.filter(is_honeypot=True).values_list("pk", flat=True).first()
+    links: dict[int, dict[str, int]] = {pk: {} for pk in emails}
+    honeypots: dict[int, int] = {}
+    for link_id, link_email, url, is_honeypot in TrackedLink.objects.filter(
+        email_id__in=emails
+    ).values_list("pk", "email_id", "url", "is_honeypot"):
+        if is_honeypot:
+            honeypots[link_email] = link_id
+        else:
+            links[link_email][url] = link_id
     deferred = ""
     if pending:
         connection = get_connection()
@@ -261,7 +378,13 @@ def email_deliver(*, email_id: int) -> None:
                 ).update(delivery_status=Relation.Delivery.SENDING)
                 if not claimed:
                     continue
-                message = _render_copy(email, relation, links=links, honeypot=honeypot)
+                email = emails[relation.email_id]
+                message = _render_copy(
+                    email,
+                    relation,
+                    links=links[email.pk],
+                    honeypot=honeypots.get(email.pk),
+                )
                 message.connection = connection
                 status, reason = _send_one(message)
                 Relation.objects.filter(pk=relation.pk).update(
@@ -274,9 +397,11 @@ def email_deliver(*, email_id: int) -> None:
                     break
         finally:
             connection.close()
-    _finish(email)
-    delivered = email.relations.filter(
-        delivery_status=Relation.Delivery.SENT, relation_type__in=_RECIPIENT_TYPES
+    _finish(list(emails))
+    delivered = Relation.objects.filter(
+        email_id__in=emails,
+        delivery_status=Relation.Delivery.SENT,
+        relation_type__in=_RECIPIENT_TYPES,
     )
     _activity_changed(
         contact_ids=_ids_of(delivered.filter(contact__isnull=False), "contact_id"),
@@ -291,34 +416,53 @@ def email_delivery_give_up(*, email_id: int, reason: str) -> None:
     Relation.objects.filter(email_id=email_id, delivery_status=Relation.Delivery.PENDING).update(
         delivery_status=Relation.Delivery.FAILED, refusal_reason=reason[:255]
     )
-    _finish(EmailMessage.objects.get(pk=email_id))
+    _finish([email_id])
 
 
-def _finish(email: EmailMessage) -> None:
-    """Set the email's delivery status from its recipients' (one aggregate query)."""
-    counts = email.relations.exclude(relation_type=Relation.Type.FROM).aggregate(
-        pending=Count("pk", filter=Q(delivery_status__in=["pending", "sending"])),
-        sent=Count("pk", filter=Q(delivery_status=Relation.Delivery.SENT)),
-        failed=Count("pk", filter=Q(delivery_status=Relation.Delivery.FAILED)),
-    )
-    if counts["pending"]:
-        return
-    if counts["sent"] and counts["failed"]:
-        email.delivery_status = EmailMessage.Delivery.PARTIAL
-    elif counts["sent"]:
-        email.delivery_status = EmailMessage.Delivery.SENT
-    else:
-        email.delivery_status = EmailMessage.Delivery.FAILED
-    failures = list(
-        email.relations.filter(delivery_status=Relation.Delivery.FAILED).values_list(
-            "address", "refusal_reason"
+def _finish(email_ids: Collection[int]) -> None:
+    """Set each email's delivery status from its recipients': two aggregate queries, then one
+    UPDATE per outcome (a list email's batch has hundreds of emails and a few outcomes)."""
+    counts = {
+        row["email_id"]: row
+        for row in Relation.objects.filter(email_id__in=email_ids)
+        .exclude(relation_type=Relation.Type.FROM)
+        .order_by()
+        .values("email_id")
+        .annotate(
+            pending=Count("pk", filter=Q(delivery_status__in=["pending", "sending"])),
+            sent=Count("pk", filter=Q(delivery_status=Relation.Delivery.SENT)),
+            failed=Count("pk", filter=Q(delivery_status=Relation.Delivery.FAILED)),
         )
-    )
-    email.failure_reason = "; ".join(f"{address}: {reason}" for address, reason in failures)
-    if counts["sent"]:
-        email.status = EmailMessage.Status.SENT
-        email.message_date = email.message_date or timezone.now()
-    email.save(update_fields=["delivery_status", "failure_reason", "status", "message_date"])
+    }
+    failures: dict[int, list[str]] = {}
+    for email_id, address, reason in Relation.objects.filter(
+        email_id__in=email_ids, delivery_status=Relation.Delivery.FAILED
+    ).values_list("email_id", "address", "refusal_reason"):
+        failures.setdefault(email_id, []).append(f"{address}: {reason}")
+    outcomes: dict[tuple[str, str, bool], list[int]] = {}
+    for email_id in email_ids:
+        row = counts.get(email_id, {"pending": 0, "sent": 0, "failed": 0})
+        if row["pending"]:
+            continue
+        delivery: str
+        if row["sent"] and row["failed"]:
+            delivery = EmailMessage.Delivery.PARTIAL
+        elif row["sent"]:
+            delivery = EmailMessage.Delivery.SENT
+        else:
+            delivery = EmailMessage.Delivery.FAILED
+        reason = "; ".join(failures.get(email_id, []))
+        outcomes.setdefault((delivery, reason, bool(row["sent"])), []).append(email_id)
+    now = timezone.now()
+    for (delivery, reason, sent), ids in outcomes.items():
+        emails = EmailMessage.objects.filter(pk__in=ids)
+        if sent:
+            emails.filter(message_date__isnull=True).update(message_date=now)
+            emails.update(
+                delivery_status=delivery, failure_reason=reason, status=EmailMessage.Status.SENT
+            )
+        else:
+            emails.update(delivery_status=delivery, failure_reason=reason)
 
 
 def _send_one(message: EmailMultiAlternatives) -> tuple[str, str]:
@@ -378,6 +522,8 @@ def _render_copy(
     }
     if email.cc_addresses:
         headers["Cc"] = email.cc_addresses
+    if email.source == EmailMessage.Source.LIST:
+        headers |= list_unsubscribe_headers(token, from_address=email.from_address)
     message = EmailMultiAlternatives(
         subject=merge(email.subject, values, as_html=False),
         body=text,
@@ -390,6 +536,43 @@ def _render_copy(
     # ESP backends (django-anymail) echo metadata back in their webhooks.
     message.metadata = {"openrate_token": token}  # type: ignore[attr-defined]
     return message
+
+
+def unsubscribe_url(token: str) -> str:
+    """The recipient's one-click unsubscribe page (RFC 8058), signed by their own token."""
+    return f"{settings.TRACKING_BASE_URL}{reverse('unsubscribe', args=[token])}"
+
+
+def list_unsubscribe_headers(token: str, *, from_address: str) -> dict[str, str]:
+    """List-Unsubscribe (HTTPS and mailto) and List-Unsubscribe-Post, as RFC 2369 / 8058 ask.
+
+    The mailto goes to the VERP domain when there is one (it names the recipient), else to the
+    sender with the token in the subject, so a person reading it knows whom to unsubscribe.
+    """
+    domain = settings.INBOUND_VERP_DOMAIN
+    if domain:
+        mailto = f"mailto:unsubscribe+{to_verp(token)}@{domain}?subject=unsubscribe"
+    else:
+        mailto = f"mailto:{from_address}?subject=unsubscribe%20{token}"
+    return {
+        "List-Unsubscribe": f"<{unsubscribe_url(token)}>, <{mailto}>",
+        "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+    }
+
+
+def unsubscribe_record(*, relation: Relation) -> bool:
+    """The recipient of this copy unsubscribed: Email Opt Out, shown on their timeline.
+
+    Returns whether anything changed: a second click changes nothing, and a copy whose Contact
+    or Lead has since been deleted has no one left to opt out.
+    """
+    person = relation.contact or relation.lead
+    if person is None:
+        return False
+    changes = privacy_update(
+        person=person, by=None, source="one-click unsubscribe", email_opt_out=True
+    )
+    return bool(changes)
 
 
 def verp_address(token: str) -> str:
@@ -428,7 +611,7 @@ def _untracked_reason(org: OrgSettings, decision: EmailPolicy) -> str:
     return "" if decision.may_track else decision.reason
 
 
-def _store_links(email: EmailMessage) -> None:
+def _links_of(email: EmailMessage) -> list[TrackedLink]:
     """One TrackedLink per distinct destination, and the hidden honeypot link.
 
     The destinations are the HTML's trackable links; the text part, generated from the HTML,
@@ -448,7 +631,7 @@ def _store_links(email: EmailMessage) -> None:
             is_honeypot=True,
         )
     )
-    TrackedLink.objects.bulk_create(rows)
+    return rows
 
 
 def _resolve(*groups: Sequence[Recipient]) -> list[_Address]:
@@ -513,17 +696,27 @@ def _match_records(items: list[_Address]) -> None:
             item.name = person.name
 
 
-def _check_daily_limit(org: OrgSettings, *, is_list: bool, adding: int) -> None:
-    limit = org.daily_list_email_limit if is_list else org.daily_single_email_limit
+def _daily_used(*, is_list: bool) -> int:
+    """Recipients sent to (or queued) today, list or single email: what the daily limit counts."""
     start = timezone.localtime().replace(hour=0, minute=0, second=0, microsecond=0)
     list_source = Q(email__source=EmailMessage.Source.LIST)
-    used = (
+    return (
         Relation.objects.filter(list_source if is_list else ~list_source)
         .filter(email__created_at__gte=start, email__created_at__lt=start + timedelta(days=1))
         .exclude(relation_type=Relation.Type.FROM)
         .exclude(delivery_status=Relation.Delivery.REFUSED)
         .count()
     )
+
+
+def daily_list_email_left() -> int:
+    """How many more list email recipients Setup's daily limit allows today."""
+    return max(0, OrgSettings.load().daily_list_email_limit - _daily_used(is_list=True))
+
+
+def _check_daily_limit(org: OrgSettings, *, is_list: bool, adding: int) -> None:
+    limit = org.daily_list_email_limit if is_list else org.daily_single_email_limit
+    used = _daily_used(is_list=is_list)
     if used + adding > limit:
         kind = "list" if is_list else "single"
         raise SendRefused(
@@ -541,7 +734,7 @@ def _header_list(items: Iterable[_Address]) -> str:
 
 def _log_as_task(
     email: EmailMessage,
-    addresses: list[_Address],
+    addresses: Sequence[_Address],
     *,
     sender: User,
     related_to: Account | Opportunity | None,

@@ -28,7 +28,18 @@ class AccountTable(ActivityColumns):
         empty_text = "No accounts match."
 
 
-class ContactTable(ActivityColumns):
+class SelectColumn(tables.Table):
+    """Tick boxes, so the ticked rows can be added to a campaign."""
+
+    select = tables.CheckBoxColumn(
+        accessor="pk", attrs={"th__input": {"aria-label": "Select all", "data-select-all": ""}}
+    )
+
+    class Meta:
+        abstract = True
+
+
+class ContactTable(SelectColumn, ActivityColumns):
     name = tables.Column(
         linkify=True,
         accessor="last_name",
@@ -41,14 +52,14 @@ class ContactTable(ActivityColumns):
     class Meta:
         model = Contact
         fields = ["name", "title", "account", "email", "phone", "owner"]
-        sequence = ["name", "title", "account", "email", "phone", "...", "owner"]
+        sequence = ["select", "name", "title", "account", "email", "phone", "...", "owner"]
         empty_text = "No contacts match."
 
     def render_name(self, record: Contact) -> str:
         return record.name
 
 
-class LeadTable(ActivityColumns):
+class LeadTable(SelectColumn, ActivityColumns):
     name = tables.Column(
         linkify=True,
         accessor="last_name",
@@ -60,7 +71,7 @@ class LeadTable(ActivityColumns):
     class Meta:
         model = Lead
         fields = ["name", "company", "email", "status", "owner"]
-        sequence = ["name", "company", "email", "status", "...", "owner"]
+        sequence = ["select", "name", "company", "email", "status", "...", "owner"]
         empty_text = "No leads match."
 
     def render_name(self, record: Lead) -> str:

@@ -168,7 +168,20 @@ class AccountListView(RecordListView):
     select_related = ("owner", "activity")
 
 
-class ContactListView(RecordListView):
+class PeopleListView(RecordListView):
+    """Contacts and Leads: ticked rows, or every row of the filter, can join a campaign."""
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        context = super().get_context_data(**kwargs)
+        if self.request.user.has_perm("campaigns.view_campaign"):
+            context["member_kind"] = self.model._meta.model_name
+            context["filter_query"] = urlencode(
+                [(k, v) for k, v in self.request.GET.items() if k not in {"page", "sort"} and v]
+            )
+        return context
+
+
+class ContactListView(PeopleListView):
     model = Contact
     table_class = tables.ContactTable
     filterset_class = filters.ContactFilter
@@ -176,7 +189,7 @@ class ContactListView(RecordListView):
     select_related = ("owner", "account", "activity")
 
 
-class LeadListView(RecordListView):
+class LeadListView(PeopleListView):
     model = Lead
     table_class = tables.LeadTable
     filterset_class = filters.LeadFilter

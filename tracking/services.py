@@ -27,6 +27,7 @@ from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
+from campaigns.services import members_advance
 from crm.models import EmailMessageRelation, OrgSettings, TrackedLink
 from crm.services import (
     activity_refresh_enqueue,
@@ -89,6 +90,7 @@ def _store(raw_events: Sequence[RawEvent]) -> int:
     if not new:
         return 0
     _count(machine_open_filtering=org.machine_open_filtering)
+    members_advance(relation_ids=_campaign_relations())
     # Human opens and clicks are activity: refresh those people's metrics and alerts.
     activity_refresh_enqueue(
         relation_ids={relation for _, relation, label in new if label == HUMAN}
@@ -383,6 +385,21 @@ def _count(*, machine_open_filtering: bool) -> None:
         )
 
 
+def _campaign_relations() -> list[int]:
+    """The recipients of campaign emails among the batch's new events: only they have a
+    campaign member to move along the funnel (usually a few, so name only those)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            SELECT DISTINCT b.relation_id FROM ingest_batch AS b
+            JOIN crm_emailmessagerelation AS r ON r.id = b.relation_id
+            JOIN crm_emailmessage AS e ON e.id = r.email_id
+            WHERE b.id IS NOT NULL AND e.campaign_id IS NOT NULL
+            """
+        )
+        return [row[0] for row in cursor.fetchall()]
+
+
 def _select_by_ids(sql: str, ids: set[int]) -> list[tuple[Any, ...]]:
     """Run `sql`, whose `{ids}` names the ids: one array parameter on PostgreSQL (thousands of
     placeholders cost more to send than the query), a literal list of integers on SQLite."""
@@ -449,6 +466,7 @@ def inbound_mail_process(*, raw: bytes, source: str) -> InboundMessage:
                 received_at=content.date or now,
                 is_auto_reply=parsed.kind == "auto_reply",
             )
+            members_advance(relation_ids=[relation.pk])
             what = "auto-reply" if parsed.kind == "auto_reply" else "reply"
             note = f"{what} from {parsed.from_address}"
         matched = bool(note)

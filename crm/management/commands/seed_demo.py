@@ -11,6 +11,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from campaigns.models import Campaign
+from campaigns.services import influence_recompute, members_add
 from crm.models import (
     Account,
     Contact,
@@ -217,3 +218,17 @@ class Command(BaseCommand):
                 )
             )
         Lead.objects.bulk_create(leads)
+
+        # Campaign members: everyone in the launch, some contacts at the trade show months ago;
+        # then the influence those memberships earned.
+        launch, trade_show = campaigns
+        members_add(
+            campaign=launch,
+            contact_ids=list(Contact.objects.values_list("pk", flat=True)),
+            lead_ids=list(Lead.objects.values_list("pk", flat=True)),
+        )
+        launch.members.update(created_at=timezone.now() - timedelta(days=30))
+        contact_ids = sorted(Contact.objects.values_list("pk", flat=True))
+        members_add(campaign=trade_show, contact_ids=rng.sample(contact_ids, 25))
+        trade_show.members.update(created_at=timezone.now() - timedelta(days=119))
+        influence_recompute()

@@ -1,0 +1,170 @@
+"""Benchmark: a list email to 10,000 campaign members, prepared and handed to the mail backend.
+
+Runs the list email's batches as the Celery task does (no rate limit), on PostgreSQL: each
+member goes through the send pipeline (privacy policy, their own EmailMessage with merge fields
+filled, their own token, tracked links, pixel, List-Unsubscribe) and their copy is handed to
+Django's in-memory mail backend. The baseline, in the same run: the same 10,000 messages built
+and handed to the same backend with no database at all (the cost of MIME alone). Tasks the send
+queues for others (activity metrics) go to an in-memory broker and are not run here.
+
+    .venv/bin/python bench/listemail.py         (make bench runs it)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+DATABASE = os.environ.get("BENCH_DATABASE", "openrate_bench_listemail")
+MEMBERS = 10_000
+BODY = (
+    "<p>Hi {{first_name}},</p><p>Our spring release is out: see "
+    '<a href="https://example.com/spring">what is new</a>, '
+    '<a href="https://example.com/pricing">pricing</a> and '
+    '<a href="https://example.com/demo">book a demo</a>.</p>'
+    "<p>" + "Some more words about it. " * 30 + "</p><p>{{sender_name}}</p>"
+)
+
+
+def main() -> int:
+    os.environ["DATABASE_URL"] = f"postgres://postgres@127.0.0.1:5432/{DATABASE}"
+    os.environ.setdefault("REDIS_URL", "")
+    os.environ["CELERY_BROKER_URL"] = "memory://"
+    os.environ["EMAIL_BACKEND"] = "django.core.mail.backends.locmem.EmailBackend"
+    os.environ["DJANGO_SETTINGS_MODULE"] = "config.settings"
+    sys.path.insert(0, str(ROOT))
+    _create_database()
+
+    import django
+
+    django.setup()
+    from django.conf import settings
+    from django.core.management import call_command
+
+    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    call_command("migrate", verbosity=0)
+    list_email_id = _data()
+
+    baseline = _baseline()
+    from django.core import mail
+
+    from campaigns.models import ListEmail
+    from campaigns.services import list_email_batch_send
+
+    mail.outbox = []
+    start = time.perf_counter()
+    while list_email_batch_send(list_email_id=list_email_id) is not None:
+        pass
+    seconds = time.perf_counter() - start
+    assert ListEmail.objects.get(pk=list_email_id).status == ListEmail.Status.COMPLETED
+    handed = len(mail.outbox)
+    assert handed == MEMBERS, handed
+    rate = handed / seconds
+    print(f"\nList email to {MEMBERS:,} members (PostgreSQL, in-memory mail backend)")
+    print(f"{'path':<58} {'seconds':>8} {'emails/s':>9}")
+    print(
+        f"{'baseline: the same MIME messages, no database':<58} {baseline:>8.2f} "
+        f"{MEMBERS / baseline:>9.0f}"
+    )
+    print(
+        f"{'list email: policy, EmailMessage, token, tracking, handed':<58} {seconds:>8.2f} "
+        f"{rate:>9.0f}"
+    )
+    print(f"\nThe list email costs {seconds / baseline:.1f}x building the bare messages.")
+    out = ROOT / "bench" / "results"
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "listemail.json").write_text(
+        json.dumps(
+            {
+                "members": MEMBERS,
+                "seconds": seconds,
+                "emails_per_second": rate,
+                "baseline_seconds": baseline,
+                "baseline_emails_per_second": MEMBERS / baseline,
+            },
+            indent=2,
+        )
+    )
+    return 0
+
+
+def _create_database() -> None:
+    import psycopg
+
+    with psycopg.connect("postgresql://postgres@127.0.0.1:5432/postgres", autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{DATABASE}"')
+        conn.execute(f'CREATE DATABASE "{DATABASE}"')
+
+
+def _data() -> int:
+    from django.db import connection
+
+    from campaigns.models import Campaign, ListEmail, ListEmailRecipient
+    from campaigns.services import members_add
+    from crm.models import Account, Contact, OrgSettings, User
+
+    user = User.objects.create_user(
+        "bench", "bench@openrate.example", "pw", first_name="Bench", last_name="Rep"
+    )
+    org = OrgSettings.load()
+    org.daily_list_email_limit = 1_000_000
+    org.save()
+    account = Account.objects.create(name="Example Ltd", owner=user)
+    contacts = Contact.objects.bulk_create(
+        (
+            Contact(
+                first_name=f"Person{i}",
+                last_name="Member",
+                email=f"person{i}@example.com",
+                account=account,
+                owner=user,
+            )
+            for i in range(MEMBERS)
+        ),
+        batch_size=2000,
+    )
+    campaign = Campaign.objects.create(name="Spring release", owner=user)
+    members_add(campaign=campaign, contact_ids=[c.pk for c in contacts])
+    list_email = ListEmail.objects.create(
+        campaign=campaign, sender=user, subject="Spring for {{first_name}}", html_body=BODY
+    )
+    ListEmailRecipient.objects.bulk_create(
+        (ListEmailRecipient(list_email=list_email, contact=c) for c in contacts), batch_size=2000
+    )
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE")
+    return list_email.pk
+
+
+def _baseline() -> float:
+    """The same number of two-part messages, merged by hand, handed to the same backend."""
+    from django.core import mail
+    from django.core.mail import EmailMultiAlternatives, get_connection
+
+    from tracking.rewrite import html_to_text
+
+    mail.outbox = []
+    start = time.perf_counter()
+    backend = get_connection()
+    backend.open()
+    for i in range(MEMBERS):
+        html = BODY.replace("{{first_name}}", f"Person{i}").replace("{{sender_name}}", "Bench")
+        message = EmailMultiAlternatives(
+            subject=f"Spring for Person{i}",
+            body=html_to_text(html),
+            from_email="bench@openrate.example",
+            to=[f"person{i}@example.com"],
+            connection=backend,
+        )
+        message.attach_alternative(html, "text/html")
+        message.send()
+    backend.close()
+    return time.perf_counter() - start
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,70 @@
+from typing import Any
+
+import django_filters
+from django.db.models import Q, QuerySet
+
+from campaigns.models import Campaign, CampaignMember, CampaignMemberStatus, ListEmailRecipient
+from crm.filters import yes_no_filter
+from crm.forms import style_widgets
+
+
+class CampaignFilter(django_filters.FilterSet):
+    q = django_filters.CharFilter(method="search", label="Search")
+    is_active = yes_no_filter("Active")
+
+    class Meta:
+        model = Campaign
+        fields = ["q", "type", "status", "is_active"]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        style_widgets(self.form.fields.values())
+
+    def search(self, queryset: QuerySet[Any], name: str, value: str) -> QuerySet[Any]:
+        return queryset.filter(Q(name__icontains=value) | Q(description__icontains=value))
+
+
+class MemberFilter(django_filters.FilterSet):
+    q = django_filters.CharFilter(method="search", label="Search")
+    status = django_filters.ModelChoiceFilter(
+        queryset=CampaignMemberStatus.objects.none(), empty_label="Any"
+    )
+    kind = django_filters.ChoiceFilter(
+        method="of_kind",
+        label="Type",
+        choices=[("contact", "Contacts"), ("lead", "Leads")],
+        empty_label="Any",
+    )
+    has_responded = yes_no_filter("Responded")
+
+    class Meta:
+        model = CampaignMember
+        fields = ["q", "status", "kind", "has_responded"]
+
+    def __init__(self, *args: Any, campaign: Campaign, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.filters["status"].queryset = campaign.statuses.all()
+        style_widgets(self.form.fields.values())
+
+    def search(self, queryset: QuerySet[Any], name: str, value: str) -> QuerySet[Any]:
+        condition = Q()
+        for word in value.split():
+            any_field = Q()
+            for field in ("first_name", "last_name", "email"):
+                any_field |= Q(**{f"contact__{field}__icontains": word})
+                any_field |= Q(**{f"lead__{field}__icontains": word})
+            condition &= any_field
+        return queryset.filter(condition)
+
+    def of_kind(self, queryset: QuerySet[Any], name: str, value: str) -> QuerySet[Any]:
+        return queryset.filter(**{f"{value}__isnull": False}) if value else queryset
+
+
+class RecipientFilter(django_filters.FilterSet):
+    class Meta:
+        model = ListEmailRecipient
+        fields = ["state"]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        style_widgets(self.form.fields.values())

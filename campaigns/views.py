@@ -1,0 +1,459 @@
+import re
+from typing import Any
+from urllib.parse import urlencode
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.decorators import login_not_required, permission_required
+from django.contrib.auth.mixins import PermissionRequiredMixin
+from django.core.exceptions import PermissionDenied
+from django.db.models import Count, IntegerField, OuterRef, Q, QuerySet, Subquery, Sum
+from django.db.models.functions import Coalesce
+from django.http import (
+    Http404,
+    HttpRequest,
+    HttpResponse,
+    HttpResponseBadRequest,
+    JsonResponse,
+    QueryDict,
+)
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_http_methods, require_POST
+from django_filters.views import FilterView
+from django_tables2 import RequestConfig, SingleTableMixin
+
+from campaigns import filters, forms, tables
+from campaigns.models import (
+    Campaign,
+    CampaignMember,
+    InfluenceModel,
+    ListEmail,
+)
+from campaigns.services import (
+    campaign_engagement,
+    campaign_figures,
+    influence_report,
+    link_clicks,
+    list_email_create,
+    list_email_progress,
+    member_status_set,
+    members_add,
+    members_remove,
+)
+from crm import filters as crm_filters
+from crm.models import Contact, EmailMessage, EmailMessageRelation, Lead, User
+from crm.services import unsubscribe_record
+from tracking.display import safe_email_html
+from tracking.rewrite import rewrite_html
+from tracking.tokens import parse_token, signing_keys
+
+Relation = EmailMessageRelation
+PEOPLE: dict[str, tuple[type[Contact] | type[Lead], Any]] = {
+    "contact": (Contact, crm_filters.ContactFilter),
+    "lead": (Lead, crm_filters.LeadFilter),
+}
+
+
+def _user(request: HttpRequest) -> User:
+    assert isinstance(request.user, User)
+    return request.user
+
+
+def _get_campaign_for_user(request: HttpRequest, pk: int, *, edit: bool = False) -> Campaign:
+    """The campaign if this user may see it (and edit it, when asked); 403 / 404 otherwise."""
+    user = _user(request)
+    if not user.has_perm("campaigns.view_campaign"):
+        raise PermissionDenied
+    campaign = get_object_or_404(Campaign.objects.select_related("owner", "parent"), pk=pk)
+    if edit and not campaign.editable_by(user):
+        raise PermissionDenied
+    return campaign
+
+
+class CampaignListView(PermissionRequiredMixin, SingleTableMixin, FilterView):
+    model = Campaign
+    table_class = tables.CampaignTable
+    filterset_class = filters.CampaignFilter
+    permission_required = "campaigns.view_campaign"
+    raise_exception = True
+    template_name = "campaigns/campaign_list.html"
+    table_pagination = {"per_page": 25}
+
+    def get_queryset(self) -> QuerySet[Campaign]:
+        return Campaign.objects.select_related("owner", "parent").annotate(
+            members_count=Count("members"),
+            responses_count=Count("members", filter=Q(members__has_responded=True)),
+        )
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        context = super().get_context_data(**kwargs)
+        context["can_create"] = self.request.user.has_perm("campaigns.add_campaign")
+        context["is_filtered"] = any(
+            v for k, v in self.request.GET.items() if k not in {"page", "sort"}
+        )
+        return context
+
+
+@permission_required("campaigns.add_campaign", raise_exception=True)
+def campaign_create(request: HttpRequest) -> HttpResponse:
+    return _edit_campaign(request, None)
+
+
+def campaign_edit(request: HttpRequest, pk: int) -> HttpResponse:
+    return _edit_campaign(request, _get_campaign_for_user(request, pk, edit=True))
+
+
+def _edit_campaign(request: HttpRequest, campaign: Campaign | None) -> HttpResponse:
+    form = forms.CampaignForm(request.POST or None, instance=campaign, user=_user(request))
+    if request.method == "POST" and form.is_valid():
+        saved = form.save()
+        messages.success(request, f"Campaign “{saved}” saved.")
+        return redirect(saved)
+    if request.method == "POST":
+        messages.error(request, "Please correct the errors below; nothing was saved.")
+    context = {
+        "form": form,
+        "title": f"Edit {campaign}" if campaign else "New campaign",
+        "cancel_url": campaign.get_absolute_url() if campaign else reverse("campaigns:list"),
+    }
+    return render(request, "crm/record_form.html", context)
+
+
+def _members_with_engagement(campaign: Campaign) -> QuerySet[CampaignMember]:
+    """The members, each with their totals over the campaign's emails (subqueries, one query)."""
+    copies = Relation.objects.filter(
+        email__campaign=campaign, relation_type__in=["to", "cc", "bcc"]
+    ).filter(Q(contact_id=OuterRef("contact_id")) | Q(lead_id=OuterRef("lead_id")))
+
+    def total(expression: Any) -> Coalesce:
+        query = copies.order_by().values("email__campaign").annotate(n=expression).values("n")
+        return Coalesce(Subquery(query, output_field=IntegerField()), 0)
+
+    return campaign.members.select_related("contact", "lead", "status").annotate(
+        emails_sent=total(Count("pk", filter=Q(delivery_status="sent"))),
+        human_opens=total(Sum("human_opens")),
+        machine_opens=total(Sum("machine_opens")),
+        human_clicks=total(Sum("human_clicks")),
+    )
+
+
+def campaign_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    campaign = _get_campaign_for_user(request, pk)
+    member_filter = filters.MemberFilter(
+        request.GET or None, queryset=_members_with_engagement(campaign), campaign=campaign
+    )
+    table = tables.MemberTable(member_filter.qs)
+    RequestConfig(request, paginate={"per_page": 25}).configure(table)
+    own, hierarchy = campaign_figures(campaign=campaign)
+    editable = campaign.editable_by(_user(request))
+    if not editable:
+        table.exclude = ("select",)
+    query = urlencode([(k, v) for k, v in request.GET.items() if k not in {"page", "sort"} and v])
+    context = {
+        "campaign": campaign,
+        "own": own,
+        "hierarchy": hierarchy,
+        "children": campaign.children.order_by("name"),
+        "has_children": campaign.children.exists(),
+        "table": table,
+        "filter": member_filter,
+        "is_filtered": bool(query),
+        "member_query": query,
+        "statuses": campaign.statuses.all(),
+        "list_emails": campaign.list_emails.select_related("sender")[:10],
+        "editable": editable,
+    }
+    return render(request, "campaigns/campaign_detail.html", context)
+
+
+@require_POST
+def members_bulk(request: HttpRequest, pk: int) -> HttpResponse:
+    """Remove the ticked members, or give them a status."""
+    campaign = _get_campaign_for_user(request, pk, edit=True)
+    ids = [int(value) for value in request.POST.getlist("select") if value.isdigit()]
+    if not ids:
+        messages.error(request, "Tick at least one member first.")
+        return redirect(campaign)
+    if request.POST.get("action") == "remove":
+        removed = members_remove(campaign=campaign, member_ids=ids)
+        messages.success(request, f"{removed} member{'s' * (removed != 1)} removed.")
+        return redirect(campaign)
+    status = campaign.statuses.filter(pk=request.POST.get("status") or 0).first()
+    if status is None:
+        messages.error(request, "Choose the status to give them.")
+        return redirect(campaign)
+    members = list(campaign.members.filter(pk__in=ids).select_related("status"))
+    for member in members:
+        member_status_set(member=member, status=status)
+    messages.success(request, f"{len(members)} member{'s' * (len(members) != 1)} set to {status}.")
+    return redirect(campaign)
+
+
+def _people_chosen(request: HttpRequest, data: QueryDict) -> tuple[str, QuerySet[Any]]:
+    """The Contacts or Leads to add: the ticked rows, or every row of the list's filter."""
+    kind = data.get("kind", "")
+    if kind not in PEOPLE:
+        raise Http404("Unknown kind of record.")
+    model, filter_class = PEOPLE[kind]
+    visible = model.objects.visible_to(_user(request))
+    if data.get("scope") == "all":
+        query = QueryDict(data.get("query", ""))
+        return kind, filter_class(query, queryset=visible, user=_user(request)).qs
+    ids = [int(value) for value in data.getlist("select") if value.isdigit()]
+    return kind, visible.filter(pk__in=ids)
+
+
+@require_http_methods(["GET", "POST"])
+def members_add_view(request: HttpRequest) -> HttpResponse:
+    """From a Contact or Lead list: GET confirms what will be added, POST adds it."""
+    user = _user(request)
+    if not user.has_perm("campaigns.view_campaign"):
+        raise PermissionDenied
+    data = request.POST if request.method == "POST" else request.GET
+    kind, people = _people_chosen(request, data)
+    campaigns = [
+        c for c in Campaign.objects.active().select_related("owner") if c.editable_by(user)
+    ]
+    count = people.count()
+    if request.method == "POST":
+        campaign = next((c for c in campaigns if str(c.pk) == request.POST.get("campaign")), None)
+        if campaign is None:
+            messages.error(request, "Choose a campaign you may add members to.")
+        elif not count:
+            messages.error(request, "There is no one to add.")
+        else:
+            ids = list(people.values_list("pk", flat=True))
+            added = members_add(
+                campaign=campaign,
+                contact_ids=ids if kind == "contact" else (),
+                lead_ids=ids if kind == "lead" else (),
+            )
+            already = count - added
+            note = f" ({already} already members)" if already else ""
+            messages.success(request, f"{added} {kind}{'s' * (added != 1)} added{note}.")
+            return redirect(campaign)
+    context = {
+        "kind": kind,
+        "count": count,
+        "sample": people.order_by("last_name", "first_name")[:10],
+        "campaigns": campaigns,
+        "scope": data.get("scope", ""),
+        "query": data.get("query", ""),
+        "selected": data.getlist("select"),
+        "back_url": reverse(f"crm:{kind}_list")
+        + (f"?{data.get('query')}" if data.get("query") else ""),
+    }
+    return render(request, "campaigns/members_add.html", context)
+
+
+def member_statuses(request: HttpRequest, pk: int) -> HttpResponse:
+    """The campaign's member statuses: labels, order, default, responded, funnel step."""
+    campaign = _get_campaign_for_user(request, pk, edit=True)
+    formset = forms.MemberStatusFormSet(
+        request.POST or None, queryset=campaign.statuses.all(), prefix="statuses"
+    )
+    if request.method == "POST" and formset.is_valid():
+        statuses = formset.save(commit=False)
+        for status in formset.deleted_objects:
+            status.delete()
+        # Clear the old default first: the unique index allows one at a time.
+        default = next((s for s in statuses if s.is_default), None)
+        if default is not None:
+            campaign.statuses.exclude(pk=default.pk).update(is_default=False)
+        changed_steps = {s.funnel_step for s in statuses if s.funnel_step}
+        campaign.statuses.filter(funnel_step__in=changed_steps).exclude(
+            pk__in=[s.pk for s in statuses if s.pk]
+        ).update(funnel_step=0)
+        for status in statuses:
+            status.campaign = campaign
+            status.save()
+        messages.success(request, "Member statuses saved.")
+        return redirect(campaign)
+    return render(
+        request, "campaigns/member_statuses.html", {"campaign": campaign, "formset": formset}
+    )
+
+
+def list_email_compose(request: HttpRequest, pk: int) -> HttpResponse:
+    """Write a list email to the campaign's members (or those of the member list's filter)."""
+    campaign = _get_campaign_for_user(request, pk, edit=True)
+    query = request.POST.get("query", "") if request.method == "POST" else request.GET.urlencode()
+    member_filter = filters.MemberFilter(
+        QueryDict(query), queryset=campaign.members.all(), campaign=campaign
+    )
+    members = member_filter.qs
+    count = members.count()
+    form = forms.ListEmailForm(request.POST or None)
+    user = _user(request)
+    if request.method == "POST" and form.is_valid():
+        if not user.email:
+            form.add_error(None, "Your user has no email address to send from; ask an admin.")
+        elif not count:
+            form.add_error(None, "No members to send to.")
+        else:
+            list_email = list_email_create(
+                campaign=campaign,
+                sender=user,
+                subject=form.cleaned_data["subject"],
+                html_body=form.cleaned_data["html_body"],
+                members=members,
+            )
+            messages.success(request, f"List email queued for {count} members.")
+            return redirect(list_email)
+    context = {"campaign": campaign, "form": form, "count": count, "query": query}
+    return render(request, "campaigns/list_email_compose.html", context)
+
+
+def _get_list_email(request: HttpRequest, pk: int, email_pk: int) -> ListEmail:
+    campaign = _get_campaign_for_user(request, pk)
+    return get_object_or_404(
+        ListEmail.objects.select_related("sender", "campaign"), pk=email_pk, campaign=campaign
+    )
+
+
+def list_email_detail(request: HttpRequest, pk: int, email_pk: int) -> HttpResponse:
+    list_email = _get_list_email(request, pk, email_pk)
+    copy = Relation.objects.filter(email_id=OuterRef("email_id"), relation_type="to")
+    recipients = list_email.recipients.select_related("contact", "lead").annotate(
+        delivery=Subquery(copy.values("delivery_status")[:1]),
+        human_opens=Subquery(copy.values("human_opens")[:1]),
+        human_clicks=Subquery(copy.values("human_clicks")[:1]),
+    )
+    recipient_filter = filters.RecipientFilter(request.GET or None, queryset=recipients)
+    table = tables.RecipientTable(recipient_filter.qs)
+    RequestConfig(request, paginate={"per_page": 50}).configure(table)
+    context = {
+        "list_email": list_email,
+        "campaign": list_email.campaign,
+        "progress": list_email_progress(list_email=list_email),
+        "table": table,
+        "filter": recipient_filter,
+    }
+    return render(request, "campaigns/list_email_detail.html", context)
+
+
+def list_email_progress_json(request: HttpRequest, pk: int, email_pk: int) -> JsonResponse:
+    list_email = _get_list_email(request, pk, email_pk)
+    return JsonResponse(list_email_progress(list_email=list_email).as_dict())
+
+
+_MARKER = "https://clickmap.openrate.invalid/"
+_MARKED_LINK = re.compile(
+    r'(<a\b[^>]*href="' + re.escape(_MARKER) + r'(\d+)"[^>]*>.*?</a>)', re.DOTALL
+)
+
+
+def click_map(html: str, clicks: dict[str, tuple[int, int]]) -> str:
+    """The email's HTML, sanitised, with each link's human (and machine) clicks beside it."""
+    destinations: list[str] = []
+
+    def mark(url: str) -> str:
+        destinations.append(url)
+        return f"{_MARKER}{len(destinations) - 1}"
+
+    marked = safe_email_html(rewrite_html(html, url_for=mark, pixel_url=None, honeypot_url=None))
+
+    def badge(match: re.Match[str]) -> str:
+        url = destinations[int(match.group(2))]
+        human, machine = clicks.get(url, (0, 0))
+        link = match.group(1).replace(f"{_MARKER}{match.group(2)}", url.replace('"', "%22"))
+        return (
+            f'{link}<span style="background:#0d6efd;color:#fff;border-radius:1em;'
+            f'padding:0 .5em;margin-left:.3em;font-size:.8em" title="{machine} machine clicks">'
+            f"{human} click{'s' * (human != 1)}</span>"
+        )
+
+    return _MARKED_LINK.sub(badge, marked)
+
+
+def campaign_report(request: HttpRequest, pk: int) -> HttpResponse:
+    """The funnel, human vs machine opens, clicks per link and a click map per list email."""
+    campaign = _get_campaign_for_user(request, pk)
+    statuses = list(campaign.statuses.annotate(count=Count("members")))
+    total = sum(status.count for status in statuses)
+    funnel = [
+        {
+            "label": status.label,
+            "has_responded": status.has_responded,
+            "count": status.count,
+            "percent": round(100 * status.count / total) if total else 0,
+        }
+        for status in statuses
+    ]
+    list_emails = list(campaign.list_emails.all())
+    chosen = next(
+        (e for e in list_emails if str(e.pk) == request.GET.get("email")),
+        list_emails[0] if list_emails else None,
+    )
+    clickmap = None
+    if chosen is not None:
+        emails = EmailMessage.objects.filter(
+            pk__in=chosen.recipients.filter(email__isnull=False).values("email_id")
+        )
+        chosen_clicks = {
+            row["url"]: (row["human"], row["machine"]) for row in link_clicks(emails=emails)
+        }
+        clickmap = click_map(chosen.html_body, chosen_clicks)
+    context = {
+        "campaign": campaign,
+        "funnel": funnel,
+        "members": total,
+        "engagement": campaign_engagement(campaign=campaign),
+        "links": link_clicks(emails=EmailMessage.objects.filter(campaign=campaign)),
+        "list_emails": list_emails,
+        "chosen": chosen,
+        "clickmap": clickmap,
+    }
+    return render(request, "campaigns/campaign_report.html", context)
+
+
+@permission_required("campaigns.view_campaign", raise_exception=True)
+def influence(request: HttpRequest) -> HttpResponse:
+    """Influenced pipeline, won revenue and ROI per campaign, under the chosen model."""
+    form = forms.InfluenceModelForm(request.GET or None)
+    model = form.cleaned_data["model"] if form.is_valid() else InfluenceModel.PRIMARY
+    campaigns = Campaign.objects.order_by("name")
+    if request.GET.get("campaign", "").isdigit():
+        campaigns = campaigns.filter(pk=request.GET["campaign"])
+    context = {
+        "form": form,
+        "model": InfluenceModel(model),
+        "rows": influence_report(campaigns=campaigns, model=model),
+    }
+    return render(request, "campaigns/influence.html", context)
+
+
+def _relation_for_token(token: str) -> Relation:
+    data = parse_token(
+        token, keys=signing_keys(settings.SECRET_KEY, settings.TRACKING_SIGNING_KEYS)
+    )
+    if data is None or data.link_id:
+        raise Http404("This unsubscribe link is not valid.")
+    relation = (
+        Relation.objects.select_related("contact", "lead", "email")
+        .filter(pk=data.recipient_id)
+        .first()
+    )
+    if relation is None:
+        raise Http404("This unsubscribe link is no longer valid.")
+    return relation
+
+
+@login_not_required
+@csrf_exempt
+@require_http_methods(["GET", "POST"])
+def unsubscribe(request: HttpRequest, token: str) -> HttpResponse:
+    """RFC 8058: the mail client's one-click POST unsubscribes, authenticated by the signed
+    token alone (no login, no cookie, so no CSRF token). A GET only asks to confirm, so link
+    scanners that follow every URL in a message unsubscribe no one."""
+    relation = _relation_for_token(token)
+    if request.method == "POST":
+        if request.POST.get("List-Unsubscribe") != "One-Click":
+            return HttpResponseBadRequest("Expected List-Unsubscribe=One-Click.")
+        unsubscribe_record(relation=relation)
+        return render(request, "campaigns/unsubscribed.html", {"address": relation.address})
+    return render(
+        request, "campaigns/unsubscribe.html", {"address": relation.address, "token": token}
+    )
