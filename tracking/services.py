@@ -24,11 +24,12 @@ from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
-from crm.models import EmailMessageRelation, OrgSettings, TrackedLink
+from crm.models import EmailEvent, EmailMessageRelation, OrgSettings, TrackedLink
 from crm.services import (
     activity_refresh_enqueue,
     bounce_record,
     complaint_record,
+    email_events_record,
     privacy_update,
     reply_record,
 )
@@ -38,6 +39,7 @@ from tracking.classify import EventFacts, Label, classify, describe_client, trun
 from tracking.inbound import HARD_REASONS, classify_message, message_content, reason_from_text
 from tracking.inbound import InboundMessage as ParsedMessage
 from tracking.models import InboundMessage, TrackingEvent
+from tracking.rollups import rollups_add_events
 from tracking.tokens import from_verp, make_token, parse_token, signing_keys
 
 logger = logging.getLogger(__name__)
@@ -143,11 +145,21 @@ def _store(raw_events: Sequence[RawEvent]) -> int:
                 os=client.os[:64],
             )
         )
+    # A re-delivered batch holds events stored before: only the new ones go to the rollups.
+    stored_before = set(
+        TrackingEvent.objects.filter(event_id__in=[row.event_id for row in rows]).values_list(
+            "event_id", flat=True
+        )
+    )
     TrackingEvent.objects.bulk_create(rows, ignore_conflicts=True, batch_size=1000)
     recount(
         relation_ids={row.relation_id for row in rows},
         link_ids={row.link_id for row in rows if row.link_id},
         machine_open_filtering=org.machine_open_filtering,
+    )
+    new = [row.event_id for row in rows if row.event_id not in stored_before]
+    rollups_add_events(
+        event_ids=list(TrackingEvent.objects.filter(event_id__in=new).values_list("pk", flat=True))
     )
     # Human opens and clicks are activity: refresh those people's metrics and alerts.
     activity_refresh_enqueue(
@@ -433,8 +445,18 @@ def esp_event_process(*, event: Any, esp_name: str) -> InboundMessage | None:
                     person=person, by=None, source=f"{esp_name} unsubscribe", email_opt_out=True
                 )
             note = f"unsubscribed at {esp_name}"
+            email_events_record(
+                kind=EmailEvent.Kind.UNSUBSCRIBED, relation_ids=[relation.pk], when=now, detail=note
+            )
         elif event.event_type in ("delivered", "deferred") and relation is not None:
             note = f"{event.event_type} ({esp_name})"
+            detail = str(event.mta_response or event.description or note)
+            email_events_record(
+                kind=EmailEvent.Kind(event.event_type),
+                relation_ids=[relation.pk],
+                when=now,
+                detail=detail,
+            )
         return InboundMessage.objects.create(
             fingerprint=fingerprint,
             source=InboundMessage.Source.WEBHOOK,
