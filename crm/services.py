@@ -343,7 +343,7 @@ def _finish(email: EmailMessage) -> None:
     email.save(update_fields=["delivery_status", "failure_reason", "status", "message_date"])
 
 
-_DELIVERY_EVENT = {
+_DELIVERY_EVENT: dict[str, str] = {
     Relation.Delivery.SENT: EmailEvent.Kind.SENT,
     Relation.Delivery.FAILED: EmailEvent.Kind.FAILED,
     Relation.Delivery.PENDING: EmailEvent.Kind.DEFERRED,

@@ -14,7 +14,7 @@ from typing import Any
 
 import django_tables2 as tables
 from django import forms
-from django.db.models import CharField, F, Q, QuerySet, Value
+from django.db.models import F, Q, QuerySet, TextField, Value
 from django.db.models.functions import Cast, Coalesce, Concat, Trim
 from django.urls import reverse
 from django.utils import timezone
@@ -73,7 +73,7 @@ class EmailLogFilterForm(forms.Form):
         style_widgets(self.fields.values())
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        data = super().clean() or {}
         if data.get("start") and data.get("end") and data["start"] > data["end"]:
             raise forms.ValidationError("The start date must be on or before the end date.")
         return data
@@ -129,7 +129,7 @@ def log_rows(form: EmailLogFilterForm) -> QuerySet[Any]:
     elif label:
         engagement = engagement.filter(label=label)
 
-    text = CharField()
+    text: Any = TextField()
     left = _columns(
         delivery,
         kind=F("kind"),
@@ -140,19 +140,20 @@ def log_rows(form: EmailLogFilterForm) -> QuerySet[Any]:
         engagement,
         kind=Cast(F("kind"), text),
         label=F("label"),
-        detail=Coalesce(F("link__url"), Cast(F("client"), text), Value("")),
+        detail=Coalesce(F("link__url"), Cast(F("client"), text), Value(""), output_field=text),
     )
     return left.union(right, all=True).order_by("-log_at")
 
 
 def _columns(queryset: QuerySet[Any], *, kind: Any, label: Any, detail: Any) -> QuerySet[Any]:
-    text = CharField()
+    text: Any = TextField()
 
     def name(part: str) -> Any:
         return Coalesce(
             Cast(F(f"relation__contact__{part}"), text),
             Cast(F(f"relation__lead__{part}"), text),
             Value(""),
+            output_field=text,
         )
 
     person = Trim(Concat(name("first_name"), Value(" "), name("last_name"), output_field=text))

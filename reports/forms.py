@@ -41,7 +41,7 @@ class DashboardFilterForm(forms.Form):
         style_widgets(self.fields.values())
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        data = super().clean() or {}
         start, end = data.get("start"), data.get("end")
         if start and end and start > end:
             raise forms.ValidationError("The start date must be on or before the end date.")

@@ -36,7 +36,7 @@ def dashboard_page(request: HttpRequest) -> HttpResponse:
     form = DashboardFilterForm(request.GET or None)
     if form.is_bound and not form.is_valid():
         for error in form.non_field_errors():
-            messages.error(request, error)
+            messages.error(request, str(error))
     data = dashboard(form.scope())
     return render(request, "reports/dashboard.html", _dashboard_context(request, data, form))
 
@@ -75,7 +75,7 @@ def email_log(request: HttpRequest) -> HttpResponse:
     form = EmailLogFilterForm(request.GET or None)
     if form.is_bound and not form.is_valid():
         for error in form.non_field_errors():
-            messages.error(request, error)
+            messages.error(request, str(error))
     table = EmailLogTable(log_rows(form), order_by="-log_at")
     RequestConfig(request, paginate={"per_page": LOG_PAGE_SIZE}).configure(table)
     query = request.GET.copy()

@@ -12,6 +12,12 @@ from django.utils import timezone
 from campaigns.models import Campaign
 from crm.models import EmailMessage, EmailMessageRelation, TrackedLink, User
 from crm.services import bounce_record, email_send, reply_record
+from tests.tracking.conftest import (  # noqa: F401 -- fixtures these tests use
+    embedded,
+    sent_email,
+    smtp_server,
+    tracking_app,
+)
 from tracking.models import TrackingEvent
 from tracking.rollups import rollups_add_events
 
