@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import csv
 from collections.abc import Iterator
-from datetime import datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import Any
 
 import django_tables2 as tables
@@ -54,8 +54,12 @@ class EmailLogFilterForm(forms.Form):
     q = forms.CharField(required=False, label="Search", help_text="Address, name or subject")
     kind = forms.MultipleChoiceField(choices=KINDS, required=False, label="Event")
     label = forms.ChoiceField(choices=[("", "Any"), *LABELS], required=False)
-    start = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
-    end = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    start = forms.DateField(
+        required=False, widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
+    )
+    end = forms.DateField(
+        required=False, widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
+    )
     rep = forms.ModelChoiceField(queryset=User.objects.none(), required=False, empty_label="All")
     campaign = forms.ModelChoiceField(
         queryset=Campaign.objects.none(), required=False, empty_label="All"
@@ -70,6 +74,8 @@ class EmailLogFilterForm(forms.Form):
         campaign_field.queryset = Campaign.objects.order_by("name")
         kind_field = self.fields["kind"]
         kind_field.widget.attrs["size"] = 3
+        # An unfiltered page shows the period it covers.
+        self.fields["start"].initial, self.fields["end"].initial = self._days({})
         style_widgets(self.fields.values())
 
     def clean(self) -> dict[str, Any]:
@@ -78,11 +84,15 @@ class EmailLogFilterForm(forms.Form):
             raise forms.ValidationError("The start date must be on or before the end date.")
         return data
 
+    @staticmethod
+    def _days(data: dict[str, Any]) -> tuple[date, date]:
+        end: date = data.get("end") or timezone.localdate()
+        start: date = data.get("start") or end - timedelta(days=DEFAULT_DAYS - 1)
+        return start, max(start, end)
+
     def period(self) -> tuple[datetime, datetime]:
         """[since, until) in the site's time zone: the last 30 days unless chosen."""
-        data = self.cleaned_data if self.is_valid() else {}
-        end = data.get("end") or timezone.localdate()
-        start = data.get("start") or end - timedelta(days=DEFAULT_DAYS - 1)
+        start, end = self._days(self.cleaned_data if self.is_valid() else {})
         since = timezone.make_aware(datetime.combine(start, time.min))
         return since, timezone.make_aware(datetime.combine(end + timedelta(days=1), time.min))
 

@@ -18,8 +18,12 @@ MAX_DAYS = 366
 class DashboardFilterForm(forms.Form):
     """The dashboard's filters, read from the query string; bad input falls back to defaults."""
 
-    start = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
-    end = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    start = forms.DateField(
+        required=False, widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
+    )
+    end = forms.DateField(
+        required=False, widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
+    )
     rep = forms.ModelChoiceField(
         queryset=User.objects.none(), required=False, empty_label="All reps"
     )
@@ -38,6 +42,9 @@ class DashboardFilterForm(forms.Form):
         campaign_field = self.fields["campaign"]
         assert isinstance(campaign_field, forms.ModelChoiceField)
         campaign_field.queryset = Campaign.objects.order_by("name")
+        # An unfiltered page shows the period it covers.
+        default = self._period({})
+        self.fields["start"].initial, self.fields["end"].initial = default
         style_widgets(self.fields.values())
 
     def clean(self) -> dict[str, Any]:
@@ -49,13 +56,20 @@ class DashboardFilterForm(forms.Form):
             raise forms.ValidationError(f"Choose a period of at most {MAX_DAYS} days.")
         return data
 
+    @staticmethod
+    def _period(data: dict[str, Any]) -> tuple[date, date]:
+        end: date = data.get("end") or timezone.localdate()
+        start: date = data.get("start") or end - timedelta(days=DEFAULT_DAYS - 1)
+        if start > end:
+            end = start
+        if (end - start).days >= MAX_DAYS:
+            start = end - timedelta(days=MAX_DAYS - 1)
+        return start, end
+
     def scope(self, *, sender_id: int | None = None) -> Scope:
         """The filters as a Scope: the last 30 days, all reps and campaigns unless chosen."""
         data = self.cleaned_data if self.is_valid() else {}
-        end: date = data.get("end") or timezone.localdate()
-        start: date = data.get("start") or end - timedelta(days=DEFAULT_DAYS - 1)
-        if (end - start).days >= MAX_DAYS:
-            start = end - timedelta(days=MAX_DAYS - 1)
+        start, end = self._period(data)
         rep, campaign = data.get("rep"), data.get("campaign")
         return Scope(
             start=start,

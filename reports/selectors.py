@@ -213,7 +213,10 @@ def dashboard(scope: Scope, *, leaderboard: bool = True) -> Dashboard:
             "bar",
             "Day",
             labels,
-            [series("clicks_human", "Human", "clicks"), series("clicks_machine", "Machine")],
+            [
+                series("clicks_human", "Human", "clicks"),
+                series("clicks_machine", "Machine", "clicks"),
+            ],
             stacked=True,
         ),
         Chart(

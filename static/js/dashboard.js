@@ -22,7 +22,6 @@
       borderColor: palette[index % palette.length],
       borderWidth: line ? 2 : 0,
       pointRadius: line ? 1.5 : 0,
-      tension: 0.2,
     }));
     const valueAxis = {
       beginAtZero: true,
