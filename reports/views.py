@@ -5,6 +5,7 @@ from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import permission_required
+from django.forms import Form
 from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import render
 from django_tables2 import RequestConfig
@@ -16,6 +17,14 @@ from reports.forms import DashboardFilterForm
 from reports.selectors import Chart, Dashboard, dashboard
 
 LOG_PAGE_SIZE = 50
+
+
+def _explain(request: HttpRequest, form: Form) -> None:
+    """Say why filters were not applied: the page then shows its default period."""
+    if form.is_bound and not form.is_valid():
+        for errors in form.errors.values():
+            for error in errors:
+                messages.error(request, str(error))
 
 
 def _dashboard_context(
@@ -34,9 +43,7 @@ def _dashboard_context(
 @permission_required("crm.view_dashboards", raise_exception=True)
 def dashboard_page(request: HttpRequest) -> HttpResponse:
     form = DashboardFilterForm(request.GET or None)
-    if form.is_bound and not form.is_valid():
-        for error in form.non_field_errors():
-            messages.error(request, str(error))
+    _explain(request, form)
     data = dashboard(form.scope())
     return render(request, "reports/dashboard.html", _dashboard_context(request, data, form))
 
@@ -73,9 +80,7 @@ def chart_csv(request: HttpRequest, key: str) -> HttpResponse:
 @permission_required("crm.view_dashboards", raise_exception=True)
 def email_log(request: HttpRequest) -> HttpResponse:
     form = EmailLogFilterForm(request.GET or None)
-    if form.is_bound and not form.is_valid():
-        for error in form.non_field_errors():
-            messages.error(request, str(error))
+    _explain(request, form)
     table = EmailLogTable(log_rows(form), order_by="-log_at")
     RequestConfig(request, paginate={"per_page": LOG_PAGE_SIZE}).configure(table)
     query = request.GET.copy()

@@ -13,6 +13,14 @@ pytestmark = [pytest.mark.browser, pytest.mark.services]
 CHARTS = ["sent", "delivery", "opens", "clicks", "rates", "leaderboard", "links"]
 
 
+def _page(browser, console_errors):  # type: ignore[no-untyped-def]
+    page = browser.new_context(
+        user_agent=REAL_BROWSER, viewport={"width": 1400, "height": 1000}
+    ).new_page()
+    console_errors.watch(page)
+    return page
+
+
 def _drawn(page, key: str) -> int:
     """How many non-zero values the chart on the page holds (0 if Chart.js did not draw it)."""
     return page.evaluate(
@@ -28,10 +36,7 @@ def test_the_dashboard_draws_every_chart_with_data_and_logs_no_error(
 ) -> None:
     call_command("seed_demo", stdout=StringIO())
     call_command("seed_demo_activity", stdout=StringIO())
-    page = browser.new_context(
-        user_agent=REAL_BROWSER, viewport={"width": 1400, "height": 1000}
-    ).new_page()
-    console_errors.watch(page)
+    page = _page(browser, console_errors)
     log_in(page, live_app, "manager", "openrate-manager")
 
     page.click("nav >> text=Reports")
@@ -54,10 +59,7 @@ def test_the_dashboard_draws_every_chart_with_data_and_logs_no_error(
     page.goto(f"{live_app}{reverse('reports:email_log')}")
     assert page.locator("table tbody tr").count() == 50
 
-    rep_page = browser.new_context(
-        user_agent=REAL_BROWSER, viewport={"width": 1400, "height": 1000}
-    ).new_page()
-    console_errors.watch(rep_page)
+    rep_page = _page(browser, console_errors)
     log_in(rep_page, live_app, "grace", "openrate-rep")
     rep_page.wait_for_selector("#my-dashboard #chart-opens")
     assert _drawn(rep_page, "opens") > 0 and _drawn(rep_page, "links") > 0

@@ -57,7 +57,7 @@ class Command(BaseCommand):
             contacts = list(Contact.objects.filter(owner=rep, email__gt="").order_by("pk"))
             for days_ago in range(DAYS, 0, -1):
                 for _ in range(rng.randrange(2, 7)):
-                    sent_at = now - timedelta(days=days_ago, minutes=rng.randrange(0, 600))
+                    when = now - timedelta(days=days_ago, minutes=rng.randrange(0, 600))
                     email = EmailMessage(
                         subject=rng.choice(SUBJECTS),
                         html_body="<p>Hello</p>",
@@ -70,7 +70,7 @@ class Command(BaseCommand):
                         is_tracked=True,
                         sender=rep,
                         campaign=campaign if rng.random() < 0.3 else None,
-                        message_date=sent_at,
+                        message_date=when,
                     )
                     emails.append(email)
                     recipients.append((email, rng.choice(contacts)))
