@@ -27,7 +27,8 @@ URL_LENGTH = 500
 def ids_in(column: str, name: str, ids: Collection[int]) -> tuple[str, dict[str, Any]]:
     """`column` is one of `ids`, as SQL with one named parameter whatever the number of ids."""
     if connection.vendor == "postgresql":
-        return f"{column} = ANY(%({name})s)", {name: list(ids)}
+        # A subquery, not `= ANY(array)`: PostgreSQL hashes it, where ANY scans the array per row.
+        return f"{column} IN (SELECT unnest(%({name})s::bigint[]))", {name: list(ids)}
     inside = f"{column} IN (SELECT value FROM json_each(%({name})s))"  # noqa: S608 -- no values
     return inside, {name: json.dumps(list(ids))}
 

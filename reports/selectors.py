@@ -7,7 +7,7 @@ is a handful of aggregate queries whatever the number of events.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
@@ -309,7 +309,3 @@ def _top_links(scope: Scope) -> Chart:
         stacked=True,
         empty_text="No link was clicked in this period.",
     )
-
-
-def chart_keys() -> Sequence[str]:
-    return ("sent", "delivery", "opens", "clicks", "rates", "leaderboard", "links")

@@ -54,8 +54,7 @@ def rollups_add_events(*, event_ids: Sequence[int]) -> None:
     scope, params = rollups.ids_in("e.id", "ids", event_ids)
     _add_event_counts(scope, params)
     _add_link_counts(scope, params)
-    outside, _ = rollups.ids_in("o.id", "ids", event_ids)
-    _add_cohort(scope, params, first_only=f"AND NOT ({outside})")
+    _add_cohort(scope, params, first_only=True)
 
 
 @transaction.atomic
@@ -85,7 +84,7 @@ def rollups_rebuild(*, since: date | None = None) -> None:
     _add_log_counts(event_scope, params)
     _add_event_counts(event_scope, params)
     _add_link_counts(event_scope, params)
-    _add_cohort("TRUE", params, first_only="", outer=sent_scope)
+    _add_cohort("TRUE", params, first_only=False, outer=sent_scope)
 
 
 def _add_log_counts(scope: str, params: dict[str, Any]) -> None:
@@ -140,11 +139,12 @@ def _add_link_counts(scope: str, params: dict[str, Any]) -> None:
 
 
 def _add_cohort(
-    scope: str, params: dict[str, Any], *, first_only: str, outer: str = "TRUE"
+    scope: str, params: dict[str, Any], *, first_only: bool, outer: str = "TRUE"
 ) -> None:
     """Recipients who opened (clicked), human and any, on the day their copy was sent.
 
-    `first_only` narrows to recipients with no such event outside `scope` (a batch's first).
+    `first_only` narrows to recipients with no such event outside `scope` (a batch's first):
+    their stored count of it equals the batch's, an index-only count per recipient.
     """
     flags, counts = [], []
     for index, (kind, human) in enumerate(_COHORT_FLAGS):
@@ -153,12 +153,12 @@ def _add_cohort(
             label = f" AND {alias}.label = '{Label.HUMAN}'" if human else ""
             return f"{alias}.kind = '{kind}'{label}"
 
-        flags.append(f"MAX(CASE WHEN {matches('e')} THEN 1 ELSE 0 END) AS f{index}")
-        earlier = ""
+        flags.append(f"SUM(CASE WHEN {matches('e')} THEN 1 ELSE 0 END) AS f{index}")
+        first = ""
         if first_only:
-            earlier = f"""AND NOT EXISTS (SELECT 1 FROM tracking_trackingevent AS o
-                WHERE o.relation_id = n.relation_id AND {matches("o")} {first_only})"""  # noqa: S608
-        counts.append(f"COUNT(*) FILTER (WHERE n.f{index} = 1 {earlier})")
+            first = f"""AND n.f{index} = (SELECT COUNT(*) FROM tracking_trackingevent AS o
+                WHERE o.relation_id = n.relation_id AND {matches("o")})"""  # noqa: S608
+        counts.append(f"COUNT(*) FILTER (WHERE n.f{index} > 0 {first})")
     day, day_params = rollups.sent_day()
     select = f"""SELECT {day}, {_KEYS}, {", ".join(counts)}
         FROM (
