@@ -24,7 +24,7 @@ def chart_table(chart: Chart) -> SafeString:
         for row in chart.rows()
     )
     # Every value above is escaped: the labels are URLs and names people typed.
-    return mark_safe(  # noqa: S308
+    return mark_safe(
         '<table class="table table-sm table-striped small mb-0">'
         f'<thead class="sticky-top"><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
     )

@@ -7,6 +7,7 @@ import json
 import pytest
 from django.urls import reverse
 
+from crm.models import LinkDailyStat
 from tests.reports.conftest import History, day
 
 FULL = {"start": "2026-03-02", "end": "2026-03-06"}
@@ -108,3 +109,18 @@ def test_every_charts_csv_has_a_row_per_label(
     rows = list(csv.reader(io.StringIO(response.content.decode())))
     assert len(rows) >= 2 and all(len(row) == len(rows[0]) for row in rows)
     assert day(1).date().isoformat() in response["Content-Disposition"]
+
+
+def test_a_chart_table_escapes_what_people_typed(client_for, manager, history: History) -> None:
+    LinkDailyStat.objects.create(
+        day=day(2).date(),
+        sender_key=history.rep.pk,
+        campaign_key=0,
+        url="https://example.com/?q=<script>alert(1)</script>",
+        clicks_human=5,
+    )
+
+    page = client_for(manager).get(reverse("reports:dashboard"), FULL).content.decode()
+
+    assert "<script>alert(1)</script>" not in page
+    assert "https://example.com/?q=&lt;script&gt;alert(1)&lt;/script&gt;" in page
