@@ -1,21 +1,27 @@
 """The email log: delivery events (crm.EmailEvent) and opens and clicks (tracking.TrackingEvent)
-read as one list, newest first, by a UNION ALL of the two tables with the same columns.
+read as one list, newest first.
 
-Filters apply to each side before the union (the database then pages and counts the union);
-a filter that only one side can match leaves the other side out.
+Both sides are filtered alike and read with the same columns, each in the order its time index
+gives, and merged in Python: a page reads at most `offset + page size` rows of each side and the
+CSV streams both sides at once, where a UNION ALL would make the database sort every row of the
+period first. A filter that only one side can match leaves the other side out.
 """
 
 from __future__ import annotations
 
 import csv
+import heapq
 from collections.abc import Iterator
 from datetime import date, datetime, time, timedelta
-from typing import Any
+from itertools import islice
+from operator import itemgetter
+from typing import Any, overload
 
 import django_tables2 as tables
 from django import forms
 from django.db.models import F, Q, QuerySet, TextField, Value
 from django.db.models.functions import Cast, Coalesce, Concat, Trim
+from django.db.models.query import EmptyQuerySet
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html
@@ -38,6 +44,7 @@ LABELS = [*TrackingEvent.Label.choices, ("machine", "Machine (any)")]
 # The log's columns, in order: both sides of the union name them alike.
 COLUMNS = (
     "log_at",
+    "log_pk",
     "log_kind",
     "log_address",
     "log_contact_id",
@@ -97,8 +104,43 @@ class EmailLogFilterForm(forms.Form):
         return since, timezone.make_aware(datetime.combine(end + timedelta(days=1), time.min))
 
 
-def log_rows(form: EmailLogFilterForm) -> QuerySet[Any]:
-    """The filtered log as one queryset of dicts (COLUMNS), newest first."""
+class LogRows:
+    """The log's sides as one sequence of dicts (COLUMNS), newest first, for django-tables2."""
+
+    def __init__(self, *sides: QuerySet[Any]) -> None:
+        self.sides = [side for side in sides if not isinstance(side, EmptyQuerySet)]
+        self._count: int | None = None
+
+    def count(self) -> int:
+        if self._count is None:
+            self._count = sum(side.count() for side in self.sides)
+        return self._count
+
+    def __len__(self) -> int:
+        return self.count()
+
+    @overload
+    def __getitem__(self, key: int) -> dict[str, Any]: ...
+
+    @overload
+    def __getitem__(self, key: slice) -> list[dict[str, Any]]: ...
+
+    def __getitem__(self, key: int | slice) -> dict[str, Any] | list[dict[str, Any]]:
+        if isinstance(key, int):
+            return self[key : key + 1][0]
+        start, stop = key.start or 0, key.stop
+        newest = [side.order_by("-log_at", "-log_pk")[:stop] for side in self.sides]
+        merged = heapq.merge(*newest, key=itemgetter("log_at", "log_pk"), reverse=True)
+        return list(islice(merged, start, stop))
+
+    def oldest_first(self) -> Iterator[dict[str, Any]]:
+        """Every row, oldest first, read from the database in chunks (for the CSV)."""
+        sides = [side.order_by("log_at", "log_pk").iterator(chunk_size=2000) for side in self.sides]
+        return heapq.merge(*sides, key=itemgetter("log_at", "log_pk"))
+
+
+def log_rows(form: EmailLogFilterForm) -> LogRows:
+    """The filtered log, newest first."""
     data = form.cleaned_data if form.is_valid() else {}
     since, until = form.period()
     kinds = set(data.get("kind") or ())
@@ -152,7 +194,7 @@ def log_rows(form: EmailLogFilterForm) -> QuerySet[Any]:
         label=F("label"),
         detail=Coalesce(F("link__url"), Cast(F("client"), text), Value(""), output_field=text),
     )
-    return left.union(right, all=True).order_by("-log_at")
+    return LogRows(left, right)
 
 
 def _columns(queryset: QuerySet[Any], *, kind: Any, label: Any, detail: Any) -> QuerySet[Any]:
@@ -171,6 +213,7 @@ def _columns(queryset: QuerySet[Any], *, kind: Any, label: Any, detail: Any) -> 
         queryset.order_by()
         .annotate(
             log_at=F("occurred_at"),
+            log_pk=F("pk"),
             log_kind=kind,
             log_address=Cast(F("relation__address"), text),
             log_contact_id=F("relation__contact_id"),
@@ -200,7 +243,7 @@ def _label_name(label: str) -> str:
 
 
 class EmailLogTable(tables.Table):
-    log_at = tables.DateTimeColumn(verbose_name="Time", format="Y-m-d H:i:s")
+    log_at = tables.DateTimeColumn(verbose_name="Time", format="Y-m-d H:i:s", orderable=False)
     log_kind = tables.Column(verbose_name="Event", orderable=False)
     log_address = tables.Column(verbose_name="Recipient", orderable=False)
     log_person = tables.Column(verbose_name="Contact / Lead", orderable=False, empty_values=())
@@ -243,11 +286,11 @@ CSV_HEADER = ["time", "event", "recipient", "contact_id", "lead_id", "person", "
               "subject", "label", "detail"]  # fmt: skip
 
 
-def csv_lines(rows: QuerySet[Any]) -> Iterator[str]:
+def csv_lines(rows: LogRows) -> Iterator[str]:
     """The log as CSV lines, oldest first, read from the database in chunks."""
     writer = csv.writer(_Echo())
     yield writer.writerow(CSV_HEADER)
-    for row in rows.order_by("log_at").iterator(chunk_size=2000):
+    for row in rows.oldest_first():
         yield writer.writerow(
             [
                 row["log_at"].isoformat(),

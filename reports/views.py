@@ -9,6 +9,7 @@ from django.forms import Form
 from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import render
 from django_tables2 import RequestConfig
+from django_tables2.data import TableListData
 
 from crm.models import User
 from crm.views import home_context
@@ -81,7 +82,8 @@ def chart_csv(request: HttpRequest, key: str) -> HttpResponse:
 def email_log(request: HttpRequest) -> HttpResponse:
     form = EmailLogFilterForm(request.GET or None)
     _explain(request, form)
-    table = EmailLogTable(log_rows(form), order_by="-log_at")
+    # Wrapped as it is: django-tables2 would copy any other sequence into a list of every row.
+    table = EmailLogTable(TableListData(log_rows(form)))
     RequestConfig(request, paginate={"per_page": LOG_PAGE_SIZE}).configure(table)
     query = request.GET.copy()
     query.pop("page", None)
