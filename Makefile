@@ -20,9 +20,11 @@ install: $(VENV)/.installed
 migrate: install
 	$(BIN)/python manage.py migrate --noinput
 
-# seed_demo loads the demo records once; later runs leave the database as it is.
+# seed_demo loads the demo records once, seed_demo_activity their email history for the
+# dashboards; later runs leave the database as it is.
 seed: migrate
 	$(BIN)/python manage.py seed_demo
+	$(BIN)/python manage.py seed_demo_activity
 
 run: seed
 	DEBUG=$${DEBUG:-true} HOST=$(HOST) PORT=$(PORT) bin/run-all

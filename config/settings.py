@@ -55,6 +55,7 @@ INSTALLED_APPS = [
     "crm",
     "tracking",
     "campaigns",
+    "reports",
 ]
 
 MIDDLEWARE = [
@@ -208,6 +209,12 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
         "task": "crm.tasks.create_engagement_alerts",
         "schedule": env.float("ENGAGEMENT_ALERT_INTERVAL", default=900.0),
         "options": {"expires": 600},
+    },
+    # The email log's retention (Setup's months): old delivery, open and click events, nightly.
+    "prune-email-log": {
+        "task": "reports.tasks.prune_email_log",
+        "schedule": crontab(minute=15, hour=env.int("EMAIL_LOG_PRUNE_HOUR", default=3)),
+        "options": {"expires": 3 * 3600},
     },
 }
 

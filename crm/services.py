@@ -29,10 +29,12 @@ from django.db.models.functions import Upper
 from django.urls import reverse
 from django.utils import timezone
 
+from crm import rollups
 from crm.merge import merge
 from crm.models import (
     Account,
     Contact,
+    EmailEvent,
     EmailMessage,
     EmailMessageRelation,
     EmailSuppression,
@@ -320,7 +322,11 @@ def _record(
 ) -> list[EmailMessage]:
     """Write the drafts: one INSERT each for the emails, their relations and their links."""
     emails = EmailMessage.objects.bulk_create([draft.email for draft in drafts])
-    Relation.objects.bulk_create([row for draft in drafts for row in draft.rows])
+    rows = Relation.objects.bulk_create([row for draft in drafts for row in draft.rows])
+    email_events_record(
+        kind=EmailEvent.Kind.QUEUED,
+        relation_ids=[row.pk for row in rows if row.delivery_status == Relation.Delivery.PENDING],
+    )
     TrackedLink.objects.bulk_create(
         [link for email in emails if email.is_tracked for link in _links_of(email)]
     )
@@ -365,12 +371,20 @@ def emails_deliver(*, email_ids: Sequence[int]) -> None:
         else:
             links[link_email][url] = link_id
     deferred = ""
+    # Outcomes are logged together after the loop: one statement per kind, not per copy.
+    outcomes: dict[tuple[str, str], list[int]] = {}
     if pending:
         connection = get_connection()
         try:
             connection.open()
         except OSError as error:
-            raise DeliveryDeferred(f"The mail server could not be reached: {error}") from error
+            reason = f"The mail server could not be reached: {error}"
+            email_events_record(
+                kind=EmailEvent.Kind.DEFERRED,
+                relation_ids=[relation.pk for relation in pending],
+                detail=reason,
+            )
+            raise DeliveryDeferred(reason) from error
         try:
             for relation in pending:
                 claimed = Relation.objects.filter(
@@ -392,11 +406,14 @@ def emails_deliver(*, email_ids: Sequence[int]) -> None:
                     refusal_reason=reason,
                     sent_at=timezone.now() if status == Relation.Delivery.SENT else None,
                 )
+                outcomes.setdefault((_DELIVERY_EVENT[status], reason), []).append(relation.pk)
                 if status == Relation.Delivery.PENDING:
                     deferred = reason
                     break
         finally:
             connection.close()
+            for (kind, reason), relation_ids in outcomes.items():
+                email_events_record(kind=kind, relation_ids=relation_ids, detail=reason)
     _finish(list(emails))
     delivered = Relation.objects.filter(
         email_id__in=emails,
@@ -411,11 +428,15 @@ def emails_deliver(*, email_ids: Sequence[int]) -> None:
         raise DeliveryDeferred(deferred)
 
 
+@transaction.atomic
 def email_delivery_give_up(*, email_id: int, reason: str) -> None:
     """After the last retry: the copies still pending failed, with the reason."""
-    Relation.objects.filter(email_id=email_id, delivery_status=Relation.Delivery.PENDING).update(
+    pending = Relation.objects.filter(email_id=email_id, delivery_status=Relation.Delivery.PENDING)
+    failed = list(pending.select_for_update().values_list("pk", flat=True))
+    Relation.objects.filter(pk__in=failed).update(
         delivery_status=Relation.Delivery.FAILED, refusal_reason=reason[:255]
     )
+    email_events_record(kind=EmailEvent.Kind.FAILED, relation_ids=failed, detail=reason)
     _finish([email_id])
 
 
@@ -463,6 +484,13 @@ def _finish(email_ids: Collection[int]) -> None:
             )
         else:
             emails.update(delivery_status=delivery, failure_reason=reason)
+
+
+_DELIVERY_EVENT: dict[str, str] = {
+    Relation.Delivery.SENT: EmailEvent.Kind.SENT,
+    Relation.Delivery.FAILED: EmailEvent.Kind.FAILED,
+    Relation.Delivery.PENDING: EmailEvent.Kind.DEFERRED,
+}
 
 
 def _send_one(message: EmailMultiAlternatives) -> tuple[str, str]:
@@ -569,9 +597,16 @@ def unsubscribe_record(*, relation: Relation) -> bool:
     person = relation.contact or relation.lead
     if person is None:
         return False
-    changes = privacy_update(
-        person=person, by=None, source="one-click unsubscribe", email_opt_out=True
-    )
+    with transaction.atomic():
+        changes = privacy_update(
+            person=person, by=None, source="one-click unsubscribe", email_opt_out=True
+        )
+        if changes:  # the email log and the dashboards count an unsubscribe once
+            email_events_record(
+                kind=EmailEvent.Kind.UNSUBSCRIBED,
+                relation_ids=[relation.pk],
+                detail="one-click unsubscribe",
+            )
     return bool(changes)
 
 
@@ -896,6 +931,13 @@ def bounce_record(
     )
     EmailMessage.objects.filter(pk=relation.email_id).update(is_bounced=True)
     code = f" {status}" if status else ""
+    email_events_record(
+        kind=EmailEvent.Kind.BOUNCED,
+        relation_ids=[relation.pk],
+        when=when,
+        detail=f"{status} {diagnostic}".strip(),
+        hard_bounce=hard,
+    )
     if hard:
         address_suppress(
             address=relation.address,
@@ -931,6 +973,10 @@ def complaint_record(*, relation: Relation | None, address: str, feedback_type: 
     people = [person] if person else [*(p for q in _people_with(address) for p in q)]
     for someone in people:
         privacy_update(person=someone, by=None, source=source, email_opt_out=True)
+    if relation is not None:
+        email_events_record(
+            kind=EmailEvent.Kind.COMPLAINED, relation_ids=[relation.pk], detail=source
+        )
     address_suppress(
         address=address,
         reason=EmailSuppression.Reason.COMPLAINT,
@@ -1000,9 +1046,17 @@ def reply_record(
         lead_ids=[original.lead_id] if original.lead_id else [],
     )
     if not is_auto_reply:
-        Relation.objects.filter(pk=original.pk, replied_at__isnull=True).update(
+        first_reply = Relation.objects.filter(pk=original.pk, replied_at__isnull=True).update(
             replied_at=received_at
         )
+        if first_reply:
+            # Replied recipients, not reply messages: a second reply is not a new one.
+            email_events_record(
+                kind=EmailEvent.Kind.REPLIED,
+                relation_ids=[original.pk],
+                when=received_at,
+                detail=subject,
+            )
         if sent.sender is not None:
             who = person.name if person else original.address
             Task.objects.create(
@@ -1016,6 +1070,59 @@ def reply_record(
                 who_lead=original.lead,
             )
     return incoming
+
+
+# The email log and the daily rollups, for delivery events (opens and clicks: tracking.rollups).
+
+_ROLLUP_COLUMN = {
+    EmailEvent.Kind.QUEUED: "queued",
+    EmailEvent.Kind.SENT: "sent",
+    EmailEvent.Kind.DEFERRED: "deferred",
+    EmailEvent.Kind.DELIVERED: "delivered",
+    EmailEvent.Kind.FAILED: "failed",
+    EmailEvent.Kind.COMPLAINED: "complained",
+    EmailEvent.Kind.UNSUBSCRIBED: "unsubscribed",
+    EmailEvent.Kind.REPLIED: "replied",
+}
+
+
+def email_events_record(
+    *,
+    kind: str,
+    relation_ids: Collection[int],
+    when: datetime | None = None,
+    detail: str = "",
+    hard_bounce: bool = False,
+) -> None:
+    """Log one delivery event for each recipient copy, and add them to the daily rollup.
+
+    Two statements whatever the number of recipients. A bounce counts as hard or soft by
+    `hard_bounce`. Call it in the transaction that makes the change it records, once per change:
+    the rollup adds, it does not recount.
+    """
+    if not relation_ids:
+        return
+    when = when or timezone.now()
+    bounce = ""
+    if kind == EmailEvent.Kind.BOUNCED:
+        bounce = Relation.Bounce.HARD if hard_bounce else Relation.Bounce.SOFT
+    EmailEvent.objects.bulk_create(
+        EmailEvent(relation_id=pk, kind=kind, occurred_at=when, detail=detail[:255], bounce=bounce)
+        for pk in relation_ids
+    )
+    column = f"bounced_{bounce}" if bounce else _ROLLUP_COLUMN[EmailEvent.Kind(kind)]
+    scope, params = rollups.ids_in("r.id", "ids", relation_ids)
+    rollups.execute(
+        rollups.upsert(
+            rollups.EMAIL_STATS,
+            rollups.EMAIL_KEY,
+            [column],
+            f"""SELECT %(day)s, COALESCE(m.sender_id, 0), COALESCE(m.campaign_id, 0), COUNT(*)
+            FROM crm_emailmessagerelation AS r JOIN crm_emailmessage AS m ON m.id = r.email_id
+            WHERE {scope} GROUP BY 1, 2, 3""",  # noqa: S608 -- constants and placeholders only
+        ),
+        {**params, "day": timezone.localdate(when)},
+    )
 
 
 # Activity metrics, follow-ups and engagement alerts.

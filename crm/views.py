@@ -98,7 +98,8 @@ def _delete_record(request: HttpRequest, record: OwnedRecord, list_url: str) -> 
     return render(request, "crm/record_confirm_delete.html", context)
 
 
-def home(request: HttpRequest) -> HttpResponse:
+def home_context(request: HttpRequest) -> dict[str, Any]:
+    """The home page's own records and tasks (reports.views.home adds the user's dashboard)."""
     user = _user(request)
     today = timezone.localdate()
     my_tasks = (
@@ -107,7 +108,7 @@ def home(request: HttpRequest) -> HttpResponse:
         .select_related("who_contact", "who_lead")
         .order_by("due_date", "pk")
     )
-    context = {
+    return {
         "tasks": my_tasks[:10],
         "open_task_count": my_tasks.count(),
         "overdue_count": my_tasks.filter(due_date__lt=today).count(),
@@ -125,7 +126,6 @@ def home(request: HttpRequest) -> HttpResponse:
             ),
         },
     }
-    return render(request, "crm/home.html", context)
 
 
 class RecordListView(PermissionRequiredMixin, SingleTableMixin, FilterView):

@@ -28,11 +28,12 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from campaigns.services import members_advance
-from crm.models import EmailMessageRelation, OrgSettings, TrackedLink
+from crm.models import EmailEvent, EmailMessageRelation, OrgSettings, TrackedLink
 from crm.services import (
     activity_refresh_enqueue,
     bounce_record,
     complaint_record,
+    email_events_record,
     privacy_update,
     reply_record,
 )
@@ -42,12 +43,14 @@ from tracking.classify import EventFacts, Label, classify, describe_client, trun
 from tracking.inbound import HARD_REASONS, classify_message, message_content, reason_from_text
 from tracking.inbound import InboundMessage as ParsedMessage
 from tracking.models import InboundMessage
+from tracking.rollups import INGEST_LOCK, rollups_add_events
 from tracking.tokens import from_verp, make_token, parse_token, signing_keys
 
 logger = logging.getLogger(__name__)
 
-# An arbitrary constant: PostgreSQL's advisory lock key for the counting step.
-COUNT_LOCK = 720_301
+# recount() names at most this many ids per statement (SQLite allows 32,766 parameters).
+CHUNK = 10_000
+
 HUMAN = str(Label.HUMAN)
 
 
@@ -91,6 +94,7 @@ def _store(raw_events: Sequence[RawEvent]) -> int:
         return 0
     _count(machine_open_filtering=org.machine_open_filtering)
     members_advance(relation_ids=_campaign_relations())
+    rollups_add_events(event_ids=[row[0] for row in new])
     # Human opens and clicks are activity: refresh those people's metrics and alerts.
     activity_refresh_enqueue(
         relation_ids={relation for _, relation, label in new if label == HUMAN}
@@ -279,7 +283,7 @@ def _count(*, machine_open_filtering: bool) -> None:
         # Serialise the counting step of concurrent ingesters, so that rows are always locked
         # in one order (no deadlock).
         with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [COUNT_LOCK])
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [INGEST_LOCK])
     least, greatest = ("LEAST", "GREATEST") if connection.vendor == "postgresql" else ("MIN", "MAX")
 
     def human(alias: str = "b") -> str:
@@ -383,6 +387,122 @@ def _count(*, machine_open_filtering: bool) -> None:
             WHERE t.id = d.link_id
             """
         )
+
+
+def recount(*, relation_ids: set[int], link_ids: set[int], machine_open_filtering: bool) -> None:
+    """Recount recipients, their emails and links from all their stored events (set-based).
+
+    Ingestion adds to the counters instead; this is for events written some other way (the
+    demo data) and for repairs.
+    """
+    if connection.vendor == "postgresql":
+        # Serialise recounts so each one sees the events every earlier one committed.
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [INGEST_LOCK])
+    counted = "" if machine_open_filtering else "OR TRUE"
+    human = f"label = '{Label.HUMAN}'"
+    for ids in _chunks(relation_ids):
+        _execute(
+            f"""
+            UPDATE crm_emailmessagerelation SET
+                human_opens = a.human_opens,
+                machine_opens = a.machine_opens,
+                human_clicks = a.human_clicks,
+                machine_clicks = a.machine_clicks,
+                first_opened_at = a.first_opened_at,
+                last_opened_at = a.last_opened_at,
+                last_clicked_at = a.last_clicked_at,
+                last_clicked_link_id = (
+                    SELECT e.link_id FROM tracking_trackingevent AS e
+                    WHERE e.relation_id = crm_emailmessagerelation.id AND e.kind = 'click'
+                        AND (e.{human} {counted})
+                    ORDER BY e.occurred_at DESC, e.id DESC LIMIT 1
+                ),
+                machine_open_label = COALESCE((
+                    SELECT e.label FROM tracking_trackingevent AS e
+                    WHERE e.relation_id = crm_emailmessagerelation.id AND e.kind = 'open'
+                        AND NOT e.{human}
+                    ORDER BY e.occurred_at DESC, e.id DESC LIMIT 1
+                ), '')
+            FROM (
+                SELECT relation_id,
+                    COUNT(*) FILTER (WHERE kind = 'open' AND {human}) AS human_opens,
+                    COUNT(*) FILTER (WHERE kind = 'open' AND NOT {human}) AS machine_opens,
+                    COUNT(*) FILTER (WHERE kind = 'click' AND {human}) AS human_clicks,
+                    COUNT(*) FILTER (WHERE kind = 'click' AND NOT {human}) AS machine_clicks,
+                    MIN(occurred_at) FILTER (WHERE kind = 'open' AND ({human} {counted}))
+                        AS first_opened_at,
+                    MAX(occurred_at) FILTER (WHERE kind = 'open' AND ({human} {counted}))
+                        AS last_opened_at,
+                    MAX(occurred_at) FILTER (WHERE kind = 'click' AND ({human} {counted}))
+                        AS last_clicked_at
+                FROM tracking_trackingevent
+                WHERE relation_id IN ({_placeholders(ids)})
+                GROUP BY relation_id
+            ) AS a
+            WHERE crm_emailmessagerelation.id = a.relation_id
+            """,
+            ids,
+        )
+    opens = "r.human_opens" if machine_open_filtering else "r.human_opens + r.machine_opens"
+    clicks = "r.human_clicks" if machine_open_filtering else "r.human_clicks + r.machine_clicks"
+    email_ids = list(
+        EmailMessageRelation.objects.filter(pk__in=relation_ids)
+        .order_by()  # the model's default ordering would join the emails for nothing
+        .values_list("email_id", flat=True)
+        .distinct()
+    )
+    for ids in _chunks(email_ids):
+        _execute(
+            f"""
+            UPDATE crm_emailmessage SET
+                times_opened = a.opens,
+                times_clicked = a.clicks,
+                is_opened = a.opens > 0,
+                first_opened_at = a.first_opened_at,
+                last_opened_at = a.last_opened_at
+            FROM (
+                SELECT r.email_id, SUM({opens}) AS opens, SUM({clicks}) AS clicks,
+                    MIN(r.first_opened_at) AS first_opened_at,
+                    MAX(r.last_opened_at) AS last_opened_at
+                FROM crm_emailmessagerelation AS r
+                WHERE r.email_id IN ({_placeholders(ids)})
+                GROUP BY r.email_id
+            ) AS a
+            WHERE crm_emailmessage.id = a.email_id
+            """,
+            ids,
+        )
+    for ids in _chunks(link_ids):
+        _execute(
+            f"""
+            UPDATE crm_trackedlink SET human_clicks = a.human, machine_clicks = a.machine
+            FROM (
+                SELECT link_id,
+                    COUNT(*) FILTER (WHERE {human}) AS human,
+                    COUNT(*) FILTER (WHERE NOT {human}) AS machine
+                FROM tracking_trackingevent
+                WHERE link_id IN ({_placeholders(ids)})
+                GROUP BY link_id
+            ) AS a
+            WHERE crm_trackedlink.id = a.link_id
+            """,
+            ids,
+        )
+
+
+def _chunks(ids: set[int] | list[int]) -> list[list[int]]:
+    ordered = sorted(ids)
+    return [ordered[i : i + CHUNK] for i in range(0, len(ordered), CHUNK)]
+
+
+def _placeholders(ids: Sequence[int]) -> str:
+    return ", ".join(["%s"] * len(ids))
+
+
+def _execute(sql: str, params: Sequence[int]) -> None:
+    with connection.cursor() as cursor:
+        cursor.execute(sql, list(params))
 
 
 def _campaign_relations() -> list[int]:
@@ -588,8 +708,18 @@ def esp_event_process(*, event: Any, esp_name: str) -> InboundMessage | None:
                     person=person, by=None, source=f"{esp_name} unsubscribe", email_opt_out=True
                 )
             note = f"unsubscribed at {esp_name}"
+            email_events_record(
+                kind=EmailEvent.Kind.UNSUBSCRIBED, relation_ids=[relation.pk], when=now, detail=note
+            )
         elif event.event_type in ("delivered", "deferred") and relation is not None:
             note = f"{event.event_type} ({esp_name})"
+            detail = str(event.mta_response or event.description or note)
+            email_events_record(
+                kind=EmailEvent.Kind(event.event_type),
+                relation_ids=[relation.pk],
+                when=now,
+                detail=detail,
+            )
         return InboundMessage.objects.create(
             fingerprint=fingerprint,
             source=InboundMessage.Source.WEBHOOK,

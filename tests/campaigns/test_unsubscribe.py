@@ -3,10 +3,11 @@ or cookie; a GET (a link scanner, a preview) only asks to confirm and changes no
 
 import pytest
 from django.core import mail
+from django.db.models import Sum
 from django.test import Client
 
 from campaigns.services import members_add
-from crm.models import EmailMessageRelation, PrivacyChange
+from crm.models import EmailDailyStat, EmailEvent, EmailMessageRelation, PrivacyChange
 from crm.timeline import timeline
 from tests.tracking.conftest import CHROME
 
@@ -65,6 +66,17 @@ def test_a_second_click_changes_nothing_more(copy) -> None:
         Client().post(path, {"List-Unsubscribe": "One-Click"})
 
     assert PrivacyChange.objects.count() == 1
+
+
+def test_an_unsubscribe_is_in_the_email_log_and_the_rollups_once(copy) -> None:
+    relation, path = copy
+    for _ in range(2):
+        Client().post(path, {"List-Unsubscribe": "One-Click"})
+
+    event = EmailEvent.objects.get(kind=EmailEvent.Kind.UNSUBSCRIBED)
+    assert event.relation == relation
+    stats = EmailDailyStat.objects.aggregate(unsubscribed=Sum("unsubscribed"))
+    assert stats["unsubscribed"] == 1
 
 
 def test_a_forged_token_unsubscribes_no_one(copy) -> None:

@@ -1,0 +1,112 @@
+from __future__ import annotations
+
+import csv
+from typing import Any
+
+from django.contrib import messages
+from django.contrib.auth.decorators import permission_required
+from django.forms import Form
+from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
+from django.shortcuts import render
+from django_tables2 import RequestConfig
+from django_tables2.data import TableListData
+
+from crm.models import User
+from crm.views import home_context
+from reports.email_log import EmailLogFilterForm, EmailLogTable, csv_lines, log_rows
+from reports.forms import DashboardFilterForm
+from reports.selectors import Chart, Dashboard, dashboard
+
+LOG_PAGE_SIZE = 50
+
+
+def _explain(request: HttpRequest, form: Form) -> None:
+    """Say why filters were not applied: the page then shows its default period."""
+    if form.is_bound and not form.is_valid():
+        for errors in form.errors.values():
+            for error in errors:
+                messages.error(request, str(error))
+
+
+def _dashboard_context(
+    request: HttpRequest, data: Dashboard, form: DashboardFilterForm
+) -> dict[str, Any]:
+    query = request.GET.copy()
+    query.pop("chart", None)
+    return {
+        "dashboard": data,
+        "charts_json": [chart.as_json() for chart in data.charts if chart.has_data],
+        "filter_form": form,
+        "query": query.urlencode(),
+    }
+
+
+@permission_required("crm.view_dashboards", raise_exception=True)
+def dashboard_page(request: HttpRequest) -> HttpResponse:
+    form = DashboardFilterForm(request.GET or None)
+    _explain(request, form)
+    data = dashboard(form.scope())
+    return render(request, "reports/dashboard.html", _dashboard_context(request, data, form))
+
+
+def home(request: HttpRequest) -> HttpResponse:
+    """The home page: the user's records and tasks, and their own email dashboard."""
+    user = request.user
+    assert isinstance(user, User)
+    form = DashboardFilterForm(request.GET or None, with_rep=False)
+    data = dashboard(form.scope(sender_id=user.pk), leaderboard=False)
+    context = {**home_context(request), **_dashboard_context(request, data, form)}
+    return render(request, "reports/home.html", context)
+
+
+def chart_csv(request: HttpRequest, key: str) -> HttpResponse:
+    """One chart's data as CSV; without the dashboards permission, the user's own numbers."""
+    user = request.user
+    assert isinstance(user, User)
+    everyone = user.has_perm("crm.view_dashboards")
+    form = DashboardFilterForm(request.GET or None, with_rep=everyone)
+    scope = form.scope() if everyone else form.scope(sender_id=user.pk)
+    chart: Chart | None = dashboard(scope, leaderboard=everyone).chart(key)
+    if chart is None:
+        raise Http404("No such chart.")
+    response = HttpResponse(content_type="text/csv; charset=utf-8")
+    name = f"{chart.key}-{scope.start}-{scope.end}.csv"
+    response["Content-Disposition"] = f'attachment; filename="{name}"'
+    writer = csv.writer(response)
+    writer.writerow(chart.header)
+    writer.writerows(chart.rows())
+    return response
+
+
+@permission_required("crm.view_dashboards", raise_exception=True)
+def email_log(request: HttpRequest) -> HttpResponse:
+    form = EmailLogFilterForm(request.GET or None)
+    _explain(request, form)
+    # Wrapped as it is: django-tables2 would copy any other sequence into a list of every row.
+    table = EmailLogTable(TableListData(log_rows(form)))
+    RequestConfig(request, paginate={"per_page": LOG_PAGE_SIZE}).configure(table)
+    query = request.GET.copy()
+    query.pop("page", None)
+    query.pop("sort", None)
+    since, until = form.period()
+    context = {
+        "table": table,
+        "filter_form": form,
+        "query": query.urlencode(),
+        "since": since,
+        "until": until,
+    }
+    return render(request, "reports/email_log.html", context)
+
+
+@permission_required("crm.view_dashboards", raise_exception=True)
+def email_log_csv(request: HttpRequest) -> StreamingHttpResponse:
+    """The filtered log as CSV, streamed: rows are read and written in chunks."""
+    form = EmailLogFilterForm(request.GET or None)
+    since, until = form.period()
+    response = StreamingHttpResponse(
+        csv_lines(log_rows(form)), content_type="text/csv; charset=utf-8"
+    )
+    name = f"email-log-{since.date()}-{until.date()}.csv"
+    response["Content-Disposition"] = f'attachment; filename="{name}"'
+    return response
