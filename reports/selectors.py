@@ -14,7 +14,8 @@ from typing import Any
 
 from django.db.models import Count, Q, QuerySet, Sum
 
-from crm.models import EmailDailyStat, LinkDailyStat, Task, User
+from campaigns.models import CampaignInfluence, CampaignMember, FunnelStep, InfluenceModel
+from crm.models import EmailDailyStat, LinkDailyStat, Opportunity, Task, User
 from tracking.classify import Label
 
 TOP_LINKS = 10
@@ -237,6 +238,8 @@ def dashboard(scope: Scope, *, leaderboard: bool = True) -> Dashboard:
     if leaderboard:
         charts.append(_leaderboard(scope))
     charts.append(_top_links(scope))
+    charts.append(_funnel(scope))
+    charts.append(_influence(scope))
     return Dashboard(scope=scope, totals=totals, charts=charts)
 
 
@@ -308,4 +311,79 @@ def _top_links(scope: Scope) -> Chart:
         ],
         stacked=True,
         empty_text="No link was clicked in this period.",
+    )
+
+
+def _funnel(scope: Scope) -> Chart:
+    """Campaign members who joined in the period, by how far they came: each step counts those
+    who reached it or went further (tracking moves members forward, never back). The rep filter
+    keeps the campaigns that rep owns."""
+    members = CampaignMember.objects.filter(
+        created_at__date__gte=scope.start, created_at__date__lte=scope.end
+    )
+    if scope.sender_id is not None:
+        members = members.filter(campaign__owner_id=scope.sender_id)
+    if scope.campaign_id is not None:
+        members = members.filter(campaign_id=scope.campaign_id)
+    by_step = dict(
+        members.order_by()
+        .values("status__funnel_step")
+        .annotate(count=Count("pk"))
+        .values_list("status__funnel_step", "count")
+    )
+    steps = [step for step in FunnelStep if step != FunnelStep.NONE]
+    reached = [sum(n for step_of, n in by_step.items() if step_of >= step) for step in steps]
+    return Chart(
+        "funnel",
+        "Campaign funnel (members who joined in the period)",
+        "hbar",
+        "Step",
+        ["Members", *(step.label for step in steps)],
+        [Series("Members", [sum(by_step.values()), *reached])],
+        empty_text="No one joined a campaign in this period.",
+    )
+
+
+def _influence(scope: Scope) -> Chart:
+    """Per campaign, under Primary Campaign Source: the pipeline it brought in (open
+    opportunities created in the period) and the revenue it won (opportunities closed won in
+    the period). The rep filter keeps that rep's opportunities; /campaigns/influence/ shows
+    the other models."""
+    created = Q(
+        opportunity__created_at__date__gte=scope.start,
+        opportunity__created_at__date__lte=scope.end,
+    )
+    closed = Q(opportunity__close_date__gte=scope.start, opportunity__close_date__lte=scope.end)
+    open_ = created & ~Q(opportunity__stage__in=Opportunity.CLOSED_STAGES)
+    won = closed & Q(opportunity__stage=Opportunity.Stage.CLOSED_WON)
+    rows = CampaignInfluence.objects.filter(open_ | won, model=InfluenceModel.PRIMARY)
+    if scope.sender_id is not None:
+        rows = rows.filter(opportunity__owner_id=scope.sender_id)
+    if scope.campaign_id is not None:
+        rows = rows.filter(campaign_id=scope.campaign_id)
+    totals = list(
+        rows.order_by()
+        .values("campaign_id", "campaign__name", "campaign__actual_cost")
+        .annotate(
+            pipeline=Sum("revenue_share", filter=open_),
+            won=Sum("revenue_share", filter=won),
+            opportunities=Count("opportunity", distinct=True),
+        )
+        .order_by("-won", "-pipeline", "campaign__name")
+    )
+    return Chart(
+        "influence",
+        "Influenced pipeline and won revenue by campaign (Primary Campaign Source)",
+        "hbar",
+        "Campaign",
+        [row["campaign__name"] for row in totals],
+        [
+            Series("Pipeline", [float(row["pipeline"] or 0) for row in totals]),
+            Series("Won revenue", [float(row["won"] or 0) for row in totals]),
+        ],
+        empty_text="No opportunity a campaign influenced closes in this period.",
+        extra=[
+            Series("Opportunities", [row["opportunities"] for row in totals]),
+            Series("Actual cost", [float(row["campaign__actual_cost"]) for row in totals]),
+        ],
     )

@@ -10,7 +10,9 @@ from tests.browser.conftest import REAL_BROWSER, log_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.services]
 
-CHARTS = ["sent", "delivery", "opens", "clicks", "rates", "leaderboard", "links"]
+CHARTS = [
+    "sent", "delivery", "opens", "clicks", "rates", "leaderboard", "links", "funnel", "influence"
+]  # fmt: skip
 
 
 def _page(browser, console_errors):  # type: ignore[no-untyped-def]

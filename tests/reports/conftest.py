@@ -10,7 +10,15 @@ import time_machine
 from django.utils import timezone
 
 from campaigns.models import Campaign
-from crm.models import EmailMessage, EmailMessageRelation, TrackedLink, User
+from campaigns.services import influence_recompute, members_add, members_advance
+from crm.models import (
+    EmailMessage,
+    EmailMessageRelation,
+    Opportunity,
+    OrgSettings,
+    TrackedLink,
+    User,
+)
 from crm.services import bounce_record, email_send, reply_record
 from tests.tracking.conftest import (  # noqa: F401 -- fixtures these tests use
     embedded,
@@ -20,6 +28,7 @@ from tests.tracking.conftest import (  # noqa: F401 -- fixtures these tests use
 )
 from tracking.models import TrackingEvent
 from tracking.rollups import rollups_add_events
+from tracking.services import recount
 
 DAY1 = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
 
@@ -44,8 +53,8 @@ class History:
 
 
 def add_events(rows: Sequence[tuple[EmailMessageRelation, str, str, datetime, str]]) -> None:
-    """Store one batch of tracking events (relation, kind, label, time, link URL) and add them
-    to the rollups, as ingestion does."""
+    """Store one batch of tracking events (relation, kind, label, time, link URL), count them,
+    move campaign members and add them to the rollups, as ingestion does."""
     links = {(link.email_id, link.url): link for link in TrackedLink.objects.all()}
     stored = TrackingEvent.objects.bulk_create(
         TrackingEvent(
@@ -60,6 +69,13 @@ def add_events(rows: Sequence[tuple[EmailMessageRelation, str, str, datetime, st
         )
         for relation, kind, label, when, url in rows
     )
+    relation_ids = {event.relation_id for event in stored}
+    recount(
+        relation_ids=relation_ids,
+        link_ids={event.link_id for event in stored if event.link_id},
+        machine_open_filtering=OrgSettings.load().machine_open_filtering,
+    )
+    members_advance(relation_ids=relation_ids)
     rollups_add_events(event_ids=[event.pk for event in stored])
 
 
@@ -95,6 +111,9 @@ def history(rep, other_rep, manager, make_contact, send_at) -> History:
         source=EmailMessage.Source.LIST,
         campaign=campaign,
     )
+    # Ann and Bob joined the campaign on day 1; Cy never did.
+    members_add(campaign=campaign, contact_ids=[ann.pk, bob.pk])
+    campaign.members.update(created_at=day(1, 9))
     hello = send_at(day(1, 11), sender=other_rep, to=[cy], subject="Hello", html_body=body)
     follow_up = send_at(day(2), sender=rep, to=[cy], subject="Following up", html_body=body)
     history = History(
@@ -142,6 +161,23 @@ def history(rep, other_rep, manager, make_contact, send_at) -> History:
             received_at=when,
             is_auto_reply=False,
         )
+    members_advance(relation_ids=[h.ann.pk, h.cy_follow_up.pk])  # as inbound does after a reply
+    # The opportunities the campaign influenced (Primary Campaign Source), closing on days 2
+    # and 4, one outside the days of the history, and one without a campaign.
+    for name, owner, stage, amount, close, source in (
+        ("Ann's pilot", rep, "proposal", 1000, day(4), campaign),
+        ("Bob's renewal", other_rep, "closed_won", 500, day(2), campaign),
+        ("Next year", rep, "prospecting", 700, day(40), campaign),
+        ("Cy's deal", other_rep, "closed_won", 300, day(3), None),
+    ):
+        opportunity = Opportunity.objects.create(
+            name=name, owner=owner, stage=stage, amount=amount, close_date=close.date(),
+            campaign=source,
+        )  # fmt: skip
+        # Created the day after the launch, except the one for next year (created on day 30).
+        created = day(30) if name == "Next year" else day(2)
+        Opportunity.objects.filter(pk=opportunity.pk).update(created_at=created)
+    influence_recompute()
     for relation in (h.ann, h.bob, h.cy_hello, h.cy_follow_up):
         relation.refresh_from_db()
     assert timezone.get_current_timezone_name() == "UTC"

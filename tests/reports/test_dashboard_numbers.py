@@ -6,7 +6,8 @@ from datetime import date
 import pytest
 from django.db.models import Exists, OuterRef, Q
 
-from crm.models import EmailEvent, EmailMessageRelation
+from campaigns.models import CampaignMember
+from crm.models import EmailEvent, EmailMessageRelation, Opportunity
 from reports.selectors import Scope, dashboard, rate
 from tests.reports.conftest import History, day
 from tracking.models import TrackingEvent
@@ -162,6 +163,60 @@ def test_each_charts_numbers_equal_counts_from_the_events(history: History, name
     links = shown.chart("links")
     assert links is not None
     assert {row[0]: tuple(row[1:]) for row in links.rows()} == _expected_links(scope)
+    funnel = shown.chart("funnel")
+    assert funnel is not None
+    assert funnel.series[0].values == _expected_funnel(scope)
+    influence = shown.chart("influence")
+    assert influence is not None
+    assert {row[0]: tuple(row[1:]) for row in influence.rows()} == _expected_influence(scope)
+
+
+def _expected_funnel(scope: Scope) -> list[int]:
+    """Members who joined in scope, by the furthest step their copies' events reached."""
+    members = CampaignMember.objects.filter(
+        created_at__date__gte=scope.start, created_at__date__lte=scope.end
+    )
+    if scope.sender_id is not None:
+        members = members.filter(campaign__owner_id=scope.sender_id)
+    if scope.campaign_id is not None:
+        members = members.filter(campaign_id=scope.campaign_id)
+    steps = []
+    for member in members:
+        copies = EmailMessageRelation.objects.filter(
+            contact=member.contact, email__campaign=member.campaign
+        )
+        human = TrackingEvent.objects.filter(relation__in=copies, label="human")
+        if copies.filter(replied_at__isnull=False).exists():
+            steps.append(4)
+        elif human.filter(kind="click").exists():
+            steps.append(3)
+        elif human.filter(kind="open").exists():
+            steps.append(2)
+        else:
+            steps.append(1 if copies.filter(sent_at__isnull=False).exists() else 0)
+    return [len(steps), *(sum(step >= n for step in steps) for n in (1, 2, 3, 4))]
+
+
+def _expected_influence(scope: Scope) -> dict[str, tuple]:
+    """Per campaign: open opportunities created in scope and won ones closed in scope (the
+    primary model gives the opportunity's campaign all of its amount)."""
+    opportunities = Opportunity.objects.filter(campaign__isnull=False)
+    if scope.sender_id is not None:
+        opportunities = opportunities.filter(owner_id=scope.sender_id)
+    if scope.campaign_id is not None:
+        opportunities = opportunities.filter(campaign_id=scope.campaign_id)
+    result: dict[str, list] = {}
+    for opportunity in opportunities:
+        created = scope.start <= opportunity.created_at.date() <= scope.end
+        closed = scope.start <= opportunity.close_date <= scope.end
+        won = opportunity.stage == "closed_won"
+        if not ((created and not opportunity.is_closed) or (closed and won)):
+            continue
+        row = result.setdefault(opportunity.campaign.name, [0.0, 0.0, 0, 0.0])
+        row[1 if won else 0] += float(opportunity.amount)
+        row[2] += 1
+        row[3] = float(opportunity.campaign.actual_cost)
+    return {name: tuple(row) for name, row in result.items()}
 
 
 def test_the_hand_built_history_has_something_in_every_chart(history: History) -> None:

@@ -26,10 +26,11 @@ def test_a_manager_sees_every_chart_with_its_data_and_table(
         ]
     )
     assert [c["key"] for c in charts] == [
-        "sent", "delivery", "opens", "clicks", "rates", "leaderboard", "links"
+        "sent", "delivery", "opens", "clicks", "rates", "leaderboard", "links", "funnel",
+        "influence",
     ]  # fmt: skip
     assert charts[0]["labels"][0] == "2026-03-02" and charts[0]["datasets"][0]["data"][:2] == [3, 1]
-    for key in ("sent", "opens", "leaderboard", "links"):
+    for key in ("sent", "opens", "leaderboard", "links", "funnel", "influence"):
         assert f'id="chart-{key}"' in page and f'id="table-{key}"' in page
         assert reverse("reports:chart_csv", args=[key]) in page
     assert 'data-kpi="open_human">75.0%' in page and "Salesforce would show 100.0%" in page
@@ -47,9 +48,9 @@ def test_the_dashboard_renders_in_a_fixed_number_of_queries(
     client = client_for(manager)
     # session, user, permissions x2, rollup by day, by rep, rep names, follow-ups, top links,
     # the nav's task count and the user's roles, the rep and campaign choices
-    with django_assert_num_queries(13):
+    with django_assert_num_queries(15):
         client.get(reverse("reports:dashboard"), FULL)
-    with django_assert_num_queries(14):  # and the chosen rep, when the filter is checked
+    with django_assert_num_queries(16):  # and the chosen rep, when the filter is checked
         client.get(reverse("reports:dashboard"), {**FULL, "rep": history.rep.pk})
 
 
@@ -97,7 +98,18 @@ def test_each_chart_downloads_as_csv(client_for, manager, history: History) -> N
 
 
 @pytest.mark.parametrize(
-    "key", ["sent", "delivery", "opens", "clicks", "rates", "leaderboard", "links"]
+    "key",
+    [
+        "sent",
+        "delivery",
+        "opens",
+        "clicks",
+        "rates",
+        "leaderboard",
+        "links",
+        "funnel",
+        "influence",
+    ],
 )
 def test_every_charts_csv_has_a_row_per_label(
     client_for, manager, history: History, key: str

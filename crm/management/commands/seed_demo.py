@@ -227,7 +227,7 @@ class Command(BaseCommand):
             contact_ids=list(Contact.objects.values_list("pk", flat=True)),
             lead_ids=list(Lead.objects.values_list("pk", flat=True)),
         )
-        launch.members.update(created_at=timezone.now() - timedelta(days=30))
+        launch.members.update(created_at=timezone.now() - timedelta(days=20))
         contact_ids = sorted(Contact.objects.values_list("pk", flat=True))
         members_add(campaign=trade_show, contact_ids=rng.sample(contact_ids, 25))
         trade_show.members.update(created_at=timezone.now() - timedelta(days=119))

@@ -11,6 +11,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from campaigns.models import Campaign
+from campaigns.services import members_advance
 from crm.models import (
     Contact,
     EmailEvent,
@@ -155,6 +156,7 @@ class Command(BaseCommand):
             link_ids={link.pk for link in links},
             machine_open_filtering=OrgSettings.load().machine_open_filtering,
         )
+        members_advance(relation_ids=[r.pk for r in relations])  # as ingestion does
         return len(emails)
 
     def _bounce(self, relation: EmailMessageRelation, log: list[EmailEvent], *, hard: bool) -> None:
