@@ -48,6 +48,7 @@ bench: install
 	$(BIN)/python bench/metrics.py
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/listemail.py
+	$(BIN)/python bench/dashboard.py
 
 clean:
 	rm -rf $(VENV) var staticfiles .mypy_cache .ruff_cache

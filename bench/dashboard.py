@@ -29,7 +29,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-DATABASE = "openrate_reports_bench"
+DATABASE = "openrate_bench_dashboard"
 REPS = 10
 CAMPAIGNS = 5
 EMAILS = 200_000
