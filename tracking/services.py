@@ -36,6 +36,7 @@ from crm.services import (
     email_events_record,
     privacy_update,
     reply_record,
+    unsubscribe_record,
 )
 from tracking import buffer
 from tracking.buffer import EventWriter, RawEvent
@@ -551,6 +552,10 @@ def _keys() -> tuple[bytes, ...]:
 
 MAX_RAW = 2 * 1024 * 1024
 _VERP = re.compile(r"^bounces\+([A-Za-z0-9_-]+)@", re.IGNORECASE)
+# A list email's mailto unsubscribe (crm.services.list_unsubscribe_headers): to
+# unsubscribe+<token>@<VERP domain>, or to the sender with "unsubscribe <token>" as subject.
+_UNSUBSCRIBE_ADDRESS = re.compile(r"^unsubscribe\+([A-Za-z0-9_-]+)@", re.IGNORECASE)
+_UNSUBSCRIBE_SUBJECT = re.compile(r"^\s*unsubscribe\s+([A-Za-z0-9_-]+)\s*$", re.IGNORECASE)
 
 
 def inbound_mail_process(*, raw: bytes, source: str) -> InboundMessage:
@@ -568,7 +573,14 @@ def inbound_mail_process(*, raw: bytes, source: str) -> InboundMessage:
     with transaction.atomic():
         relation = _match(parsed)
         note, created_email = "", None
-        if parsed.kind == "bounce":
+        unsubscribing = (
+            _unsubscribe_request(parsed) if parsed.kind not in ("bounce", "complaint") else None
+        )
+        if unsubscribing is not None:
+            relation = unsubscribing
+            unsubscribe_record(relation=relation)
+            note = f"unsubscribe request from {parsed.from_address}"
+        elif parsed.kind == "bounce":
             note = _apply_bounces(parsed, relation, now)
         elif parsed.kind == "complaint" and (relation or parsed.recipients):
             address = relation.address if relation else parsed.recipients[0].address
@@ -611,6 +623,27 @@ def inbound_mail_process(*, raw: bytes, source: str) -> InboundMessage:
             # Another worker stored the same message first; undo ours, keep theirs.
             transaction.set_rollback(True)
     return InboundMessage.objects.get(fingerprint=fingerprint)
+
+
+def _unsubscribe_request(parsed: ParsedMessage) -> EmailMessageRelation | None:
+    """The recipient copy a mailto unsubscribe names by its signed token, if it is one."""
+    tokens = [
+        from_verp(m.group(1)) for a in parsed.to_addresses if (m := _UNSUBSCRIBE_ADDRESS.match(a))
+    ]
+    if subject := _UNSUBSCRIBE_SUBJECT.match(parsed.subject):
+        tokens.append(subject.group(1))
+    keys = _keys()
+    for token in tokens:
+        data = parse_token(token, keys=keys)
+        if data is not None:
+            relation = (
+                EmailMessageRelation.objects.select_related("contact", "lead")
+                .filter(pk=data.recipient_id)
+                .first()
+            )
+            if relation is not None:
+                return relation
+    return None
 
 
 def _match(parsed: ParsedMessage) -> EmailMessageRelation | None:
