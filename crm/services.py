@@ -749,8 +749,17 @@ def daily_list_email_left() -> int:
     return max(0, OrgSettings.load().daily_list_email_limit - _daily_used(is_list=True))
 
 
+# PostgreSQL advisory lock keys (arbitrary constants) for the daily limits' count-then-insert.
+_DAILY_LIMIT_LOCKS = {False: 720_401, True: 720_402}
+
+
 def _check_daily_limit(org: OrgSettings, *, is_list: bool, adding: int) -> None:
+    """Call inside the transaction that records the send: on PostgreSQL, concurrent sends of
+    one kind then count one after the other, each seeing the rows the one before inserted."""
     limit = org.daily_list_email_limit if is_list else org.daily_single_email_limit
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_DAILY_LIMIT_LOCKS[is_list]])
     used = _daily_used(is_list=is_list)
     if used + adding > limit:
         kind = "list" if is_list else "single"
