@@ -38,17 +38,24 @@ _COHORT_COLUMNS = (
     "recipients_clicked_human",
     "recipients_clicked_any",
 )
-# (kind, human only) of each cohort column, in order.
+# (kind, human only) of each cohort column, in order, and the recipient's counter of it.
 _COHORT_FLAGS = (("open", True), ("open", False), ("click", True), ("click", False))
+_COHORT_COUNTERS = (
+    "r.human_opens",
+    "r.human_opens + r.machine_opens",
+    "r.human_clicks",
+    "r.human_clicks + r.machine_clicks",
+)
 
 
 def rollups_add_events(*, event_ids: Sequence[int]) -> None:
     """Add the tracking events with these ids (newly stored by one batch) to the rollups.
 
-    Contract: call it once per event, in the transaction that inserted them, after the recount
-    (on PostgreSQL the recount's advisory lock then serialises batches, which the first-open
-    test below relies on). A recipient counts in the cohort columns when this batch holds their
-    first open (click) of a kind: none of that kind is stored outside these ids.
+    Contract: call it once per event, in the transaction that inserted them, after the
+    counting step has added them to their recipients' counters (on PostgreSQL that step's
+    advisory lock then serialises batches, which the first-open test below relies on). A
+    recipient counts in the cohort columns when this batch holds their first open (click) of a
+    kind: none of that kind is stored outside these ids.
     """
     if not event_ids:
         return
@@ -145,7 +152,8 @@ def _add_cohort(
     """Recipients who opened (clicked), human and any, on the day their copy was sent.
 
     `first_only` narrows to recipients with no such event outside `scope` (a batch's first):
-    their stored count of it equals the batch's, an index-only count per recipient.
+    their counter of it, which ingestion's counting step has just increased, equals the
+    batch's count, so no stored event is read.
     """
     flags, counts = [], []
     for index, (kind, human) in enumerate(_COHORT_FLAGS):
@@ -155,10 +163,7 @@ def _add_cohort(
             return f"{alias}.kind = '{kind}'{label}"
 
         flags.append(f"SUM(CASE WHEN {matches('e')} THEN 1 ELSE 0 END) AS f{index}")
-        first = ""
-        if first_only:
-            first = f"""AND n.f{index} = (SELECT COUNT(*) FROM tracking_trackingevent AS o
-                WHERE o.relation_id = n.relation_id AND {matches("o")})"""  # noqa: S608
+        first = f"AND n.f{index} = {_COHORT_COUNTERS[index]}" if first_only else ""
         counts.append(f"COUNT(*) FILTER (WHERE n.f{index} > 0 {first})")
     day, day_params = rollups.sent_day()
     select = f"""SELECT {day}, {_KEYS}, {", ".join(counts)}
