@@ -371,7 +371,8 @@ def emails_deliver(*, email_ids: Sequence[int]) -> None:
         else:
             links[link_email][url] = link_id
     deferred = ""
-    # Outcomes are logged together after the loop: one statement per kind, not per copy.
+    # Outcomes are stored and logged together after the loop: a few statements, not per copy.
+    attempted: list[Relation] = []
     outcomes: dict[tuple[str, str], list[int]] = {}
     if pending:
         connection = get_connection()
@@ -401,17 +402,20 @@ def emails_deliver(*, email_ids: Sequence[int]) -> None:
                 )
                 message.connection = connection
                 status, reason = _send_one(message)
-                Relation.objects.filter(pk=relation.pk).update(
-                    delivery_status=status,
-                    refusal_reason=reason,
-                    sent_at=timezone.now() if status == Relation.Delivery.SENT else None,
-                )
+                relation.delivery_status, relation.refusal_reason = status, reason
+                relation.sent_at = timezone.now() if status == Relation.Delivery.SENT else None
+                attempted.append(relation)
                 outcomes.setdefault((_DELIVERY_EVENT[status], reason), []).append(relation.pk)
                 if status == Relation.Delivery.PENDING:
                     deferred = reason
                     break
         finally:
             connection.close()
+            # Written together, as the outcomes are logged: a worker that dies before this
+            # leaves its sent copies Sending, so they are never sent twice.
+            Relation.objects.bulk_update(
+                attempted, ["delivery_status", "refusal_reason", "sent_at"], batch_size=500
+            )
             for (kind, reason), relation_ids in outcomes.items():
                 email_events_record(kind=kind, relation_ids=relation_ids, detail=reason)
     _finish(list(emails))
