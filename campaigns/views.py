@@ -121,6 +121,14 @@ def _edit_campaign(request: HttpRequest, campaign: Campaign | None) -> HttpRespo
     return render(request, "crm/record_form.html", context)
 
 
+def _people_seen_by(user: User) -> Q:
+    """Members (or recipients) whose Contact or Lead this user may see: a campaign's figures
+    count everyone, its lists name only the people the user's record access shows."""
+    if user.has_perm("crm.view_all_records"):
+        return Q()
+    return Q(contact__owner=user) | Q(lead__owner=user)
+
+
 def _members_with_engagement(campaign: Campaign) -> QuerySet[CampaignMember]:
     """The members, each with their totals over the campaign's emails (subqueries, one query)."""
     copies = Relation.objects.filter(
@@ -141,9 +149,8 @@ def _members_with_engagement(campaign: Campaign) -> QuerySet[CampaignMember]:
 
 def campaign_detail(request: HttpRequest, pk: int) -> HttpResponse:
     campaign = _get_campaign_for_user(request, pk)
-    member_filter = filters.MemberFilter(
-        request.GET or None, queryset=_members_with_engagement(campaign), campaign=campaign
-    )
+    members = _members_with_engagement(campaign).filter(_people_seen_by(_user(request)))
+    member_filter = filters.MemberFilter(request.GET or None, queryset=members, campaign=campaign)
     table = tables.MemberTable(member_filter.qs)
     RequestConfig(request, paginate={"per_page": 25}).configure(table)
     own, hierarchy = campaign_figures(campaign=campaign)
@@ -316,7 +323,8 @@ def _get_list_email(request: HttpRequest, pk: int, email_pk: int) -> ListEmail:
 def list_email_detail(request: HttpRequest, pk: int, email_pk: int) -> HttpResponse:
     list_email = _get_list_email(request, pk, email_pk)
     copy = Relation.objects.filter(email_id=OuterRef("email_id"), relation_type="to")
-    recipients = list_email.recipients.select_related("contact", "lead").annotate(
+    recipients = list_email.recipients.filter(_people_seen_by(_user(request)))
+    recipients = recipients.select_related("contact", "lead").annotate(
         delivery=Subquery(copy.values("delivery_status")[:1]),
         human_opens=Subquery(copy.values("human_opens")[:1]),
         human_clicks=Subquery(copy.values("human_clicks")[:1]),

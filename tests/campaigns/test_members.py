@@ -5,8 +5,10 @@ from urllib.parse import urlencode
 
 import pytest
 from django.db import IntegrityError, transaction
+from django.urls import reverse
 
 from campaigns.models import CampaignMember
+from campaigns.services import members_add
 
 
 def test_a_campaign_gets_the_default_statuses_with_sent_as_default(campaign) -> None:
@@ -137,3 +139,18 @@ def test_the_list_pages_offer_add_to_campaign(client_for, rep, make_contact, mak
         page = client.get(path + "?q=a").content.decode()
         assert 'action="/campaigns/add-members/"' in page
         assert 'name="query" value="q=a"' in page and 'name="select"' in page
+
+
+def test_the_member_list_names_only_people_the_user_may_see(
+    client_for, rep, other_rep, manager, campaign, make_contact
+) -> None:
+    mine = make_contact(last_name="Mine", email="mine@example.com")
+    theirs = make_contact(last_name="Theirs", email="theirs@example.com", owner=other_rep)
+    members_add(campaign=campaign, contact_ids=[mine.pk, theirs.pk])
+    url = reverse("campaigns:campaign_detail", args=[campaign.pk])
+
+    as_other_rep = client_for(other_rep).get(url).content.decode()
+    as_manager = client_for(manager).get(url).content.decode()
+
+    assert "theirs@example.com" in as_other_rep and "mine@example.com" not in as_other_rep
+    assert "theirs@example.com" in as_manager and "mine@example.com" in as_manager
