@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import csv
 import heapq
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from datetime import date, datetime, time, timedelta
 from itertools import islice
 from operator import itemgetter
@@ -290,22 +290,37 @@ CSV_HEADER = ["time", "event", "recipient", "contact_id", "lead_id", "person", "
               "subject", "label", "detail"]  # fmt: skip
 
 
+# A spreadsheet runs a cell that starts with one of these as a formula (CSV injection).
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_safe(values: Iterable[Any]) -> list[Any]:
+    """The row's text cells that a spreadsheet would run as formulas, quoted as text: subjects,
+    names and bounce details come from outside (OWASP's advice: a leading apostrophe)."""
+    return [
+        f"'{value}" if isinstance(value, str) and value.startswith(_FORMULA_START) else value
+        for value in values
+    ]
+
+
 def csv_lines(rows: LogRows) -> Iterator[str]:
     """The log as CSV lines, oldest first, read from the database in chunks."""
     writer = csv.writer(_Echo())
     yield writer.writerow(CSV_HEADER)
     for row in rows.oldest_first():
         yield writer.writerow(
-            [
-                row["log_at"].isoformat(),
-                _kind_name(row["log_kind"]).lower(),
-                row["log_address"],
-                row["log_contact_id"] or "",
-                row["log_lead_id"] or "",
-                row["log_person"],
-                row["log_email_id"],
-                row["log_subject"],
-                row["log_label"],
-                row["log_detail"],
-            ]
+            spreadsheet_safe(
+                [
+                    row["log_at"].isoformat(),
+                    _kind_name(row["log_kind"]).lower(),
+                    row["log_address"],
+                    row["log_contact_id"] or "",
+                    row["log_lead_id"] or "",
+                    row["log_person"],
+                    row["log_email_id"],
+                    row["log_subject"],
+                    row["log_label"],
+                    row["log_detail"],
+                ]
+            )
         )

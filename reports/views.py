@@ -13,7 +13,13 @@ from django_tables2.data import TableListData
 
 from crm.models import User
 from crm.views import home_context
-from reports.email_log import EmailLogFilterForm, EmailLogTable, csv_lines, log_rows
+from reports.email_log import (
+    EmailLogFilterForm,
+    EmailLogTable,
+    csv_lines,
+    log_rows,
+    spreadsheet_safe,
+)
 from reports.forms import DashboardFilterForm
 from reports.selectors import Chart, Dashboard, dashboard
 
@@ -74,7 +80,7 @@ def chart_csv(request: HttpRequest, key: str) -> HttpResponse:
     response["Content-Disposition"] = f'attachment; filename="{name}"'
     writer = csv.writer(response)
     writer.writerow(chart.header)
-    writer.writerows(chart.rows())
+    writer.writerows(spreadsheet_safe(row) for row in chart.rows())
     return response
 
 

@@ -114,3 +114,16 @@ def test_pages_follow_each_other_without_a_gap_or_a_repeat(history: History) -> 
     assert paged == whole and len(whole) == rows.count() == 22
     assert [r["log_at"] for r in whole] == sorted((r["log_at"] for r in whole), reverse=True)
     assert rows[3] == whole[3]
+
+
+def test_the_export_quotes_what_a_spreadsheet_would_run_as_a_formula(
+    client_for, admin_user, history: History
+) -> None:
+    EmailEvent.objects.filter(kind="bounced").update(detail='=HYPERLINK("http://evil.example")')
+
+    response = client_for(admin_user).get(reverse("reports:email_log_csv"), PERIOD)
+
+    rows = list(csv.reader(io.StringIO(b"".join(response.streaming_content).decode())))
+    bounce = next(row for row in rows if row[1] == "bounced")
+    assert bounce[9] == '\'=HYPERLINK("http://evil.example")'
+    assert all(not cell.startswith(("=", "+", "@")) for row in rows for cell in row)
