@@ -736,14 +736,21 @@ def esp_event_process(*, event: Any, esp_name: str) -> InboundMessage | None:
                 note = f"complaint reported by {esp_name}"
         elif event.event_type == "unsubscribed" and relation is not None:
             person = relation.contact or relation.lead
-            if person is not None:
+            changes = (
                 privacy_update(
                     person=person, by=None, source=f"{esp_name} unsubscribe", email_opt_out=True
                 )
-            note = f"unsubscribed at {esp_name}"
-            email_events_record(
-                kind=EmailEvent.Kind.UNSUBSCRIBED, relation_ids=[relation.pk], when=now, detail=note
+                if person is not None
+                else None
             )
+            note = f"unsubscribed at {esp_name}"
+            if changes:  # the email log and the dashboards count an unsubscribe once
+                email_events_record(
+                    kind=EmailEvent.Kind.UNSUBSCRIBED,
+                    relation_ids=[relation.pk],
+                    when=now,
+                    detail=note,
+                )
         elif event.event_type in ("delivered", "deferred") and relation is not None:
             note = f"{event.event_type} ({esp_name})"
             detail = str(event.mta_response or event.description or note)

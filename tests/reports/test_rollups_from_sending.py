@@ -99,3 +99,30 @@ def test_an_esp_delivered_event_counts_as_delivered(history: History) -> None:
     assert _row(2, history.other_rep.pk).delivered == 1
     assert EmailEvent.objects.get(kind="delivered").detail == "250 2.0.0 OK"
     assert EmailMessageRelation.objects.filter(events__kind="delivered").get() == history.cy_hello
+
+
+def test_an_esp_unsubscribe_counts_once_however_often_the_esp_reports_it(
+    history: History,
+) -> None:
+    key = signing_keys(settings.SECRET_KEY, settings.TRACKING_SIGNING_KEYS)[0]
+    token = make_token(history.cy_hello.pk, key=key)
+    for n in (1, 2):  # two reports with their own ids: the person opted out once
+        esp_event_process(
+            event=SimpleNamespace(
+                metadata={"openrate_token": token},
+                event_id=f"esp-unsubscribe-{n}",
+                event_type="unsubscribed",
+                recipient="cy@example.com",
+                timestamp=day(3),
+                mta_response="",
+                description="",
+                reject_reason=None,
+                message_id="m1",
+                esp_event={},
+            ),
+            esp_name="postmark",
+        )
+
+    history.cy_hello.contact.refresh_from_db()
+    assert history.cy_hello.contact.has_opted_out_of_email
+    assert EmailEvent.objects.filter(kind="unsubscribed").count() == 1
