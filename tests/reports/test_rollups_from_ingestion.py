@@ -7,7 +7,8 @@ import pytest
 from django.core.management import call_command
 from django.forms.models import model_to_dict
 
-from crm.models import EmailDailyStat, LinkDailyStat
+from crm.models import EmailDailyStat, LinkDailyStat, OrgSettings
+from reports.services import email_log_prune
 from tests.reports.conftest import History
 from tests.tracking.conftest import CHROME, call
 from tracking import buffer
@@ -94,3 +95,15 @@ def test_a_rebuild_from_a_day_leaves_earlier_days_alone(history: History) -> Non
     later = [row for row in _stats() if row["day"] >= since]
     assert later == [row for row in incremental if row["day"] >= since]
     assert all(row["queued"] == 7 for row in _stats() if row["day"] < since)
+
+
+def test_a_rebuild_keeps_the_days_the_retention_already_pruned(history: History) -> None:
+    org = OrgSettings.load()
+    org.email_log_retention_months = 1  # the history (March 2026) is older than a month
+    org.save()
+    incremental = _stats()
+    assert email_log_prune() > 0  # the history's events are gone; their rollups stay
+
+    call_command("rebuild_rollups", stdout=StringIO())
+
+    assert _stats() == incremental
