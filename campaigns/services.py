@@ -515,6 +515,10 @@ def _joined_within(days: int) -> str:
     )
 
 
+# PostgreSQL advisory lock key (an arbitrary constant) for influence recomputes.
+INFLUENCE_LOCK = 720_501
+
+
 def influence_recompute(*, opportunity_ids: Collection[int] | None = None) -> None:
     """Recompute campaign influence for these opportunities (all when None), set-based.
 
@@ -535,6 +539,11 @@ def influence_recompute(*, opportunity_ids: Collection[int] | None = None) -> No
         scope = f"AND o.id IN ({_placeholders(ids)})" if ids is not None else ""
         params = list(ids or ())
         with transaction.atomic():
+            if connection.vendor == "postgresql":
+                # One recompute at a time: two would each delete the rows the other has not
+                # committed yet, then both insert, and the influence would count twice.
+                with connection.cursor() as cursor:
+                    cursor.execute("SELECT pg_advisory_xact_lock(%s)", [INFLUENCE_LOCK])
             stale = CampaignInfluence.objects.all()
             if ids is not None:
                 stale = stale.filter(opportunity_id__in=ids)
