@@ -257,6 +257,12 @@ def list_email_batch_send(*, list_email_id: int, now: datetime | None = None) ->
     )
     if not leased:
         return None
+    # Recipients still Sending belong to a run that died before its batch committed (the lease
+    # lets one run at a time, and _prepare hands a batch over in one transaction): none of
+    # them reached the send pipeline, so they go back in the queue.
+    list_email.recipients.filter(state=Recipient.State.SENDING).update(
+        state=Recipient.State.QUEUED, batch=None
+    )
     org = OrgSettings.load()
     rate = org.list_email_per_minute
     left = daily_list_email_left()
@@ -268,9 +274,8 @@ def list_email_batch_send(*, list_email_id: int, now: datetime | None = None) ->
             ListEmail.objects.filter(pk=list_email.pk).update(
                 status=ListEmail.Status.SCHEDULED, next_batch_at=_next_midnight(now)
             )
-        elif not _finish_if_done(list_email, now):
-            # Only claimed recipients are left (another run's): look again after its lease.
-            pass
+        else:
+            _finish_if_done(list_email, now)
         return None
     batch = uuid.uuid4()
     ids = list(queued.order_by("pk").values_list("pk", flat=True)[:size])
@@ -283,7 +288,8 @@ def list_email_batch_send(*, list_email_id: int, now: datetime | None = None) ->
         )
     )
     ListEmail.objects.filter(pk=list_email.pk).update(status=ListEmail.Status.SENDING)
-    handed = _prepare(list_email, claimed)
+    with transaction.atomic():  # the emails and the recipients' outcomes, or neither
+        handed = _prepare(list_email, claimed)
     try:
         emails_deliver(email_ids=handed)
     except DeliveryDeferred:

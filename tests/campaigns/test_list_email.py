@@ -2,6 +2,7 @@
 tracking, List-Unsubscribe), and those the policy refuses are skipped with the reason."""
 
 import re
+import uuid
 
 from django.conf import settings
 from django.core import mail
@@ -218,3 +219,26 @@ def test_the_send_page_lists_each_recipient_with_the_result_in_few_queries(
 
     assert page.count(">Sent<") == 3 and "Email Opt Out" in page
     assert 'data-done="true"' in page
+
+
+def test_a_batch_whose_worker_died_goes_out_once_its_lease_has_passed(
+    client_for, rep, campaign, make_contact, django_capture_on_commit_callbacks, time_machine
+) -> None:
+    _five_members_at_three_pm(campaign, make_contact, time_machine, list_email_per_minute=2)
+    _send(client_for(rep), campaign, django_capture_on_commit_callbacks)
+    list_email = ListEmail.objects.get()
+    # A worker claimed the next two and died before handing them over.
+    claimed = list(list_email.recipients.filter(state="queued").order_by("pk")[:2])
+    ListEmailRecipient.objects.filter(pk__in=[r.pk for r in claimed]).update(
+        state="sending", batch=uuid.uuid4()
+    )
+
+    for minute in range(1, 15):  # beat, every minute; the dead worker's lease is 10 minutes
+        time_machine.move_to(f"2026-03-02 15:{minute:02d}:00Z", tick=False)
+        resume_list_emails.delay()
+
+    list_email.refresh_from_db()
+    assert list_email.status == ListEmail.Status.COMPLETED
+    assert sorted(message.to[0] for message in mail.outbox) == sorted(
+        campaign.members.values_list("contact__email", flat=True)
+    )  # each member once
