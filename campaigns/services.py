@@ -9,14 +9,15 @@ from __future__ import annotations
 
 import uuid
 from collections import Counter
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 from django.db import connection, transaction
-from django.db.models import Count, Q, QuerySet, Sum
+from django.db.models import CharField, Count, Q, QuerySet, Sum, Value
+from django.db.models.functions import Cast, Concat
 from django.utils import timezone
 
 from campaigns.models import (
@@ -123,6 +124,34 @@ def member_status_set(*, member: CampaignMember, status: CampaignMemberStatus) -
         member.first_responded_at = member.first_responded_at or timezone.now()
         fields += ["has_responded", "first_responded_at"]
     member.save(update_fields=fields)
+
+
+@transaction.atomic
+def member_statuses_save(
+    *,
+    campaign: Campaign,
+    statuses: Sequence[CampaignMemberStatus],
+    deleted: Sequence[CampaignMemberStatus],
+) -> None:
+    """Save a campaign's edited member statuses, all or none.
+
+    Labels, the default and funnel steps are unique per campaign, so statuses that swap them
+    would collide one save at a time: the changed ones, and any other holding a step or the
+    default they take, first give theirs up in one UPDATE each.
+    """
+    for status in deleted:
+        status.delete()
+    changed = [status.pk for status in statuses if status.pk]
+    if any(status.is_default for status in statuses):
+        campaign.statuses.update(is_default=False)
+    steps = {status.funnel_step for status in statuses if status.funnel_step}
+    campaign.statuses.filter(Q(pk__in=changed) | Q(funnel_step__in=steps)).update(funnel_step=0)
+    campaign.statuses.filter(pk__in=changed).update(
+        label=Concat(Value("(saving "), Cast("pk", CharField()), Value(")"))
+    )
+    for status in statuses:
+        status.campaign = campaign
+        status.save()
 
 
 def members_advance(*, relation_ids: Collection[int]) -> None:

@@ -39,6 +39,7 @@ from campaigns.services import (
     list_email_create,
     list_email_progress,
     member_status_set,
+    member_statuses_save,
     members_add,
     members_remove,
 )
@@ -262,20 +263,11 @@ def member_statuses(request: HttpRequest, pk: int) -> HttpResponse:
         request.POST or None, queryset=campaign.statuses.all(), prefix="statuses"
     )
     if request.method == "POST" and formset.is_valid():
-        statuses = formset.save(commit=False)
-        for status in formset.deleted_objects:
-            status.delete()
-        # Clear the old default first: the unique index allows one at a time.
-        default = next((s for s in statuses if s.is_default), None)
-        if default is not None:
-            campaign.statuses.exclude(pk=default.pk).update(is_default=False)
-        changed_steps = {s.funnel_step for s in statuses if s.funnel_step}
-        campaign.statuses.filter(funnel_step__in=changed_steps).exclude(
-            pk__in=[s.pk for s in statuses if s.pk]
-        ).update(funnel_step=0)
-        for status in statuses:
-            status.campaign = campaign
-            status.save()
+        member_statuses_save(
+            campaign=campaign,
+            statuses=formset.save(commit=False),
+            deleted=formset.deleted_objects,
+        )
         messages.success(request, "Member statuses saved.")
         return redirect(campaign)
     return render(

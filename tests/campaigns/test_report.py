@@ -116,3 +116,20 @@ def test_two_defaults_are_refused(client_for, rep, campaign) -> None:
 
     assert "Mark exactly one status as the default" in response.content.decode()
     assert campaign.statuses.filter(is_default=True).count() == 1
+
+
+def test_two_statuses_swap_their_labels_and_funnel_steps(client_for, rep, campaign) -> None:
+    statuses = list(campaign.statuses.all())
+    opened = next(i for i, s in enumerate(statuses) if s.label == "Opened")
+    clicked = next(i for i, s in enumerate(statuses) if s.label == "Clicked")
+    data = _statuses_form(campaign)
+    for index, other in ((opened, statuses[clicked]), (clicked, statuses[opened])):
+        data[f"statuses-{index}-label"] = other.label
+        data[f"statuses-{index}-funnel_step"] = other.funnel_step
+
+    response = client_for(rep).post(f"/campaigns/{campaign.pk}/statuses/", data)
+
+    assert response.status_code == 302
+    swapped = {s.pk: (s.label, s.funnel_step) for s in campaign.statuses.all()}
+    assert swapped[statuses[opened].pk] == ("Clicked", statuses[clicked].funnel_step)
+    assert swapped[statuses[clicked].pk] == ("Opened", statuses[opened].funnel_step)
