@@ -21,6 +21,7 @@ from email.utils import make_msgid
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
+from celery import current_app
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives, get_connection
 from django.db import connection, transaction
@@ -1236,6 +1237,12 @@ def activity_metrics_recompute(
         ):
             for chunk in _metric_chunks(ids):
                 _metrics_upsert(kind, chunk, now)
+
+
+def counters_recount_enqueue() -> None:
+    """Queue the recount of every email's opens and clicks (tracking's task, named, as crm does
+    not import tracking's services), once the change that calls for it commits."""
+    transaction.on_commit(lambda: current_app.send_task("tracking.tasks.recount_counters"))
 
 
 def activity_refresh_enqueue(*, relation_ids: Collection[int]) -> None:

@@ -31,7 +31,14 @@ from crm.models import (
     Task,
     User,
 )
-from crm.services import PRIVACY_FLAGS, SendRefused, call_log, email_send, privacy_update
+from crm.services import (
+    PRIVACY_FLAGS,
+    SendRefused,
+    call_log,
+    counters_recount_enqueue,
+    email_send,
+    privacy_update,
+)
 from crm.timeline import timeline
 from privacy.models import Individual
 
@@ -531,6 +538,8 @@ def setup(request: HttpRequest) -> HttpResponse:
             org = form.save(commit=False)
             org.updated_by = _user(request)
             org.save()
+            if "machine_open_filtering" in form.changed_data:
+                counters_recount_enqueue()
             changed = ", ".join(str(form.fields[name].label) for name in form.changed_data)
             messages.success(request, f"Setup saved: {changed}.")
         else:

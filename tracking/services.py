@@ -43,7 +43,7 @@ from tracking.buffer import EventWriter, RawEvent
 from tracking.classify import EventFacts, Label, classify, describe_client, truncate_ip
 from tracking.inbound import HARD_REASONS, classify_message, message_content, reason_from_text
 from tracking.inbound import InboundMessage as ParsedMessage
-from tracking.models import InboundMessage
+from tracking.models import InboundMessage, TrackingEvent
 from tracking.rollups import INGEST_LOCK, rollups_add_events
 from tracking.tokens import from_verp, make_token, parse_token, signing_keys
 
@@ -490,6 +490,29 @@ def recount(*, relation_ids: set[int], link_ids: set[int], machine_open_filterin
             """,
             ids,
         )
+
+
+def counters_recount_all() -> int:
+    """Recount every recipient with events, and their emails, from the stored events, a chunk
+    of recipients per transaction: machine-open filtering decides which opens count, so
+    switching it must recount what was counted the other way. Returns how many recipients."""
+    machine_open_filtering = OrgSettings.load().machine_open_filtering
+    last = total = 0
+    while True:
+        ids = list(
+            TrackingEvent.objects.filter(relation_id__gt=last)
+            .order_by("relation_id")
+            .values_list("relation_id", flat=True)
+            .distinct()[:CHUNK]
+        )
+        if not ids:
+            return total
+        with transaction.atomic():
+            # Links count human and machine clicks apart, whatever the setting.
+            recount(
+                relation_ids=set(ids), link_ids=set(), machine_open_filtering=machine_open_filtering
+            )
+        last, total = ids[-1], total + len(ids)
 
 
 def _chunks(ids: set[int] | list[int]) -> list[list[int]]:

@@ -5,7 +5,7 @@ from django.conf import settings
 
 from tracking.imap import poll_mailbox
 from tracking.models import InboundMessage
-from tracking.services import events_ingest, inbound_mail_process
+from tracking.services import counters_recount_all, events_ingest, inbound_mail_process
 
 # One run drains batches for at most this long, so beat's next run finds the worker free.
 DRAIN_SECONDS = 50.0
@@ -38,3 +38,9 @@ def poll_inbound_mailbox() -> int:
         settings.INBOUND_IMAP_URL, handle, failed_folder=settings.INBOUND_IMAP_FAILED_FOLDER
     )
     return result.processed
+
+
+@shared_task(acks_late=True)
+def recount_counters() -> int:
+    """After Setup switches machine-open filtering: recount what was counted the other way."""
+    return counters_recount_all()

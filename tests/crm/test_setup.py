@@ -1,5 +1,6 @@
 """Setup: an admin switches each setting and sees it saved; bad values are refused."""
 
+from celery import current_app
 from django.urls import reverse
 
 from crm.models import OrgSettings
@@ -77,3 +78,21 @@ def test_there_is_only_ever_one_setup_row(db) -> None:
 
     assert OrgSettings.objects.count() == 1
     assert OrgSettings.load().no_activity_days == 3
+
+
+def test_switching_machine_open_filtering_queues_a_recount(
+    client_for, admin_user, monkeypatch, django_capture_on_commit_callbacks
+) -> None:
+    sent: list[str] = []
+    monkeypatch.setattr(current_app, "send_task", lambda name, *a, **k: sent.append(name))
+    client = client_for(admin_user)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post(reverse("crm:setup"), VALID | {"machine_open_filtering": ""})
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post(
+            reverse("crm:setup"),
+            VALID | {"machine_open_filtering": "", "no_activity_days": "15"},
+        )
+
+    assert sent == ["tracking.tasks.recount_counters"]  # once: the second left it as it was

@@ -10,7 +10,7 @@ from crm.models import OrgSettings, TrackedLink
 from tests.tracking.conftest import CHROME, call
 from tracking import buffer
 from tracking.models import BufferedEvent, TrackingEvent
-from tracking.services import events_ingest
+from tracking.services import counters_recount_all, events_ingest
 
 APPLE_PROXY = {"User-Agent": "Mozilla/5.0"}
 GMAIL_PROXY = {
@@ -246,3 +246,20 @@ def test_the_same_event_twice_in_one_stream_batch_is_stored_and_counted_once(
 
     sent_email.relation.refresh_from_db()
     assert TrackingEvent.objects.count() == 1 and sent_email.relation.human_opens == 1
+
+
+def test_switching_machine_open_filtering_recounts_what_was_counted_the_other_way(
+    app, sent_email
+) -> None:
+    call(app, sent_email.pixel, headers=APPLE_PROXY, remote_addr="17.58.1.20")
+    events_ingest()
+    sent_email.email.refresh_from_db()
+    assert not sent_email.email.is_opened  # filtering on: a machine open is not an open
+
+    _setup(machine_open_filtering=False)
+    assert counters_recount_all() == 1
+
+    sent_email.email.refresh_from_db()
+    assert sent_email.email.is_opened and sent_email.email.times_opened == 1
+    sent_email.relation.refresh_from_db()
+    assert sent_email.relation.first_opened_at is not None
