@@ -17,7 +17,7 @@ from typing import Any
 
 from django.db import connection, transaction
 from django.db.models import CharField, Count, Q, QuerySet, Sum, Value
-from django.db.models.functions import Cast, Concat
+from django.db.models.functions import Cast, Coalesce, Concat
 from django.utils import timezone
 
 from campaigns.models import (
@@ -110,20 +110,21 @@ def members_remove(*, campaign: Campaign, member_ids: Collection[int]) -> int:
     return removed
 
 
-def member_status_set(*, member: CampaignMember, status: CampaignMemberStatus) -> None:
-    """Set a member's status by hand (any status, forward or back: the owner knows best).
-
-    A responded status marks the member responded, dated the first time only.
-    """
-    if status.campaign_id != member.campaign_id:
+def members_status_set(
+    *, campaign: Campaign, member_ids: Collection[int], status: CampaignMemberStatus
+) -> int:
+    """Set these members' status by hand (any status, forward or back: the owner knows best),
+    in one UPDATE. A responded status marks them responded, dated the first time only.
+    Returns how many members were set."""
+    if status.campaign_id != campaign.pk:
         raise ValueError("That status belongs to another campaign.")
-    member.status = status
-    fields = ["status", "updated_at"]
-    if status.has_responded and not member.has_responded:
-        member.has_responded = True
-        member.first_responded_at = member.first_responded_at or timezone.now()
-        fields += ["has_responded", "first_responded_at"]
-    member.save(update_fields=fields)
+    changes: dict[str, Any] = {"status": status, "updated_at": timezone.now()}
+    if status.has_responded:
+        changes |= {
+            "has_responded": True,
+            "first_responded_at": Coalesce("first_responded_at", Value(timezone.now())),
+        }
+    return campaign.members.filter(pk__in=member_ids).update(**changes)
 
 
 @transaction.atomic

@@ -38,10 +38,10 @@ from campaigns.services import (
     link_clicks,
     list_email_create,
     list_email_progress,
-    member_status_set,
     member_statuses_save,
     members_add,
     members_remove,
+    members_status_set,
 )
 from crm import filters as crm_filters
 from crm.models import Contact, EmailMessage, EmailMessageRelation, Lead, User
@@ -192,10 +192,8 @@ def members_bulk(request: HttpRequest, pk: int) -> HttpResponse:
     if status is None:
         messages.error(request, "Choose the status to give them.")
         return redirect(campaign)
-    members = list(campaign.members.filter(pk__in=ids).select_related("status"))
-    for member in members:
-        member_status_set(member=member, status=status)
-    messages.success(request, f"{len(members)} member{'s' * (len(members) != 1)} set to {status}.")
+    count = members_status_set(campaign=campaign, member_ids=ids, status=status)
+    messages.success(request, f"{count} member{'s' * (count != 1)} set to {status}.")
     return redirect(campaign)
 
 

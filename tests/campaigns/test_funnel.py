@@ -11,7 +11,7 @@ from django.core import mail
 from django.utils import timezone
 
 from campaigns.models import CampaignMember
-from campaigns.services import member_status_set, members_add
+from campaigns.services import members_add, members_status_set
 from crm.models import EmailMessageRelation, OrgSettings
 from tests.tracking.conftest import CHROME, call
 from tracking.services import events_ingest, inbound_mail_process
@@ -117,7 +117,11 @@ def test_a_reply_marks_the_member_responded(rep, member, paths) -> None:
 
 
 def test_the_funnel_never_moves_backwards(app, member, paths) -> None:
-    member_status_set(member=member, status=member.campaign.statuses.get(label="Clicked"))
+    members_status_set(
+        campaign=member.campaign,
+        member_ids=[member.pk],
+        status=member.campaign.statuses.get(label="Clicked"),
+    )
 
     call(app, paths["pixel"], headers={"User-Agent": CHROME})
     events_ingest()
