@@ -4,6 +4,7 @@ import importlib
 import os
 import subprocess
 import sys
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import timedelta
@@ -65,6 +66,30 @@ def celery_worker(environment: dict[str, str], *, hostname: str) -> Iterator[Non
         process.terminate()
         output, _ = process.communicate(timeout=20)
         print(output[-3000:])
+
+
+def run_at_once(*work: Callable[[], object]) -> list[BaseException]:
+    """Run each callable in a thread of its own, all released at the same moment (a race),
+    each with its own database connection; returns what they raised. For tests marked
+    django_db(transaction=True): the threads see only committed rows."""
+    start = threading.Barrier(len(work))
+    errors: list[BaseException] = []
+
+    def run(function: Callable[[], object]) -> None:
+        try:
+            start.wait(timeout=10)
+            function()
+        except BaseException as error:  # reported by the test
+            errors.append(error)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run, args=(function,)) for function in work]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    return errors
 
 
 def skip_or_fail(reason: str) -> None:

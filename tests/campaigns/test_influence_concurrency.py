@@ -1,6 +1,5 @@
 """Two influence recomputes at the same moment leave one set of influence rows."""
 
-import threading
 from decimal import Decimal
 
 import pytest
@@ -9,6 +8,7 @@ from django.db import connection
 from campaigns.models import CampaignInfluence, CampaignMember
 from campaigns.services import influence_recompute
 from crm.models import OpportunityContactRole
+from tests.conftest import run_at_once
 
 # Each thread has its own database connection: the rows must be committed for both to see them.
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -29,23 +29,8 @@ def test_two_recomputes_at_once_do_not_count_influence_twice(
         OpportunityContactRole.objects.create(opportunity=opportunity, contact=ada)
     influence_recompute()
     expected = CampaignInfluence.objects.count()
-    start = threading.Barrier(2)
-    errors: list[BaseException] = []
 
-    def run() -> None:
-        try:
-            start.wait(timeout=10)
-            influence_recompute()
-        except BaseException as error:  # reported by the main thread
-            errors.append(error)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=run) for _ in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
+    errors = run_at_once(influence_recompute, influence_recompute)
 
     assert errors == []
     assert CampaignInfluence.objects.count() == expected

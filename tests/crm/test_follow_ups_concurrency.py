@@ -1,6 +1,5 @@
 """Two workers creating follow-ups at the same moment still leave one open follow-up a record."""
 
-import threading
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -9,6 +8,7 @@ from django.db import connection
 
 from crm.models import Contact, Lead, Opportunity, Task
 from crm.services import follow_ups_create
+from tests.conftest import run_at_once
 
 NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
@@ -27,24 +27,8 @@ def test_two_concurrent_runs_make_one_open_follow_up_per_record(rep) -> None:
     )
     for model in (Contact, Lead, Opportunity):
         model.objects.update(created_at=NOW - timedelta(days=30))
-    start = threading.Barrier(2)
-    errors: list[BaseException] = []
-
-    def run() -> None:
-        try:
-            start.wait(timeout=10)
-            follow_ups_create()
-        except BaseException as error:  # reported by the main thread
-            errors.append(error)
-        finally:
-            connection.close()
-
     with time_machine.travel(NOW, tick=False):
-        threads = [threading.Thread(target=run) for _ in range(2)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join(timeout=60)
+        errors = run_at_once(follow_ups_create, follow_ups_create)
 
     assert errors == []
     follow_ups = Task.objects.filter(kind=Task.Kind.FOLLOW_UP).exclude(status="completed")

@@ -1,12 +1,12 @@
 """Two ingesters draining the buffer at once store every event once and count it once."""
 
-import threading
 import uuid
 
 import pytest
 from django.db import connection
 from django.utils import timezone
 
+from tests.conftest import run_at_once
 from tests.tracking.conftest import CHROME
 from tracking import buffer
 from tracking.models import TrackingEvent
@@ -29,24 +29,12 @@ def test_two_ingesters_at_once_count_every_event_exactly_once(embedded, sent_ema
             for n in range(EVENTS)
         ]
     )
-    start = threading.Barrier(2)
-    errors: list[BaseException] = []
 
-    def run() -> None:
-        try:
-            start.wait(timeout=10)
-            while events_ingest(batch_size=100).read:
-                pass
-        except BaseException as error:  # reported by the main thread
-            errors.append(error)
-        finally:
-            connection.close()
+    def drain() -> None:
+        while events_ingest(batch_size=100).read:
+            pass
 
-    threads = [threading.Thread(target=run) for _ in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
+    errors = run_at_once(drain, drain)
 
     assert errors == []
     assert TrackingEvent.objects.count() == EVENTS
