@@ -28,6 +28,7 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from campaigns.services import members_advance
+from crm import rollups
 from crm.models import EmailEvent, EmailMessageRelation, OrgSettings, TrackedLink
 from crm.services import (
     activity_refresh_enqueue,
@@ -131,15 +132,14 @@ def _label(raw_events: Sequence[RawEvent], org: OrgSettings) -> list[tuple[Any, 
     # classifying needs.
     relations = dict(
         _select_by_ids(
-            f"SELECT id, {_EPOCH[connection.vendor]} FROM crm_emailmessagerelation "
-            "WHERE id IN ({ids})",
+            f"SELECT id, {_EPOCH[connection.vendor]} FROM crm_emailmessagerelation WHERE {{ids}}",
             {relation for _, relation, _ in parsed},
         )
     )
     honeypots = {
         row[0]
         for row in _select_by_ids(
-            "SELECT id FROM crm_trackedlink WHERE is_honeypot AND id IN ({ids})",
+            "SELECT id FROM crm_trackedlink WHERE is_honeypot AND {ids}",
             {link for _, _, link in parsed if link},
         )
     }
@@ -545,18 +545,13 @@ def _campaign_relations() -> list[int]:
 
 
 def _select_by_ids(sql: str, ids: set[int]) -> list[tuple[Any, ...]]:
-    """Run `sql`, whose `{ids}` names the ids: one array parameter on PostgreSQL (thousands of
-    placeholders cost more to send than the query), a literal list of integers on SQLite."""
+    """Run `sql`, whose `{ids}` stands for "id is one of `ids`": one parameter however many
+    (thousands of placeholders cost more to send than the query)."""
     if not ids:
         return []
+    condition, params = rollups.ids_in("id", "ids", ids)
     with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            cursor.execute(
-                sql.replace("IN ({ids})", "= ANY(string_to_array(%s, ',')::bigint[])"),
-                [",".join(map(str, ids))],
-            )
-        else:
-            cursor.execute(sql.format(ids=",".join(str(int(i)) for i in ids)))
+        cursor.execute(sql.format(ids=condition), params)
         return [tuple(row) for row in cursor.fetchall()]
 
 
