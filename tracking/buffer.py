@@ -38,10 +38,17 @@ _INSERT = (
     "(event_id, kind, token, received_at, ip, user_agent, method) "
     "VALUES (%s, %s, %s, %s, %s, %s, %s)"
 )
+_TABLE_FIELDS = len(_FIELDS)
 
 
 class RawEvent(NamedTuple):
-    """One hit on a tracking endpoint, as the fast path saw it (a tuple: cheap to make)."""
+    """One hit on a tracking endpoint, as the fast path saw it (a tuple: cheap to make).
+
+    The fast path verified the token before writing the event, and passes on the ids it
+    read from it, so ingestion need not verify it again. An event without them (0: one
+    written by an older version, or read back from the database table, which keeps only the
+    token) is verified at ingestion.
+    """
 
     event_id: str
     kind: str  # "open" | "click"
@@ -50,6 +57,8 @@ class RawEvent(NamedTuple):
     ip: str
     user_agent: str
     method: str
+    relation_id: int = 0
+    link_id: int = 0
 
 
 def redis_client() -> redis.Redis | None:
@@ -92,12 +101,12 @@ class EventWriter:
     def _write_to_database(events: Sequence[RawEvent]) -> None:
         try:
             with connection.cursor() as cursor:
-                cursor.executemany(_INSERT, events)
+                cursor.executemany(_INSERT, [event[:_TABLE_FIELDS] for event in events])
         except Exception:
             # A connection the server dropped: reconnect once, then give up loudly.
             connection.close()
             with connection.cursor() as cursor:
-                cursor.executemany(_INSERT, events)
+                cursor.executemany(_INSERT, [event[:_TABLE_FIELDS] for event in events])
 
 
 class BatchingEventWriter:

@@ -106,6 +106,24 @@ def client_ip(environ: dict[str, Any], trusted_proxies: int) -> str:
         return ""
 
 
+def event_id(now: float) -> str:
+    """A UUIDv7 (RFC 9562) as 32 hex digits: the time in milliseconds, then 74 random bits.
+
+    Time first, so the events table's unique index on it grows at its right-hand edge
+    instead of being written at random pages (a random UUID touches a new page per insert
+    once the index outgrows memory).
+    """
+    rand = int.from_bytes(os.urandom(10))
+    value = (
+        int(now * 1000) << 80
+        | 0x7 << 76
+        | (rand >> 62 & 0xFFF) << 64
+        | 0b10 << 62
+        | rand & 0x3FFF_FFFF_FFFF_FFFF
+    )
+    return f"{value:032x}"
+
+
 class TrackingApp:
     """Serves /t/ itself and hands every other path to `fallback` (Django)."""
 
@@ -152,7 +170,7 @@ class TrackingApp:
         if path.endswith(".gif"):
             data = parse_token(path[5:-4], keys=self.keys)
             if data is not None and data.link_id == 0:
-                self._record("open", path[5:-4], environ, method)
+                self._record("open", path[5:-4], environ, method, data.recipient_id, 0)
         start_response("200 OK", GIF_HEADERS)
         return [] if method == "HEAD" else [GIF]
 
@@ -162,29 +180,40 @@ class TrackingApp:
         token = path[5:]
         data = parse_token(token, keys=self.keys)
         url = self.links.get(data.link_id) if data is not None and data.link_id else None
-        if url is None:
+        if data is None or url is None:
             return self._not_found(method, start_response)
-        self._record("click", token, environ, method)
+        self._record("click", token, environ, method, data.recipient_id, data.link_id)
         start_response("302 Found", [("Location", url), ("Content-Length", "0"), *NO_STORE])
         return []
 
-    def _record(self, kind: str, token: str, environ: dict[str, Any], method: str) -> None:
-        # Every microsecond here is paid on each hit: a plain tuple, a random id, and with no
-        # proxy the address the server itself saw (it needs no checking).
+    def _record(
+        self,
+        kind: str,
+        token: str,
+        environ: dict[str, Any],
+        method: str,
+        relation_id: int,
+        link_id: int,
+    ) -> None:
+        # Every microsecond here is paid on each hit: a plain tuple, a time-ordered random id,
+        # and with no proxy the address the server itself saw (it needs no checking).
         ip = (
             client_ip(environ, self.trusted_proxies)
             if self.trusted_proxies
             else environ.get("REMOTE_ADDR", "")
         )
+        now = time.time()
         self.writer.append(
             RawEvent(
-                os.urandom(16).hex(),
+                event_id(now),
                 kind,
                 token,
-                time.time(),
+                now,
                 ip,
                 environ.get("HTTP_USER_AGENT", "")[:MAX_USER_AGENT],
                 method,
+                relation_id,
+                link_id,
             )
         )
 

@@ -1,7 +1,7 @@
 """Opens and clicks into the daily rollups the dashboards read (crm.EmailDailyStat, LinkDailyStat).
 
-Ingestion calls `rollups_add_events` with the events a batch newly stored: each event is added
-once, so the rollups need no recount. `rollups_rebuild` recomputes them from the stored events
+Ingestion calls `rollups_add_batch` with its batch table of newly stored events: each event is
+added once, so the rollups need no recount. `rollups_rebuild` recomputes them from the stored events
 and the email log (to backfill, or after a repair). Both are a few set-based statements.
 """
 
@@ -22,11 +22,26 @@ from tracking.classify import Label
 # adds to the rollups too: batches take it in turn, and a rebuild never interleaves with one.
 INGEST_LOCK = 720_301
 
+# The columns every rollup statement reads from its source, a derived table aliased `e`: one
+# row per event with its email's rollup keys and the day its copy was sent (the cohort day).
+SOURCE_COLUMNS = (
+    "relation_id",
+    "kind",
+    "label",
+    "link_id",
+    "occurred_at",
+    "sender_key",
+    "campaign_key",
+    "sent_day",
+)
 _JOINS = """
     JOIN crm_emailmessagerelation AS r ON r.id = e.relation_id
     JOIN crm_emailmessage AS m ON m.id = r.email_id
 """
-_KEYS = "COALESCE(m.sender_id, 0), COALESCE(m.campaign_id, 0)"
+# An email's rollup keys: 0 for none, so the rollups' unique key holds no NULL.
+_SENDER_KEY = "COALESCE(m.sender_id, 0)"
+_CAMPAIGN_KEY = "COALESCE(m.campaign_id, 0)"
+_KEYS = f"{_SENDER_KEY}, {_CAMPAIGN_KEY}"
 _EVENT_COLUMNS = (
     *(f"opens_{label}" for label in Label),
     "clicks_human",
@@ -48,21 +63,33 @@ _COHORT_COUNTERS = (
 )
 
 
-def rollups_add_events(*, event_ids: Sequence[int]) -> None:
-    """Add the tracking events with these ids (newly stored by one batch) to the rollups.
+def rollups_add_batch(*, table: str) -> None:
+    """Add the events in `table` (ingestion's batch: only events it newly stored, with the
+    SOURCE_COLUMNS) to the rollups, reading nothing but that table and the recipients.
 
     Contract: call it once per event, in the transaction that inserted them, after the
     counting step has added them to their recipients' counters (on PostgreSQL that step's
     advisory lock then serialises batches, which the first-open test below relies on). A
     recipient counts in the cohort columns when this batch holds their first open (click) of a
-    kind: none of that kind is stored outside these ids.
+    kind: none of that kind is stored outside the batch.
     """
+    _add_new(f"{table} AS e", {})
+
+
+def rollups_add_events(*, event_ids: Sequence[int]) -> None:
+    """Add the stored tracking events with these ids (newly stored, not yet added) to the
+    rollups, on the same contract as `rollups_add_batch`."""
     if not event_ids:
         return
     scope, params = rollups.ids_in("e.id", "ids", event_ids)
-    _add_event_counts(scope, params)
-    _add_link_counts(scope, params)
-    _add_cohort(scope, params, first_only=True)
+    source, source_params = _stored_events(scope)
+    _add_new(source, {**params, **source_params})
+
+
+def _add_new(source: str, params: dict[str, Any]) -> None:
+    _add_event_counts(source, params)
+    _add_link_counts(source, params)
+    _add_cohort(source, params, first_only=True)
 
 
 @transaction.atomic
@@ -90,9 +117,24 @@ def rollups_rebuild(*, since: date | None = None) -> None:
     email_stats.delete()
     link_stats.delete()
     _add_log_counts(event_scope, params)
-    _add_event_counts(event_scope, params)
-    _add_link_counts(event_scope, params)
-    _add_cohort("TRUE", params, first_only=False, outer=sent_scope)
+    events, source_params = _stored_events(event_scope)
+    _add_event_counts(events, {**params, **source_params})
+    _add_link_counts(events, {**params, **source_params})
+    # The cohort is by the day a copy was sent: every event of the copies sent since then.
+    sent, source_params = _stored_events(sent_scope)
+    _add_cohort(sent, {**params, **source_params}, first_only=False)
+
+
+def _stored_events(scope: str) -> tuple[str, dict[str, Any]]:
+    """The stored events matching `scope` as a rollup source (SOURCE_COLUMNS, aliased e)."""
+    sent_day, params = rollups.sent_day()
+    source = f"""(
+        SELECT e.relation_id, e.kind, e.label, e.link_id, e.occurred_at,
+            {_SENDER_KEY} AS sender_key, {_CAMPAIGN_KEY} AS campaign_key, {sent_day} AS sent_day
+        FROM tracking_trackingevent AS e {_JOINS}
+        WHERE {scope}
+    ) AS e"""  # noqa: S608
+    return source, params
 
 
 def _add_log_counts(scope: str, params: dict[str, Any]) -> None:
@@ -112,7 +154,7 @@ def _add_log_counts(scope: str, params: dict[str, Any]) -> None:
     )
 
 
-def _add_event_counts(scope: str, params: dict[str, Any]) -> None:
+def _add_event_counts(source: str, params: dict[str, Any]) -> None:
     """Opens by label and clicks, on the day they happened."""
     counts = [f"COUNT(*) FILTER (WHERE e.kind = 'open' AND e.label = '{label}')" for label in Label]
     counts += [
@@ -120,23 +162,23 @@ def _add_event_counts(scope: str, params: dict[str, Any]) -> None:
         f"COUNT(*) FILTER (WHERE e.kind = 'click' AND e.label <> '{Label.HUMAN}')",
     ]
     day, day_params = rollups.local_date("e.occurred_at")
-    select = f"""SELECT {day}, {_KEYS}, {", ".join(counts)}
-        FROM tracking_trackingevent AS e {_JOINS} WHERE {scope} GROUP BY 1, 2, 3"""  # noqa: S608
+    select = f"""SELECT {day}, e.sender_key, e.campaign_key, {", ".join(counts)}
+        FROM {source} WHERE TRUE GROUP BY 1, 2, 3"""  # noqa: S608
     rollups.execute(
         rollups.upsert(rollups.EMAIL_STATS, rollups.EMAIL_KEY, _EVENT_COLUMNS, select),
         {**params, **day_params},
     )
 
 
-def _add_link_counts(scope: str, params: dict[str, Any]) -> None:
+def _add_link_counts(source: str, params: dict[str, Any]) -> None:
     """Clicks per destination URL (the hidden honeypot link is no destination)."""
     day, day_params = rollups.local_date("e.occurred_at")
-    select = f"""SELECT {day}, {_KEYS}, SUBSTR(l.url, 1, {rollups.URL_LENGTH}),
+    select = f"""SELECT {day}, e.sender_key, e.campaign_key, SUBSTR(l.url, 1, {rollups.URL_LENGTH}),
             COUNT(*) FILTER (WHERE e.label = '{Label.HUMAN}'),
             COUNT(*) FILTER (WHERE e.label <> '{Label.HUMAN}')
-        FROM tracking_trackingevent AS e {_JOINS}
+        FROM {source}
         JOIN crm_trackedlink AS l ON l.id = e.link_id
-        WHERE {scope} AND e.kind = 'click' AND NOT l.is_honeypot
+        WHERE e.kind = 'click' AND NOT l.is_honeypot
         GROUP BY 1, 2, 3, 4"""  # noqa: S608
     rollups.execute(
         rollups.upsert(
@@ -146,12 +188,10 @@ def _add_link_counts(scope: str, params: dict[str, Any]) -> None:
     )
 
 
-def _add_cohort(
-    scope: str, params: dict[str, Any], *, first_only: bool, outer: str = "TRUE"
-) -> None:
+def _add_cohort(source: str, params: dict[str, Any], *, first_only: bool) -> None:
     """Recipients who opened (clicked), human and any, on the day their copy was sent.
 
-    `first_only` narrows to recipients with no such event outside `scope` (a batch's first):
+    `first_only` narrows to recipients with no such event outside `source` (a batch's first):
     their counter of it, which ingestion's counting step has just increased, equals the
     batch's count, so no stored event is read.
     """
@@ -165,16 +205,15 @@ def _add_cohort(
         flags.append(f"SUM(CASE WHEN {matches('e')} THEN 1 ELSE 0 END) AS f{index}")
         first = f"AND n.f{index} = {_COHORT_COUNTERS[index]}" if first_only else ""
         counts.append(f"COUNT(*) FILTER (WHERE n.f{index} > 0 {first})")
-    day, day_params = rollups.sent_day()
-    select = f"""SELECT {day}, {_KEYS}, {", ".join(counts)}
+    counters = "JOIN crm_emailmessagerelation AS r ON r.id = n.relation_id" if first_only else ""
+    select = f"""SELECT n.sent_day, n.sender_key, n.campaign_key, {", ".join(counts)}
         FROM (
-            SELECT e.relation_id, {", ".join(flags)} FROM tracking_trackingevent AS e
-            WHERE {scope} GROUP BY e.relation_id
+            SELECT e.relation_id, e.sent_day, e.sender_key, e.campaign_key, {", ".join(flags)}
+            FROM {source} GROUP BY 1, 2, 3, 4
         ) AS n
-        JOIN crm_emailmessagerelation AS r ON r.id = n.relation_id
-        JOIN crm_emailmessage AS m ON m.id = r.email_id
-        WHERE {outer} GROUP BY 1, 2, 3"""  # noqa: S608
+        {counters}
+        WHERE TRUE GROUP BY 1, 2, 3"""  # noqa: S608
     rollups.execute(
         rollups.upsert(rollups.EMAIL_STATS, rollups.EMAIL_KEY, _COHORT_COLUMNS, select),
-        {**params, **day_params},
+        params,
     )

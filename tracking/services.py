@@ -1,10 +1,13 @@
 """Event ingestion: drain the buffer, label each event human or machine, store, count.
 
-Each batch runs in one transaction. The events are inserted with `ON CONFLICT (event_id) DO
-NOTHING RETURNING`, so the statement itself says which events are new; only those are added to
-the counters of their recipients, emails and links, each with one set-based UPDATE. A batch
-delivered twice therefore inserts nothing and adds nothing the second time. The buffer entries
-are removed only after the commit, so a crash loses nothing and counts nothing twice.
+Each batch runs in one transaction. Its events are copied into a temporary table together
+with what labelling looked up about each recipient (their email, its rollup keys, the day the
+copy was sent), inserted into the events table with `ON CONFLICT (event_id) DO NOTHING`, and
+those stored before are struck from the batch. Everything after reads only the batch: one
+set-based UPDATE each adds it to the counters of its recipients, emails and links, and the
+rollups and the campaign funnel move on from it. A batch delivered twice therefore inserts
+nothing and adds nothing the second time. The buffer entries are removed only after the
+commit, so a crash loses nothing and counts nothing twice.
 """
 
 from __future__ import annotations
@@ -45,7 +48,7 @@ from tracking.classify import EventFacts, Label, classify, describe_client, trun
 from tracking.inbound import HARD_REASONS, classify_message, message_content, reason_from_text
 from tracking.inbound import InboundMessage as ParsedMessage
 from tracking.models import InboundMessage, TrackingEvent
-from tracking.rollups import INGEST_LOCK, rollups_add_events
+from tracking.rollups import INGEST_LOCK, rollups_add_batch
 from tracking.tokens import from_verp, make_token, parse_token, signing_keys
 
 logger = logging.getLogger(__name__)
@@ -54,6 +57,8 @@ logger = logging.getLogger(__name__)
 CHUNK = 10_000
 
 HUMAN = str(Label.HUMAN)
+# What the fast path writes as an event id: 32 hex digits (a UUID).
+_EVENT_ID = re.compile(r"[0-9a-fA-F]{32}")
 
 
 @dataclass(frozen=True)
@@ -88,58 +93,67 @@ def events_ingest(*, batch_size: int = 5000, consumer: str = "") -> IngestResult
 def _store(raw_events: Sequence[RawEvent]) -> int:
     """Label, insert and count one batch; returns how many events were new."""
     org = OrgSettings.load()
-    events = _label(raw_events, org)
-    if not events:
+    rows = _label(raw_events, org)
+    if not rows:
         return 0
-    new = _insert(events)
-    if not new:
+    stored = _insert(rows)
+    if not stored:
         return 0
     _count(machine_open_filtering=org.machine_open_filtering)
-    members_advance(relation_ids=_campaign_relations())
-    rollups_add_events(event_ids=[row[0] for row in new])
+    # Only the recipients of campaign emails have a member to move along the funnel.
+    members_advance(relation_ids=_batch_relations("campaign_key <> 0"))
+    rollups_add_batch(table=BATCH_TABLE)
     # Human opens and clicks are activity: refresh those people's metrics and alerts.
-    activity_refresh_enqueue(
-        relation_ids={relation for _, relation, label in new if label == HUMAN}
-    )
-    return len(new)
+    activity_refresh_enqueue(relation_ids=_batch_relations(f"label = '{HUMAN}'"))
+    return stored
 
 
 @lru_cache(maxsize=131_072)
-def _verify(token: str, keys: tuple[bytes, ...]) -> tuple[int, int | None] | None:
-    """A token's (recipient id, link id or None); cached, as one person's opens repeat it."""
+def _verify(token: str, keys: tuple[bytes, ...]) -> tuple[int, int] | None:
+    """A token's (recipient id, link id or 0); cached, as one person's opens repeat it."""
     data = parse_token(token, keys=keys)
-    return None if data is None else (data.recipient_id, data.link_id or None)
+    return None if data is None else (data.recipient_id, data.link_id)
 
 
 def _label(raw_events: Sequence[RawEvent], org: OrgSettings) -> list[tuple[Any, ...]]:
-    """The batch's events as rows of BATCH_COLUMNS, labelled, each event id once."""
+    """The batch's events as rows of BATCH_COLUMNS + FACT_COLUMNS, labelled, each event once."""
     keys = _keys()
-    parsed = []
+    parsed: list[tuple[RawEvent, int, int]] = []
     seen: set[str] = set()
     for raw in raw_events:
+        if raw.event_id in seen:
+            continue  # a writer's retry: the same event twice in one batch
+        seen.add(raw.event_id)
+        if raw.relation_id:
+            # The fast path verified the token before it wrote the event.
+            parsed.append((raw, raw.relation_id, raw.link_id))
+            continue
         ids = _verify(raw.token, keys)
         if ids is None:
             # Only possible if a signing key was removed between the request and now.
             logger.warning("Dropping event %s: its token no longer verifies", raw.event_id)
             continue
-        if raw.event_id in seen:
-            continue  # a writer's retry: the same event twice in one batch
-        seen.add(raw.event_id)
         parsed.append((raw, *ids))
     if not parsed:
         return []
-    # Send times as seconds since the epoch: cheaper to read than datetimes, and all that
-    # classifying needs.
-    relations = dict(
-        _select_by_ids(
-            f"SELECT id, {_EPOCH[connection.vendor]} FROM crm_emailmessagerelation WHERE {{ids}}",
+    # Per recipient, in one query: the send time as seconds since the epoch (cheaper to read
+    # than a datetime, and all that classifying needs), and what counting needs afterwards.
+    sent_day, day_params = rollups.sent_day()
+    recipients = {
+        row[0]: row[1:]
+        for row in _select_by_ids(
+            f"SELECT r.id, {_EPOCH[connection.vendor]}, r.email_id, COALESCE(m.sender_id, 0), "
+            f"COALESCE(m.campaign_id, 0), {sent_day} FROM crm_emailmessagerelation AS r "
+            "JOIN crm_emailmessage AS m ON m.id = r.email_id WHERE ",
             {relation for _, relation, _ in parsed},
+            column="r.id",
+            params=day_params,
         )
-    )
+    }
     honeypots = {
         row[0]
         for row in _select_by_ids(
-            "SELECT id FROM crm_trackedlink WHERE is_honeypot AND {ids}",
+            "SELECT id FROM crm_trackedlink WHERE is_honeypot AND ",
             {link for _, _, link in parsed if link},
         )
     }
@@ -151,16 +165,15 @@ def _label(raw_events: Sequence[RawEvent], org: OrgSettings) -> list[tuple[Any, 
     window = org.scanner_window_seconds
     postgres = connection.vendor == "postgresql"
     vendor_time = _time_adapter()
-    rows = []
+    rows: list[tuple[Any, ...]] = []
     for raw, relation_id, link_id in parsed:
-        if relation_id not in relations:
+        recipient = recipients.get(relation_id)
+        if recipient is None:
             continue  # the email was deleted after it was sent
-        try:
-            event_id = uuid.UUID(hex=raw.event_id)
-        except ValueError:
+        if _EVENT_ID.fullmatch(raw.event_id) is None:
             logger.warning("Dropping an event with a malformed id: %r", raw.event_id[:64])
             continue
-        sent_at = relations[relation_id]
+        sent_at, email_id, sender_key, campaign_key, day = recipient
         verdict = classify(
             EventFacts(
                 kind=raw.kind,
@@ -180,10 +193,10 @@ def _label(raw_events: Sequence[RawEvent], org: OrgSettings) -> list[tuple[Any, 
         client = describe_client(raw.user_agent)
         rows.append(
             (
-                event_id if postgres else event_id.hex,
+                raw.event_id.lower() if postgres else uuid.UUID(hex=raw.event_id).hex,
                 raw.kind,
                 relation_id,
-                link_id,
+                link_id or None,
                 vendor_time(datetime.fromtimestamp(raw.received_at, tz=UTC)),
                 verdict.label,
                 verdict.reason[:200],
@@ -193,29 +206,40 @@ def _label(raw_events: Sequence[RawEvent], org: OrgSettings) -> list[tuple[Any, 
                 client.device[:64],
                 client.browser[:64],
                 client.os[:64],
+                email_id,
+                sender_key,
+                campaign_key,
+                day,
+                len(rows),
             )
         )
     return rows
 
 
 _EPOCH = {
-    "postgresql": "EXTRACT(EPOCH FROM sent_at)::float8",
-    "sqlite": "(julianday(sent_at) - 2440587.5) * 86400.0",
+    "postgresql": "EXTRACT(EPOCH FROM r.sent_at)::float8",
+    "sqlite": "(julianday(r.sent_at) - 2440587.5) * 86400.0",
 }
 
-# The batch, in a temporary table of the connection's own: the events are copied in, the new
-# ones are marked with their stored id, and the counters are summed from it in SQL.
+# The batch, in a temporary table of the connection's own: the events are copied in, those
+# stored before are struck out, and the counters and rollups are summed from it in SQL.
+BATCH_TABLE = "ingest_batch"
 BATCH_COLUMNS = (
     "event_id, kind, relation_id, link_id, occurred_at, label, reason, ip, user_agent, method, "
     "device, client, os"
 )
-_BATCH_TABLE = {
+# Also in the batch: what counting, the rollups (tracking.rollups.SOURCE_COLUMNS) and the
+# funnel need of each event's recipient, looked up once while labelling; and the event's place
+# in the batch (the buffer is first in, first out), which orders events of the same instant.
+FACT_COLUMNS = "email_id, sender_key, campaign_key, sent_day, seq"
+_CREATE_BATCH_TABLE = {
     vendor: f"""
-    CREATE TEMP TABLE IF NOT EXISTS ingest_batch (
+    CREATE TEMP TABLE IF NOT EXISTS {BATCH_TABLE} (
         event_id {uuid}, kind varchar(5), relation_id bigint, link_id bigint,
         occurred_at {timestamp}, label varchar(12), reason varchar(200), ip {inet},
         user_agent varchar(512), method varchar(8), device varchar(64), client varchar(64),
-        os varchar(64), id bigint
+        os varchar(64), email_id bigint, sender_key bigint, campaign_key bigint, sent_day date,
+        seq integer
     ) {end}
     """
     for vendor, uuid, timestamp, inet, end in (
@@ -225,53 +249,49 @@ _BATCH_TABLE = {
 }
 
 
-def _insert(rows: list[tuple[Any, ...]]) -> list[tuple[int, int, str]]:
-    """Store the batch's rows; returns (id, relation id, label) of those not stored before."""
-    postgres = connection.vendor == "postgresql"
+def _insert(rows: list[tuple[Any, ...]]) -> int:
+    """Store the batch's rows; leaves in the batch table only those not stored before, and
+    returns how many they are."""
     with connection.cursor() as cursor:
-        cursor.execute(_BATCH_TABLE[connection.vendor])
-        cursor.execute(
-            "CREATE INDEX IF NOT EXISTS ingest_batch_relation ON ingest_batch (relation_id)"
-        )
-        cursor.execute("DELETE FROM ingest_batch")
-        if postgres:
+        cursor.execute(_CREATE_BATCH_TABLE[connection.vendor])
+        cursor.execute(f"DELETE FROM {BATCH_TABLE}")
+        if connection.vendor == "postgresql":
             # COPY formats the rows in C: far cheaper than binding thousands of parameters.
-            with cursor.cursor.copy(f"COPY ingest_batch ({BATCH_COLUMNS}) FROM STDIN") as copy:
+            copy_sql = f"COPY {BATCH_TABLE} ({BATCH_COLUMNS}, {FACT_COLUMNS}) FROM STDIN"
+            with cursor.cursor.copy(copy_sql) as copy:
                 for row in rows:
                     copy.write_row(row)
+            # The statement itself says which events are new: strike the others from the batch.
             cursor.execute(
                 f"""
-                WITH new AS (
+                WITH stored AS (
                     INSERT INTO tracking_trackingevent ({BATCH_COLUMNS})
-                    SELECT {BATCH_COLUMNS} FROM ingest_batch
+                    SELECT {BATCH_COLUMNS} FROM {BATCH_TABLE}
                     ON CONFLICT (event_id) DO NOTHING
-                    RETURNING id, event_id
+                    RETURNING event_id
                 )
-                UPDATE ingest_batch AS b SET id = new.id FROM new WHERE b.event_id = new.event_id
+                DELETE FROM {BATCH_TABLE} AS b
+                WHERE NOT EXISTS (SELECT FROM stored WHERE stored.event_id = b.event_id)
                 """
             )
-        else:
-            cursor.executemany(
-                f"INSERT INTO ingest_batch ({BATCH_COLUMNS}) VALUES ({', '.join(['%s'] * 13)})",
-                rows,
-            )
-            # SQLite has one writer at a time, and this transaction is it from the DELETE on:
-            # what is not stored yet cannot become stored before the INSERT.
-            cursor.execute(
-                "DELETE FROM ingest_batch WHERE event_id IN "
-                "(SELECT event_id FROM tracking_trackingevent WHERE event_id IN "
-                "(SELECT event_id FROM ingest_batch))"
-            )
-            cursor.execute(
-                f"INSERT INTO tracking_trackingevent ({BATCH_COLUMNS}) "
-                f"SELECT {BATCH_COLUMNS} FROM ingest_batch"
-            )
-            cursor.execute(
-                "UPDATE ingest_batch SET id = (SELECT e.id FROM tracking_trackingevent AS e "
-                "WHERE e.event_id = ingest_batch.event_id)"
-            )
-        cursor.execute("SELECT id, relation_id, label FROM ingest_batch WHERE id IS NOT NULL")
-        return [tuple(row) for row in cursor.fetchall()]
+            return len(rows) - cursor.rowcount
+        cursor.executemany(
+            f"INSERT INTO {BATCH_TABLE} ({BATCH_COLUMNS}, {FACT_COLUMNS}) "
+            f"VALUES ({', '.join(['%s'] * 18)})",
+            rows,
+        )
+        # SQLite has one writer at a time, and this transaction is it from the DELETE on:
+        # what is not stored yet cannot become stored before the INSERT.
+        cursor.execute(
+            f"DELETE FROM {BATCH_TABLE} WHERE event_id IN "
+            "(SELECT event_id FROM tracking_trackingevent WHERE event_id IN "
+            f"(SELECT event_id FROM {BATCH_TABLE}))"
+        )
+        cursor.execute(
+            f"INSERT INTO tracking_trackingevent ({BATCH_COLUMNS}) "
+            f"SELECT {BATCH_COLUMNS} FROM {BATCH_TABLE}"
+        )
+        return cursor.rowcount
 
 
 def _count(*, machine_open_filtering: bool) -> None:
@@ -299,6 +319,10 @@ def _count(*, machine_open_filtering: bool) -> None:
     def latest(column: str) -> str:
         return f"{greatest}(COALESCE(t.{column}, d.{column}), COALESCE(d.{column}, t.{column}))"
 
+    # A recipient's latest counted click and latest machine open in the batch, ranked by a
+    # window function over the batch (one sort, not a subquery per recipient).
+    counted_click = f"x.kind = 'click' AND {counts('x')}"
+    machine_open = f"x.kind = 'open' AND NOT {human('x')}"
     with connection.cursor() as cursor:
         cursor.execute(
             f"""
@@ -329,25 +353,28 @@ def _count(*, machine_open_filtering: bool) -> None:
                         AS last_opened_at,
                     MAX(b.occurred_at) FILTER (WHERE b.kind = 'click' AND {counts()})
                         AS last_clicked_at,
-                    (
-                        SELECT x.link_id FROM ingest_batch AS x
-                        WHERE x.relation_id = b.relation_id AND x.id IS NOT NULL
-                            AND x.kind = 'click' AND {counts("x")}
-                        ORDER BY x.occurred_at DESC, x.id DESC LIMIT 1
-                    ) AS last_clicked_link_id,
-                    (
-                        SELECT x.label FROM ingest_batch AS x
-                        WHERE x.relation_id = b.relation_id AND x.id IS NOT NULL
-                            AND x.kind = 'open' AND NOT {human("x")}
-                        ORDER BY x.occurred_at DESC, x.id DESC LIMIT 1
-                    ) AS machine_open_label
-                FROM ingest_batch AS b
-                WHERE b.id IS NOT NULL
+                    MAX(CASE WHEN b.is_click AND b.click_rank = 1 THEN b.link_id END)
+                        AS last_clicked_link_id,
+                    MAX(CASE WHEN b.is_machine_open AND b.open_rank = 1 THEN b.label END)
+                        AS machine_open_label
+                FROM (
+                    SELECT x.*, {counted_click} AS is_click, {machine_open} AS is_machine_open,
+                        ROW_NUMBER() OVER (
+                            PARTITION BY x.relation_id, {counted_click}
+                            ORDER BY x.occurred_at DESC, x.seq DESC
+                        ) AS click_rank,
+                        ROW_NUMBER() OVER (
+                            PARTITION BY x.relation_id, {machine_open}
+                            ORDER BY x.occurred_at DESC, x.seq DESC
+                        ) AS open_rank
+                    FROM {BATCH_TABLE} AS x
+                ) AS b
                 GROUP BY b.relation_id
             ) AS d
             WHERE t.id = d.relation_id
             """
         )
+        # An email's figures change only with the events that count.
         cursor.execute(
             f"""
             UPDATE crm_emailmessage AS t SET
@@ -357,17 +384,14 @@ def _count(*, machine_open_filtering: bool) -> None:
                 first_opened_at = {earliest("first_opened_at")},
                 last_opened_at = {latest("last_opened_at")}
             FROM (
-                SELECT r.email_id,
-                    COUNT(*) FILTER (WHERE b.kind = 'open' AND {counts()}) AS opens,
-                    COUNT(*) FILTER (WHERE b.kind = 'click' AND {counts()}) AS clicks,
-                    MIN(b.occurred_at) FILTER (WHERE b.kind = 'open' AND {counts()})
-                        AS first_opened_at,
-                    MAX(b.occurred_at) FILTER (WHERE b.kind = 'open' AND {counts()})
-                        AS last_opened_at
-                FROM ingest_batch AS b
-                JOIN crm_emailmessagerelation AS r ON r.id = b.relation_id
-                WHERE b.id IS NOT NULL
-                GROUP BY r.email_id
+                SELECT b.email_id,
+                    COUNT(*) FILTER (WHERE b.kind = 'open') AS opens,
+                    COUNT(*) FILTER (WHERE b.kind = 'click') AS clicks,
+                    MIN(b.occurred_at) FILTER (WHERE b.kind = 'open') AS first_opened_at,
+                    MAX(b.occurred_at) FILTER (WHERE b.kind = 'open') AS last_opened_at
+                FROM {BATCH_TABLE} AS b
+                WHERE {counts()}
+                GROUP BY b.email_id
             ) AS d
             WHERE t.id = d.email_id
             """
@@ -381,13 +405,20 @@ def _count(*, machine_open_filtering: bool) -> None:
                 SELECT b.link_id,
                     COUNT(*) FILTER (WHERE {human()}) AS human,
                     COUNT(*) FILTER (WHERE NOT {human()}) AS machine
-                FROM ingest_batch AS b
-                WHERE b.id IS NOT NULL AND b.link_id IS NOT NULL
+                FROM {BATCH_TABLE} AS b
+                WHERE b.link_id IS NOT NULL
                 GROUP BY b.link_id
             ) AS d
             WHERE t.id = d.link_id
             """
         )
+
+
+def _batch_relations(condition: str) -> list[int]:
+    """The recipients of the batch's new events that match `condition` (SQL on the batch)."""
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT DISTINCT relation_id FROM {BATCH_TABLE} WHERE {condition}")
+        return [row[0] for row in cursor.fetchall()]
 
 
 def recount(*, relation_ids: set[int], link_ids: set[int], machine_open_filtering: bool) -> None:
@@ -529,29 +560,16 @@ def _execute(sql: str, params: Sequence[int]) -> None:
         cursor.execute(sql, list(params))
 
 
-def _campaign_relations() -> list[int]:
-    """The recipients of campaign emails among the batch's new events: only they have a
-    campaign member to move along the funnel (usually a few, so name only those)."""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            """
-            SELECT DISTINCT b.relation_id FROM ingest_batch AS b
-            JOIN crm_emailmessagerelation AS r ON r.id = b.relation_id
-            JOIN crm_emailmessage AS e ON e.id = r.email_id
-            WHERE b.id IS NOT NULL AND e.campaign_id IS NOT NULL
-            """
-        )
-        return [row[0] for row in cursor.fetchall()]
-
-
-def _select_by_ids(sql: str, ids: set[int]) -> list[tuple[Any, ...]]:
-    """Run `sql`, whose `{ids}` stands for "id is one of `ids`": one parameter however many
+def _select_by_ids(
+    sql: str, ids: set[int], *, column: str = "id", params: dict[str, Any] | None = None
+) -> list[tuple[Any, ...]]:
+    """Run `sql` followed by "`column` is one of `ids`": one parameter however many ids
     (thousands of placeholders cost more to send than the query)."""
     if not ids:
         return []
-    condition, params = rollups.ids_in("id", "ids", ids)
+    condition, ids_params = rollups.ids_in(column, "ids", ids)
     with connection.cursor() as cursor:
-        cursor.execute(sql.format(ids=condition), params)
+        cursor.execute(sql + condition, {**(params or {}), **ids_params})
         return [tuple(row) for row in cursor.fetchall()]
 
 
@@ -793,15 +811,13 @@ def esp_event_process(*, event: Any, esp_name: str) -> InboundMessage | None:
 
 def _esp_engagement(event: Any, relation: EmailMessageRelation, token: str) -> str:
     """An ESP-tracked open or click goes through the same buffer and classification as ours."""
+    link_id = 0
     if event.event_type == "clicked":
         link = TrackedLink.objects.filter(email_id=relation.email_id, url=event.click_url).first()
         if link is None:
             return ""
-        token = make_token(
-            relation.pk,
-            link.pk,
-            key=_keys()[0],
-        )
+        link_id = link.pk
+        token = make_token(relation.pk, link_id, key=_keys()[0])
     EventWriter(buffer.redis_client()).append(
         RawEvent(
             event_id=uuid.uuid4().hex,
@@ -811,6 +827,8 @@ def _esp_engagement(event: Any, relation: EmailMessageRelation, token: str) -> s
             ip="",
             user_agent=str(event.user_agent or "")[:512],
             method="GET",
+            relation_id=relation.pk,
+            link_id=link_id,
         )
     )
     return f"{event.event_type} (reported by the ESP)"
