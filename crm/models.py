@@ -757,11 +757,24 @@ class EmailMessageRelation(models.Model):
     relation_type = models.CharField(max_length=4, choices=Type.choices)
     address = models.EmailField()
     name = models.CharField(max_length=255, blank=True)
+    # No single-column indexes: relation_contact_email and relation_lead_email start with these
+    # columns, and every index more is one more entry written on each update ingestion cannot
+    # make in place.
     contact = models.ForeignKey(
-        Contact, on_delete=models.SET_NULL, null=True, blank=True, related_name="email_relations"
+        Contact,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="email_relations",
+        db_index=False,
     )
     lead = models.ForeignKey(
-        Lead, on_delete=models.SET_NULL, null=True, blank=True, related_name="email_relations"
+        Lead,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="email_relations",
+        db_index=False,
     )
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL,
