@@ -159,7 +159,9 @@ def _scan(html: str) -> tuple[list[_Link], int | None]:
             if tag.name == "body":
                 body_end = tag.start
             continue
-        if tag.name not in ("a", "area"):
+        # VML shapes (v:roundrect, v:rect, ...) carry the href of Outlook's "bulletproof"
+        # buttons, inside conditional comments that only Outlook renders.
+        if tag.name not in ("a", "area") and not tag.name.startswith("v:"):
             continue
         link = _link(html, tag.attrs)
         if link is not None:
@@ -192,7 +194,12 @@ def _http_url(raw_value: str) -> str | None:
 
 
 def _tags(html: str) -> Iterator[_Tag]:
-    """Start and end tags as a browser's tokenizer sees them; stops at the first one cut off."""
+    """Start and end tags as a browser's tokenizer sees them; stops at the first one cut off.
+
+    Also the start tags inside Outlook's conditional comments (`<!--[if mso]>...<![endif]-->`):
+    every other client skips them as comments, but Outlook renders what they hold, so their
+    links are clicked too. End tags there are left out: a `</body>` in one is no body's end.
+    """
     n = len(html)
     pos = 0
     while True:
@@ -210,6 +217,8 @@ def _tags(html: str) -> Iterator[_Tag]:
                     pos = lt + 6
                     continue
                 close = _comment_end(html, lt + 4)
+                if html.startswith("[if", lt + 4) and close != -1:
+                    yield from _conditional_tags(html, lt + 4, close)
             elif html.startswith("<![CDATA[", lt):
                 close = _find_after(html, "]]>", lt + 9)
             else:
@@ -244,6 +253,23 @@ def _tags(html: str) -> Iterator[_Tag]:
         if close == -1:
             return
         pos = close
+
+
+def _conditional_tags(html: str, start: int, end: int) -> Iterator[_Tag]:
+    """The start tags between `start` and `end` (a conditional comment's inside), with their
+    offsets in `html`."""
+    for tag in _tags(html[start:end]):
+        if not tag.closing:
+            yield _Tag(
+                tag.name,
+                tag.start + start,
+                tag.end + start,
+                False,
+                tuple(
+                    _Attr(a.name, a.start + start, a.end + start, a.quote) if a.start >= 0 else a
+                    for a in tag.attrs
+                ),
+            )
 
 
 def _scan_tag(html: str, start: int, name_at: int, *, closing: bool) -> _Tag | None:
