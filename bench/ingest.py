@@ -88,6 +88,11 @@ def drain_in_parallel(consumers: int, *, limit_seconds: float = 300.0) -> DrainR
         results = pool.starmap(
             _drain_as, [(f"{CONSUMER}-{n}", limit_seconds) for n in range(consumers)]
         )
+        # Let the workers exit on their own: leaving the block terminates them with SIGTERM,
+        # and run.py's SIGTERM handler (inherited through fork) could make one exit holding
+        # the pool's queue lock, which hangs the other, and so the bench, for good.
+        pool.close()
+        pool.join()
     return DrainResult(
         read=sum(r.read for r in results),
         stored=sum(r.stored for r in results),
