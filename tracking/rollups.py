@@ -22,18 +22,6 @@ from tracking.classify import Label
 # adds to the rollups too: batches take it in turn, and a rebuild never interleaves with one.
 INGEST_LOCK = 720_301
 
-# The columns every rollup statement reads from its source, a derived table aliased `e`: one
-# row per event with its email's rollup keys and the day its copy was sent (the cohort day).
-SOURCE_COLUMNS = (
-    "relation_id",
-    "kind",
-    "label",
-    "link_id",
-    "occurred_at",
-    "sender_key",
-    "campaign_key",
-    "sent_day",
-)
 _JOINS = """
     JOIN crm_emailmessagerelation AS r ON r.id = e.relation_id
     JOIN crm_emailmessage AS m ON m.id = r.email_id
@@ -64,8 +52,10 @@ _COHORT_COUNTERS = (
 
 
 def rollups_add_batch(*, table: str) -> None:
-    """Add the events in `table` (ingestion's batch: only events it newly stored, with the
-    SOURCE_COLUMNS) to the rollups, reading nothing but that table and the recipients.
+    """Add the events in `table` to the rollups, reading nothing but that table and the
+    recipients. `table` is ingestion's batch: only events it newly stored, one row each with
+    relation_id, kind, label, link_id, occurred_at, and its email's sender_key and
+    campaign_key (what _stored_events gives) and the day its copy was sent (sent_day).
 
     Contract: call it once per event, in the transaction that inserted them, after the
     counting step has added them to their recipients' counters (on PostgreSQL that step's
@@ -73,7 +63,10 @@ def rollups_add_batch(*, table: str) -> None:
     recipient counts in the cohort columns when this batch holds their first open (click) of a
     kind: none of that kind is stored outside the batch.
     """
-    _add_new(f"{table} AS e", {})
+    source = f"{table} AS e"
+    _add_event_counts(source, {})
+    _add_link_counts(source, {})
+    _add_cohort(source, {})
 
 
 def rollups_add_events(*, event_ids: Sequence[int]) -> None:
@@ -82,14 +75,10 @@ def rollups_add_events(*, event_ids: Sequence[int]) -> None:
     if not event_ids:
         return
     scope, params = rollups.ids_in("e.id", "ids", event_ids)
-    source, source_params = _stored_events(scope)
-    _add_new(source, {**params, **source_params})
-
-
-def _add_new(source: str, params: dict[str, Any]) -> None:
+    source = _stored_events(scope)
     _add_event_counts(source, params)
     _add_link_counts(source, params)
-    _add_cohort(source, params, first_only=True)
+    _add_stored_cohort(scope, params, first_only=True)
 
 
 @transaction.atomic
@@ -117,24 +106,22 @@ def rollups_rebuild(*, since: date | None = None) -> None:
     email_stats.delete()
     link_stats.delete()
     _add_log_counts(event_scope, params)
-    events, source_params = _stored_events(event_scope)
-    _add_event_counts(events, {**params, **source_params})
-    _add_link_counts(events, {**params, **source_params})
+    events = _stored_events(event_scope)
+    _add_event_counts(events, params)
+    _add_link_counts(events, params)
     # The cohort is by the day a copy was sent: every event of the copies sent since then.
-    sent, source_params = _stored_events(sent_scope)
-    _add_cohort(sent, {**params, **source_params}, first_only=False)
+    _add_stored_cohort("TRUE", params, first_only=False, outer=sent_scope)
 
 
-def _stored_events(scope: str) -> tuple[str, dict[str, Any]]:
-    """The stored events matching `scope` as a rollup source (SOURCE_COLUMNS, aliased e)."""
-    sent_day, params = rollups.sent_day()
-    source = f"""(
+def _stored_events(scope: str) -> str:
+    """The stored events matching `scope` as a source for the event and link counts: the
+    batch's columns but sent_day, which only the batch's cohort reads; aliased e."""
+    return f"""(
         SELECT e.relation_id, e.kind, e.label, e.link_id, e.occurred_at,
-            {_SENDER_KEY} AS sender_key, {_CAMPAIGN_KEY} AS campaign_key, {sent_day} AS sent_day
+            {_SENDER_KEY} AS sender_key, {_CAMPAIGN_KEY} AS campaign_key
         FROM tracking_trackingevent AS e {_JOINS}
         WHERE {scope}
     ) AS e"""  # noqa: S608
-    return source, params
 
 
 def _add_log_counts(scope: str, params: dict[str, Any]) -> None:
@@ -188,32 +175,56 @@ def _add_link_counts(source: str, params: dict[str, Any]) -> None:
     )
 
 
-def _add_cohort(source: str, params: dict[str, Any], *, first_only: bool) -> None:
-    """Recipients who opened (clicked), human and any, on the day their copy was sent.
+def _add_cohort(source: str, params: dict[str, Any]) -> None:
+    """Recipients who opened (clicked), human and any, on the day their copy was sent, from a
+    batch (`source`, with the columns rollups_add_batch names) holding their first event of
+    that kind or not.
 
-    `first_only` narrows to recipients with no such event outside `source` (a batch's first):
-    their counter of it, which ingestion's counting step has just increased, equals the
-    batch's count, so no stored event is read.
+    A recipient counts when no event of that kind is stored outside `source`: their counter of
+    it, which ingestion's counting step has just increased, equals the batch's count, so no
+    stored event is read.
     """
-    flags, counts = [], []
-    for index, (kind, human) in enumerate(_COHORT_FLAGS):
-
-        def matches(alias: str, kind: str = kind, human: bool = human) -> str:
-            label = f" AND {alias}.label = '{Label.HUMAN}'" if human else ""
-            return f"{alias}.kind = '{kind}'{label}"
-
-        flags.append(f"SUM(CASE WHEN {matches('e')} THEN 1 ELSE 0 END) AS f{index}")
-        first = f"AND n.f{index} = {_COHORT_COUNTERS[index]}" if first_only else ""
-        counts.append(f"COUNT(*) FILTER (WHERE n.f{index} > 0 {first})")
-    counters = "JOIN crm_emailmessagerelation AS r ON r.id = n.relation_id" if first_only else ""
+    flags, counts = _cohort_expressions(first_only=True)
     select = f"""SELECT n.sent_day, n.sender_key, n.campaign_key, {", ".join(counts)}
         FROM (
             SELECT e.relation_id, e.sent_day, e.sender_key, e.campaign_key, {", ".join(flags)}
             FROM {source} GROUP BY 1, 2, 3, 4
         ) AS n
-        {counters}
+        JOIN crm_emailmessagerelation AS r ON r.id = n.relation_id
         WHERE TRUE GROUP BY 1, 2, 3"""  # noqa: S608
     rollups.execute(
-        rollups.upsert(rollups.EMAIL_STATS, rollups.EMAIL_KEY, _COHORT_COLUMNS, select),
-        params,
+        rollups.upsert(rollups.EMAIL_STATS, rollups.EMAIL_KEY, _COHORT_COLUMNS, select), params
     )
+
+
+def _add_stored_cohort(
+    scope: str, params: dict[str, Any], *, first_only: bool, outer: str = "TRUE"
+) -> None:
+    """The same from stored events matching `scope`, of the copies matching `outer`; with
+    `first_only`, on the same contract as `_add_cohort`. Grouped by recipient before their
+    email is joined: once per recipient, not once per event."""
+    flags, counts = _cohort_expressions(first_only=first_only)
+    day, day_params = rollups.sent_day()
+    select = f"""SELECT {day}, {_KEYS}, {", ".join(counts)}
+        FROM (
+            SELECT e.relation_id, {", ".join(flags)} FROM tracking_trackingevent AS e
+            WHERE {scope} GROUP BY e.relation_id
+        ) AS n
+        JOIN crm_emailmessagerelation AS r ON r.id = n.relation_id
+        JOIN crm_emailmessage AS m ON m.id = r.email_id
+        WHERE {outer} GROUP BY 1, 2, 3"""  # noqa: S608
+    rollups.execute(
+        rollups.upsert(rollups.EMAIL_STATS, rollups.EMAIL_KEY, _COHORT_COLUMNS, select),
+        {**params, **day_params},
+    )
+
+
+def _cohort_expressions(*, first_only: bool) -> tuple[list[str], list[str]]:
+    """Per recipient, a flag sum per cohort column (f0...), and the count of recipients for it."""
+    flags, counts = [], []
+    for index, (kind, human) in enumerate(_COHORT_FLAGS):
+        label = f" AND e.label = '{Label.HUMAN}'" if human else ""
+        flags.append(f"SUM(CASE WHEN e.kind = '{kind}'{label} THEN 1 ELSE 0 END) AS f{index}")
+        first = f"AND n.f{index} = {_COHORT_COUNTERS[index]}" if first_only else ""
+        counts.append(f"COUNT(*) FILTER (WHERE n.f{index} > 0 {first})")
+    return flags, counts

@@ -228,7 +228,7 @@ BATCH_COLUMNS = (
     "event_id, kind, relation_id, link_id, occurred_at, label, reason, ip, user_agent, method, "
     "device, client, os"
 )
-# Also in the batch: what counting, the rollups (tracking.rollups.SOURCE_COLUMNS) and the
+# Also in the batch: what counting, the rollups (tracking.rollups.rollups_add_batch) and the
 # funnel need of each event's recipient, looked up once while labelling; and the event's place
 # in the batch (the buffer is first in, first out), which orders events of the same instant.
 FACT_COLUMNS = "email_id, sender_key, campaign_key, sent_day, seq"
