@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import uuid
 from collections import Counter
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -48,6 +48,7 @@ from crm.services import (
     emails_deliver,
     emails_send_each,
 )
+from crm.sql import chunks, placeholders
 
 Relation = EmailMessageRelation
 Recipient = ListEmailRecipient
@@ -59,15 +60,6 @@ CHUNK = 5_000
 BATCH_SIZE = 200
 # How long a batch may run before another run may take its list email over.
 BATCH_LEASE = timedelta(minutes=10)
-
-
-def _chunks(ids: Iterable[int]) -> list[list[int]]:
-    ordered = sorted(set(ids))
-    return [ordered[i : i + CHUNK] for i in range(0, len(ordered), CHUNK)]
-
-
-def _placeholders(ids: Collection[int]) -> str:
-    return ", ".join(["%s"] * len(ids))
 
 
 # Members
@@ -185,10 +177,10 @@ def members_advance(*, relation_ids: Collection[int]) -> None:
             JOIN campaigns_campaignmember AS m ON m.{person} = r.{person} AND m.campaign_id = (
                 SELECT e.campaign_id FROM crm_emailmessage AS e WHERE e.id = r.email_id
             )
-            WHERE r.id IN ({_placeholders(ids)}) AND r.relation_type IN ('to', 'cc', 'bcc')
+            WHERE r.id IN ({placeholders(ids)}) AND r.relation_type IN ('to', 'cc', 'bcc')
         """  # noqa: S608 -- only constants and placeholders are interpolated
 
-    for ids in _chunks(relation_ids):
+    for ids in chunks(relation_ids, CHUNK):
         sql = f"""
             UPDATE campaigns_campaignmember SET
                 status_id = a.status_id,
@@ -567,12 +559,12 @@ def influence_recompute(*, opportunity_ids: Collection[int] | None = None) -> No
     """
     days = OrgSettings.load().influence_time_frame_days
     now = connection.ops.adapt_datetimefield_value(timezone.now())
-    chunks: list[list[int] | None] = (
-        [None] if opportunity_ids is None else list(_chunks(opportunity_ids))
+    scopes: list[list[int] | None] = (
+        [None] if opportunity_ids is None else list(chunks(opportunity_ids, CHUNK))
     )
     models = InfluenceModel
-    for ids in chunks:
-        scope = f"AND o.id IN ({_placeholders(ids)})" if ids is not None else ""
+    for ids in scopes:
+        scope = f"AND o.id IN ({placeholders(ids)})" if ids is not None else ""
         params = list(ids or ())
         with transaction.atomic():
             if connection.vendor == "postgresql":

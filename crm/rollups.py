@@ -9,8 +9,7 @@ lowest app both use.
 
 from __future__ import annotations
 
-import json
-from collections.abc import Collection, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from django.db import connection
@@ -22,15 +21,6 @@ EMAIL_KEY = ("day", "sender_key", "campaign_key")
 LINK_KEY = (*EMAIL_KEY, "url")
 # The URL is cut to the rollup column's length (a long key would not fit a B-tree entry).
 URL_LENGTH = 500
-
-
-def ids_in(column: str, name: str, ids: Collection[int]) -> tuple[str, dict[str, Any]]:
-    """`column` is one of `ids`, as SQL with one named parameter whatever the number of ids."""
-    if connection.vendor == "postgresql":
-        # A subquery, not `= ANY(array)`: PostgreSQL hashes it, where ANY scans the array per row.
-        return f"{column} IN (SELECT unnest(%({name})s::bigint[]))", {name: list(ids)}
-    inside = f"{column} IN (SELECT value FROM json_each(%({name})s))"  # noqa: S608 -- no values
-    return inside, {name: json.dumps(list(ids))}
 
 
 def local_date(column: str) -> tuple[str, dict[str, Any]]:

@@ -30,7 +30,7 @@ from django.db.models.functions import Upper
 from django.urls import reverse
 from django.utils import timezone
 
-from crm import rollups
+from crm import rollups, sql
 from crm.merge import merge
 from crm.models import (
     Account,
@@ -1125,7 +1125,7 @@ def email_events_record(
         for pk in relation_ids
     )
     column = f"bounced_{bounce}" if bounce else _ROLLUP_COLUMN[EmailEvent.Kind(kind)]
-    scope, params = rollups.ids_in("r.id", "ids", relation_ids)
+    scope, params = sql.ids_in("r.id", "ids", relation_ids)
     rollups.execute(
         rollups.upsert(
             rollups.EMAIL_STATS,
@@ -1235,7 +1235,7 @@ def activity_metrics_recompute(
             (_ACCOUNT, accounts),
             (_OPPORTUNITY, opportunities),
         ):
-            for chunk in _metric_chunks(ids):
+            for chunk in sql.chunks(ids, METRICS_CHUNK):
                 _metrics_upsert(kind, chunk, now)
 
 
@@ -1284,11 +1284,6 @@ def _activity_changed(
         account_ids=sorted(account_ids),
         opportunity_ids=sorted(opportunity_ids),
     )
-
-
-def _metric_chunks(ids: set[int]) -> list[list[int]]:
-    ordered = sorted(ids)
-    return [ordered[i : i + METRICS_CHUNK] for i in range(0, len(ordered), METRICS_CHUNK)]
 
 
 def _ids_of(queryset: QuerySet, field: str) -> set[int]:
@@ -1564,7 +1559,7 @@ def engagement_alerts_create(
         (Lead, "lead_id", lead_ids),
     ):
         counts: dict[int, tuple[int, int]] = {}
-        for chunk in [None] if full else _metric_chunks(set(ids or ())):
+        for chunk in [None] if full else sql.chunks(ids or (), METRICS_CHUNK):
             counts |= _engagement_counts(column, chunk, now=now, threshold=threshold)
         if not counts:
             continue
@@ -1605,7 +1600,7 @@ def _engagement_counts(
     if ids is not None:
         params |= {f"id{index}": pk for index, pk in enumerate(ids)}
         scope = f"AND r.{column} IN ({', '.join(f'%(id{i})s' for i in range(len(ids)))})"
-    sql = f"""
+    query = f"""
         SELECT r.{column},
             COUNT(*) FILTER (WHERE t.kind = 'open'),
             COUNT(*) FILTER (WHERE t.kind = 'click')
@@ -1617,7 +1612,7 @@ def _engagement_counts(
         HAVING COUNT(*) >= %(threshold)s
     """  # noqa: S608 -- only constants and placeholders are interpolated
     with connection.cursor() as cursor:
-        cursor.execute(sql, params)
+        cursor.execute(query, params)
         return {pk: (opens, clicks) for pk, opens, clicks in cursor.fetchall()}
 
 

@@ -14,7 +14,7 @@ from typing import Any
 from django.db import connection, transaction
 from django.utils import timezone
 
-from crm import rollups
+from crm import rollups, sql
 from crm.models import EmailDailyStat, LinkDailyStat
 from tracking.classify import Label
 
@@ -74,7 +74,7 @@ def rollups_add_events(*, event_ids: Sequence[int]) -> None:
     rollups, on the same contract as `rollups_add_batch`."""
     if not event_ids:
         return
-    scope, params = rollups.ids_in("e.id", "ids", event_ids)
+    scope, params = sql.ids_in("e.id", "ids", event_ids)
     source = _stored_events(scope)
     _add_event_counts(source, params)
     _add_link_counts(source, params)

@@ -31,7 +31,7 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from campaigns.services import members_advance
-from crm import rollups
+from crm import rollups, sql
 from crm.models import EmailEvent, EmailMessageRelation, OrgSettings, TrackedLink
 from crm.services import (
     activity_refresh_enqueue,
@@ -433,7 +433,7 @@ def recount(*, relation_ids: set[int], link_ids: set[int], machine_open_filterin
             cursor.execute("SELECT pg_advisory_xact_lock(%s)", [INGEST_LOCK])
     counted = "" if machine_open_filtering else "OR TRUE"
     human = f"label = '{Label.HUMAN}'"
-    for ids in _chunks(relation_ids):
+    for ids in sql.chunks(relation_ids, CHUNK):
         _execute(
             f"""
             UPDATE crm_emailmessagerelation SET
@@ -469,7 +469,7 @@ def recount(*, relation_ids: set[int], link_ids: set[int], machine_open_filterin
                     MAX(occurred_at) FILTER (WHERE kind = 'click' AND ({human} {counted}))
                         AS last_clicked_at
                 FROM tracking_trackingevent
-                WHERE relation_id IN ({_placeholders(ids)})
+                WHERE relation_id IN ({sql.placeholders(ids)})
                 GROUP BY relation_id
             ) AS a
             WHERE crm_emailmessagerelation.id = a.relation_id
@@ -484,7 +484,7 @@ def recount(*, relation_ids: set[int], link_ids: set[int], machine_open_filterin
         .values_list("email_id", flat=True)
         .distinct()
     )
-    for ids in _chunks(email_ids):
+    for ids in sql.chunks(email_ids, CHUNK):
         _execute(
             f"""
             UPDATE crm_emailmessage SET
@@ -498,14 +498,14 @@ def recount(*, relation_ids: set[int], link_ids: set[int], machine_open_filterin
                     MIN(r.first_opened_at) AS first_opened_at,
                     MAX(r.last_opened_at) AS last_opened_at
                 FROM crm_emailmessagerelation AS r
-                WHERE r.email_id IN ({_placeholders(ids)})
+                WHERE r.email_id IN ({sql.placeholders(ids)})
                 GROUP BY r.email_id
             ) AS a
             WHERE crm_emailmessage.id = a.email_id
             """,
             ids,
         )
-    for ids in _chunks(link_ids):
+    for ids in sql.chunks(link_ids, CHUNK):
         _execute(
             f"""
             UPDATE crm_trackedlink SET human_clicks = a.human, machine_clicks = a.machine
@@ -514,7 +514,7 @@ def recount(*, relation_ids: set[int], link_ids: set[int], machine_open_filterin
                     COUNT(*) FILTER (WHERE {human}) AS human,
                     COUNT(*) FILTER (WHERE NOT {human}) AS machine
                 FROM tracking_trackingevent
-                WHERE link_id IN ({_placeholders(ids)})
+                WHERE link_id IN ({sql.placeholders(ids)})
                 GROUP BY link_id
             ) AS a
             WHERE crm_trackedlink.id = a.link_id
@@ -546,30 +546,21 @@ def counters_recount_all() -> int:
         last, total = ids[-1], total + len(ids)
 
 
-def _chunks(ids: set[int] | list[int]) -> list[list[int]]:
-    ordered = sorted(ids)
-    return [ordered[i : i + CHUNK] for i in range(0, len(ordered), CHUNK)]
-
-
-def _placeholders(ids: Sequence[int]) -> str:
-    return ", ".join(["%s"] * len(ids))
-
-
-def _execute(sql: str, params: Sequence[int]) -> None:
+def _execute(query: str, params: Sequence[int]) -> None:
     with connection.cursor() as cursor:
-        cursor.execute(sql, list(params))
+        cursor.execute(query, list(params))
 
 
 def _select_by_ids(
-    sql: str, ids: set[int], *, column: str = "id", params: dict[str, Any] | None = None
+    query: str, ids: set[int], *, column: str = "id", params: dict[str, Any] | None = None
 ) -> list[tuple[Any, ...]]:
-    """Run `sql` followed by "`column` is one of `ids`": one parameter however many ids
+    """Run `query` followed by "`column` is one of `ids`": one parameter however many ids
     (thousands of placeholders cost more to send than the query)."""
     if not ids:
         return []
-    condition, ids_params = rollups.ids_in(column, "ids", ids)
+    condition, ids_params = sql.ids_in(column, "ids", ids)
     with connection.cursor() as cursor:
-        cursor.execute(sql + condition, {**(params or {}), **ids_params})
+        cursor.execute(query + condition, {**(params or {}), **ids_params})
         return [tuple(row) for row in cursor.fetchall()]
 
 
