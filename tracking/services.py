@@ -163,7 +163,6 @@ def _label(raw_events: Sequence[RawEvent], org: OrgSettings) -> list[tuple[Any, 
         for raw, relation, link in {(r, rel, lk) for r, rel, lk in parsed if lk}
     )
     window = org.scanner_window_seconds
-    postgres = connection.vendor == "postgresql"
     vendor_time = _time_adapter()
     rows: list[tuple[Any, ...]] = []
     for raw, relation_id, link_id in parsed:
@@ -193,7 +192,8 @@ def _label(raw_events: Sequence[RawEvent], org: OrgSettings) -> list[tuple[Any, 
         client = describe_client(raw.user_agent)
         rows.append(
             (
-                raw.event_id.lower() if postgres else uuid.UUID(hex=raw.event_id).hex,
+                # 32 hex digits, as both databases' columns take a UUID.
+                raw.event_id.lower(),
                 raw.kind,
                 relation_id,
                 link_id or None,
@@ -358,7 +358,8 @@ def _count(*, machine_open_filtering: bool) -> None:
                     MAX(CASE WHEN b.is_machine_open AND b.open_rank = 1 THEN b.label END)
                         AS machine_open_label
                 FROM (
-                    SELECT x.*, {counted_click} AS is_click, {machine_open} AS is_machine_open,
+                    SELECT x.relation_id, x.kind, x.label, x.link_id, x.occurred_at,
+                        {counted_click} AS is_click, {machine_open} AS is_machine_open,
                         ROW_NUMBER() OVER (
                             PARTITION BY x.relation_id, {counted_click}
                             ORDER BY x.occurred_at DESC, x.seq DESC
