@@ -21,10 +21,19 @@ class CampaignsConfig(AppConfig):
             post_save.connect(_influence_changed, sender=model, dispatch_uid=f"influence-{model}")
             post_delete.connect(_influence_changed, sender=model, dispatch_uid=f"influence-{model}")
 
+        # Ingestion and replies move members along the funnel, in their own transaction.
+        from campaigns.members import members_advance
+        from crm import hooks
+
+        hooks.on_engagement_counted(members_advance)
+
+        # Registers the tasks queued by name (crm.jobs).
+        from campaigns import tasks  # noqa: F401
+
 
 def _influence_changed(sender: Any, instance: Any, **kwargs: Any) -> None:
+    from campaigns.influence import influence_recompute_enqueue
     from campaigns.models import CampaignMember
-    from campaigns.services import influence_recompute_enqueue
     from crm.models import Opportunity
 
     if isinstance(instance, Opportunity):

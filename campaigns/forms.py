@@ -5,9 +5,9 @@ from django.core.exceptions import ValidationError
 from django.forms import BaseModelFormSet, modelformset_factory
 
 from campaigns.models import Campaign, CampaignMemberStatus, FunnelStep, InfluenceModel
-from crm import merge
 from crm.forms import BootstrapMixin, style_widgets
 from crm.models import User
+from mailkit import merge
 
 
 class CampaignForm(BootstrapMixin, forms.ModelForm):

@@ -1,6 +1,7 @@
 from celery import shared_task
 
-from campaigns.services import influence_recompute, list_email_batch_send, list_emails_due
+from campaigns.influence import influence_recompute
+from campaigns.list_email import list_email_batch_send, list_emails_due
 
 
 @shared_task(acks_late=True)

@@ -25,30 +25,27 @@ from django_filters.views import FilterView
 from django_tables2 import RequestConfig, SingleTableMixin
 
 from campaigns import filters, forms, tables
+from campaigns.figures import campaign_engagement, campaign_figures, link_clicks
+from campaigns.influence import influence_report
+from campaigns.list_email import list_email_create, list_email_progress
+from campaigns.members import (
+    member_statuses_save,
+    members_add,
+    members_remove,
+    members_status_set,
+)
 from campaigns.models import (
     Campaign,
     CampaignMember,
     InfluenceModel,
     ListEmail,
 )
-from campaigns.services import (
-    campaign_engagement,
-    campaign_figures,
-    influence_report,
-    link_clicks,
-    list_email_create,
-    list_email_progress,
-    member_statuses_save,
-    members_add,
-    members_remove,
-    members_status_set,
-)
 from crm import filters as crm_filters
 from crm.models import Contact, EmailMessage, EmailMessageRelation, Lead, User
-from crm.services import unsubscribe_record
-from tracking.display import safe_email_html
-from tracking.rewrite import rewrite_html
-from tracking.tokens import parse_token, signing_keys
+from crm.privacy_changes import unsubscribe_record
+from mailkit.display import safe_email_html
+from mailkit.rewrite import rewrite_html
+from mailkit.tokens import parse_token, signing_keys
 
 Relation = EmailMessageRelation
 PEOPLE: dict[str, tuple[type[Contact] | type[Lead], Any]] = {

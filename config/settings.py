@@ -54,8 +54,10 @@ INSTALLED_APPS = [
     "privacy",
     "crm",
     "tracking",
+    "inbound",
     "campaigns",
     "reports",
+    "demo",
 ]
 
 MIDDLEWARE = [
@@ -175,7 +177,7 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     },
     # Read bounces, complaints and replies from INBOUND_IMAP_URL (does nothing when unset).
     "poll-inbound-mailbox": {
-        "task": "tracking.tasks.poll_inbound_mailbox",
+        "task": "inbound.tasks.poll_inbound_mailbox",
         "schedule": env.float("INBOUND_POLL_INTERVAL", default=60.0),
         "options": {"expires": 120},
     },

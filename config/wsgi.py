@@ -14,9 +14,9 @@ django_application = get_wsgi_application()  # sets Django up: the imports below
 
 from django.conf import settings  # noqa: E402
 
+from mailkit.tokens import signing_keys  # noqa: E402
 from tracking.buffer import BatchingEventWriter, EventWriter, redis_client  # noqa: E402
 from tracking.fastpath import LinkCache, TrackingApp  # noqa: E402
-from tracking.tokens import signing_keys  # noqa: E402
 
 application = TrackingApp(
     django_application,

@@ -5,6 +5,7 @@ from django.contrib.auth.admin import UserAdmin
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
+from crm.activity import activity_metrics_recompute
 from crm.models import (
     Account,
     ActivityMetric,
@@ -22,7 +23,6 @@ from crm.models import (
     TrackedLink,
     User,
 )
-from crm.services import activity_metrics_recompute
 from crm.tasks import recompute_activity_metrics
 
 

@@ -4,3 +4,7 @@ from django.apps import AppConfig
 class CrmConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
     name = "crm"
+
+    def ready(self) -> None:
+        # Registers the tasks that crm.jobs queues by name, in every process (see crm.jobs).
+        from crm import tasks  # noqa: F401

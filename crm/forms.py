@@ -8,7 +8,6 @@ from django.core.validators import validate_email
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from crm import merge
 from crm.models import (
     Account,
     Contact,
@@ -20,6 +19,7 @@ from crm.models import (
     User,
 )
 from crm.timeline import KINDS
+from mailkit import merge
 
 
 def style_widgets(fields: Iterable[forms.Field]) -> None:

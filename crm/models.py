@@ -541,7 +541,7 @@ class Task(OwnedRecord):
 class ActivityMetric(models.Model):
     """What a record's activity adds up to: one row per Contact, Lead, Account and Opportunity.
 
-    Written only by `crm.services.activity_metrics_recompute` (set-based SQL). An Account and an
+    Written only by `crm.activity.activity_metrics_recompute` (set-based SQL). An Account and an
     Opportunity roll up their contacts' metrics (an Opportunity's are its contact roles') plus
     the tasks logged on them. Human opens and clicks count as activity; machine ones never do.
     """
@@ -841,7 +841,7 @@ class EmailMessageRelation(models.Model):
 
 
 class EmailTemplate(models.Model):
-    """A reusable email with merge fields such as {{first_name}} (see crm.merge)."""
+    """A reusable email with merge fields such as {{first_name}} (see mailkit.merge)."""
 
     name = models.CharField(max_length=120, unique=True)
     subject = models.CharField(max_length=998)
@@ -1094,7 +1094,7 @@ class EmailEvent(models.Model):
     """One delivery event of one recipient's copy, for the email log.
 
     Opens and clicks are tracking events already (the log reads both); this table holds the
-    rest. Written only by `crm.services.email_events_record`, which also updates the rollups.
+    rest. Written only by `crm.email_events.email_events_record`, which also updates the rollups.
     """
 
     class Kind(models.TextChoices):
@@ -1139,7 +1139,7 @@ class EmailDailyStat(models.Model):
     `recipients_opened_* / sent` over the same days. Sender and campaign are plain integers with
     0 for none (not foreign keys): the unique key must have no NULL for the upserts to find it, and
     the history stays when a user or campaign is deleted. Written only with set-based upserts by
-    `crm.services.email_events_record`, `tracking.rollups.rollups_add_events` and
+    `crm.email_events.email_events_record`, `tracking.rollups.rollups_add_events` and
     `tracking.rollups.rollups_rebuild`.
     """
 

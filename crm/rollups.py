@@ -2,7 +2,7 @@
 
 Every write is one INSERT ... SELECT ... ON CONFLICT DO UPDATE that adds to the row of its
 day x sender x campaign (PostgreSQL and SQLite both accept it), so a batch of any size is one
-statement and concurrent writers never lose an increment. Sending (crm.services) and ingestion
+statement and concurrent writers never lose an increment. Sending (crm.email_events) and ingestion
 (tracking.rollups) both use these helpers; the rollup tables live in crm because crm is the
 lowest app both use.
 """

@@ -2,8 +2,8 @@
 
 `ids_in` sends any number of ids as a single parameter, which is cheaper to send and plan than
 thousands of placeholders. `chunks` and `placeholders` are for statements that name ids one
-by one, kept under SQLite's 32,766 parameters per statement. crm, campaigns and tracking use
-them alike.
+by one, kept under SQLite's 32,766 parameters per statement; `ids_of` reads a queryset's ids
+as a set. crm, tracking, inbound and campaigns use them alike.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from collections.abc import Collection, Iterable
 from typing import Any
 
 from django.db import connection
+from django.db.models import QuerySet
 
 
 def ids_in(column: str, name: str, ids: Collection[int]) -> tuple[str, dict[str, Any]]:
@@ -33,3 +34,8 @@ def chunks(ids: Iterable[int], size: int) -> list[list[int]]:
 def placeholders(ids: Collection[int]) -> str:
     """One "%s" per id, comma-separated, for an IN list."""
     return ", ".join(["%s"] * len(ids))
+
+
+def ids_of(queryset: QuerySet[Any], field: str) -> set[int]:
+    """The distinct values of an id column over a queryset, as a set (one query)."""
+    return set(queryset.values_list(field, flat=True).distinct())

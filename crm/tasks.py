@@ -1,14 +1,14 @@
+"""crm's Celery tasks: delivery with its retries, activity metrics, follow-ups and alerts."""
+
 from celery import Task, shared_task
 
-from crm.services import (
-    DeliveryDeferred,
+from crm.activity import (
     activity_metrics_recompute,
     activity_refresh,
-    email_deliver,
-    email_delivery_give_up,
     engagement_alerts_create,
     follow_ups_create,
 )
+from crm.delivery import DeliveryDeferred, email_deliver, email_delivery_give_up
 
 # Backoff between tries when the mail server is unreachable: 30 s doubling to 15 min, ~1 h in all.
 MAX_DELIVERY_RETRIES = 7

@@ -12,7 +12,7 @@ from django_tables2 import RequestConfig
 from django_tables2.data import TableListData
 
 from crm.models import User
-from crm.views import home_context
+from crm.views.records import home_context
 from reports.email_log import (
     EmailLogFilterForm,
     EmailLogTable,

@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from tracking.models import BufferedEvent, InboundMessage, TrackingEvent
+from tracking.models import BufferedEvent, TrackingEvent
 
 
 @admin.register(TrackingEvent)
@@ -11,18 +11,6 @@ class TrackingEventAdmin(admin.ModelAdmin):
     raw_id_fields = ["relation", "link"]
     date_hierarchy = "occurred_at"
     list_select_related = ["relation"]
-
-
-@admin.register(InboundMessage)
-class InboundMessageAdmin(admin.ModelAdmin):
-    """What came back; the Unmatched ones are the queue a person looks at."""
-
-    list_display = ["received_at", "source", "kind", "status", "from_address", "subject", "note"]
-    list_filter = ["status", "kind", "source"]
-    search_fields = ["from_address", "subject", "message_id", "note"]
-    raw_id_fields = ["relation", "created_email"]
-    date_hierarchy = "received_at"
-    readonly_fields = ["fingerprint", "received_at"]
 
 
 @admin.register(BufferedEvent)

@@ -6,4 +6,8 @@ class TrackingConfig(AppConfig):
     name = "tracking"
 
     def ready(self) -> None:
-        from tracking import webhooks  # noqa: F401 -- connects the ESP webhook receiver
+        from crm import hooks
+        from tracking import tasks  # noqa: F401 -- registers the tasks queued by name (crm.jobs)
+        from tracking.recount import recount_when_filtering_switched
+
+        hooks.on_setup_changed(recount_when_filtering_switched)

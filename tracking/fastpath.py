@@ -22,8 +22,8 @@ from typing import Any
 from django.db import connection
 from django.utils.encoding import iri_to_uri
 
+from mailkit.tokens import parse_token
 from tracking.buffer import BatchingEventWriter, EventWriter, RawEvent
-from tracking.tokens import parse_token
 
 logger = logging.getLogger(__name__)
 

@@ -7,7 +7,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 
 from crm.models import EmailMessage, EmailMessageRelation
-from tracking.display import safe_email_html
+from mailkit.display import safe_email_html
 from tracking.models import TrackingEvent
 
 LABELS = dict(TrackingEvent.Label.choices)

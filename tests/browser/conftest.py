@@ -10,12 +10,12 @@ import pytest
 from django.core.servers.basehttp import ThreadedWSGIServer, WSGIRequestHandler
 from django.core.wsgi import get_wsgi_application
 
+from mailkit.tokens import signing_keys
 from tests.conftest import REPO_ROOT, skip_or_fail
 from tests.tracking.conftest import smtp_server  # noqa: F401 -- a fixture the journey uses
 from tracking import buffer
 from tracking.buffer import EventWriter
 from tracking.fastpath import LinkCache, TrackingApp
-from tracking.tokens import signing_keys
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [

@@ -4,7 +4,7 @@ import pytest
 from django.urls import reverse
 
 from crm.models import EmailTemplate, OpportunityContactRole
-from crm.services import email_send
+from crm.sending import email_send
 from tests.browser.conftest import REAL_BROWSER, log_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.services]

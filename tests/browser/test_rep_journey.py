@@ -8,7 +8,7 @@ from django.utils import timezone
 from crm.models import EmailMessageRelation
 from tests.browser.conftest import REAL_BROWSER, log_in
 from tests.tracking.conftest import html_of
-from tracking.services import events_ingest
+from tracking.ingestion import events_ingest
 
 pytestmark = [pytest.mark.browser, pytest.mark.services]
 

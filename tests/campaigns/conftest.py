@@ -5,8 +5,8 @@ from typing import Any
 
 import pytest
 
+from campaigns.list_email import list_email_create
 from campaigns.models import Campaign
-from campaigns.services import list_email_create
 from crm.models import User
 from tests.tracking.conftest import (  # noqa: F401 -- fixtures
     embedded,

@@ -3,8 +3,8 @@ hierarchy rolled up."""
 
 from decimal import Decimal
 
+from campaigns.members import members_add
 from campaigns.models import Campaign, CampaignMember
-from campaigns.services import members_add
 
 
 def test_the_list_shows_campaigns_with_member_counts_in_few_queries(

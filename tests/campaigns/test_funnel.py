@@ -10,11 +10,12 @@ from django.conf import settings
 from django.core import mail
 from django.utils import timezone
 
+from campaigns.members import members_add, members_status_set
 from campaigns.models import CampaignMember
-from campaigns.services import members_add, members_status_set
 from crm.models import EmailMessageRelation, OrgSettings
+from inbound.processing import inbound_mail_process
 from tests.tracking.conftest import CHROME, call
-from tracking.services import events_ingest, inbound_mail_process
+from tracking.ingestion import events_ingest
 
 APPLE_PROXY = {"User-Agent": "Mozilla/5.0"}
 
@@ -132,7 +133,7 @@ def test_the_funnel_never_moves_backwards(app, member, paths) -> None:
 def test_activity_on_an_email_outside_the_campaign_moves_no_member(
     app, member, rep, django_capture_on_commit_callbacks
 ) -> None:
-    from crm.services import email_send
+    from crm.sending import email_send
 
     with django_capture_on_commit_callbacks(execute=True):
         email_send(sender=rep, to=[member.contact], subject="1:1", html_body="<p>Hi</p>")

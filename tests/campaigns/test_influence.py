@@ -7,8 +7,8 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone
 
+from campaigns.influence import influence_recompute
 from campaigns.models import CampaignInfluence, CampaignMember
-from campaigns.services import influence_recompute
 from crm.models import OpportunityContactRole, OrgSettings
 
 

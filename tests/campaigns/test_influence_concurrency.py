@@ -5,8 +5,8 @@ from decimal import Decimal
 import pytest
 from django.db import connection
 
+from campaigns.influence import influence_recompute
 from campaigns.models import CampaignInfluence, CampaignMember
-from campaigns.services import influence_recompute
 from crm.models import OpportunityContactRole
 from tests.conftest import run_at_once
 

@@ -7,8 +7,8 @@ import uuid
 from django.conf import settings
 from django.core import mail
 
+from campaigns.members import members_add
 from campaigns.models import ListEmail, ListEmailRecipient
-from campaigns.services import members_add
 from campaigns.tasks import resume_list_emails
 from crm.models import Contact, EmailMessage, EmailSuppression, OrgSettings
 from privacy.models import Individual

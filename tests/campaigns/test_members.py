@@ -7,8 +7,8 @@ import pytest
 from django.db import IntegrityError, transaction
 from django.urls import reverse
 
+from campaigns.members import members_add
 from campaigns.models import CampaignMember
-from campaigns.services import members_add
 
 
 def test_a_campaign_gets_the_default_statuses_with_sent_as_default(campaign) -> None:

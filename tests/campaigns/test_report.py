@@ -3,7 +3,7 @@ click map (the email with each link's clicks beside it)."""
 
 from django.db.models import F
 
-from campaigns.services import members_add
+from campaigns.members import members_add
 from crm.models import EmailMessageRelation, TrackedLink
 
 BODY = (

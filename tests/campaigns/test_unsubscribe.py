@@ -8,11 +8,11 @@ from django.core import mail
 from django.db.models import Sum
 from django.test import Client
 
-from campaigns.services import members_add
+from campaigns.members import members_add
 from crm.models import EmailDailyStat, EmailEvent, EmailMessageRelation, PrivacyChange
 from crm.timeline import timeline
+from inbound.processing import inbound_mail_process
 from tests.tracking.conftest import CHROME
-from tracking.services import inbound_mail_process
 
 
 @pytest.fixture

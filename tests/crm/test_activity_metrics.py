@@ -7,14 +7,10 @@ import time_machine
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+from crm.activity import activity_metrics_recompute, activity_refresh, activity_refresh_enqueue
+from crm.calls import call_log
 from crm.models import ActivityMetric, Contact, Task
-from crm.services import (
-    activity_metrics_recompute,
-    activity_refresh,
-    activity_refresh_enqueue,
-    call_log,
-    email_send,
-)
+from crm.sending import email_send
 from tests.crm.activity import email_from, email_to, event
 
 NOW = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)

@@ -6,8 +6,8 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
+from crm.activity import activity_metrics_recompute
 from crm.models import ActivityMetric, Contact, OrgSettings, Task
-from crm.services import activity_metrics_recompute
 from tests.crm.activity import email_to
 
 

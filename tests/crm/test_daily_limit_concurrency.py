@@ -6,7 +6,7 @@ import pytest
 from django.db import connection
 
 from crm.models import EmailMessage, OrgSettings
-from crm.services import SendRefused, email_send
+from crm.sending import SendRefused, email_send
 from tests.conftest import run_at_once
 
 # Each thread has its own database connection: the rows must be committed for both to see them.

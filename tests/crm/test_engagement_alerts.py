@@ -6,8 +6,8 @@ import pytest
 import time_machine
 from django.utils import timezone
 
+from crm.activity import activity_refresh, engagement_alerts_create
 from crm.models import Lead, OrgSettings, Task
-from crm.services import activity_refresh, engagement_alerts_create
 from tests.crm.activity import email_to, event
 
 NOW = datetime(2026, 3, 2, 15, 0, tzinfo=UTC)

@@ -6,8 +6,9 @@ import pytest
 import time_machine
 from django.db import IntegrityError, transaction
 
+from crm.activity import activity_metrics_recompute, follow_ups_create
+from crm.calls import call_log
 from crm.models import Lead, Opportunity, OrgSettings, Task
-from crm.services import activity_metrics_recompute, call_log, follow_ups_create
 from tests.crm.activity import email_to
 
 NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)

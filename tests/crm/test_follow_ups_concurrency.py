@@ -6,8 +6,8 @@ import pytest
 import time_machine
 from django.db import connection
 
+from crm.activity import follow_ups_create
 from crm.models import Contact, Lead, Opportunity, Task
-from crm.services import follow_ups_create
 from tests.conftest import run_at_once
 
 NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)

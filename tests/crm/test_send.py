@@ -6,7 +6,7 @@ import pytest
 from django.core import mail
 
 from crm.models import EmailMessage, EmailMessageRelation, OrgSettings, Task, TrackedLink
-from crm.services import SendRefused, email_send
+from crm.sending import SendRefused, email_send
 
 HTML = (
     "<html><body><p>Hello {{first_name}},</p>"

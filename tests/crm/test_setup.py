@@ -1,8 +1,8 @@
 """Setup: an admin switches each setting and sees it saved; bad values are refused."""
 
-from celery import current_app
 from django.urls import reverse
 
+from crm import jobs
 from crm.models import OrgSettings
 
 VALID = {
@@ -84,7 +84,7 @@ def test_switching_machine_open_filtering_queues_a_recount(
     client_for, admin_user, monkeypatch, django_capture_on_commit_callbacks
 ) -> None:
     sent: list[str] = []
-    monkeypatch.setattr(current_app, "send_task", lambda name, *a, **k: sent.append(name))
+    monkeypatch.setattr(jobs, "send_now", lambda name, *a, **k: sent.append(name))
     client = client_for(admin_user)
 
     with django_capture_on_commit_callbacks(execute=True):

@@ -9,8 +9,9 @@ import pytest
 import time_machine
 from django.utils import timezone
 
+from campaigns.influence import influence_recompute
+from campaigns.members import members_add, members_advance
 from campaigns.models import Campaign
-from campaigns.services import influence_recompute, members_add, members_advance
 from crm.models import (
     EmailMessage,
     EmailMessageRelation,
@@ -19,7 +20,8 @@ from crm.models import (
     TrackedLink,
     User,
 )
-from crm.services import bounce_record, email_send, reply_record
+from crm.sending import email_send
+from inbound.effects import bounce_record, reply_record
 from tests.tracking.conftest import (  # noqa: F401 -- fixtures these tests use
     embedded,
     sent_email,
@@ -27,8 +29,8 @@ from tests.tracking.conftest import (  # noqa: F401 -- fixtures these tests use
     tracking_app,
 )
 from tracking.models import TrackingEvent
+from tracking.recount import recount
 from tracking.rollups import rollups_add_events
-from tracking.services import recount
 
 DAY1 = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
 

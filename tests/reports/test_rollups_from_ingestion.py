@@ -13,7 +13,7 @@ from tests.reports.conftest import History
 from tests.tracking.conftest import CHROME, call
 from tracking import buffer
 from tracking.buffer import EventWriter, RawEvent
-from tracking.services import events_ingest
+from tracking.ingestion import events_ingest
 
 APPLE = {"User-Agent": "Mozilla/5.0"}
 

@@ -7,17 +7,13 @@ import time_machine
 from django.conf import settings
 from django.core import mail
 
+from crm.delivery import DeliveryDeferred, email_deliver, email_delivery_give_up
 from crm.models import EmailDailyStat, EmailEvent, EmailMessageRelation
-from crm.services import (
-    DeliveryDeferred,
-    complaint_record,
-    email_deliver,
-    email_delivery_give_up,
-    email_send,
-)
+from crm.sending import email_send
+from inbound.effects import complaint_record
+from inbound.esp import esp_event_process
+from mailkit.tokens import make_token, signing_keys
 from tests.reports.conftest import History, day
-from tracking.services import esp_event_process
-from tracking.tokens import make_token, signing_keys
 
 
 def _row(day_number: int, sender_id: int, campaign_id: int = 0) -> EmailDailyStat:

@@ -19,12 +19,12 @@ from django.utils import timezone
 
 from config.wsgi import django_application
 from crm.models import EmailMessageRelation
-from crm.services import email_send
+from crm.sending import email_send
+from mailkit.tokens import signing_keys
 from tests.conftest import skip_or_fail
 from tracking import buffer
 from tracking.buffer import EventWriter
 from tracking.fastpath import LinkCache, TrackingApp
-from tracking.tokens import signing_keys
 
 
 @dataclass

@@ -1,6 +1,6 @@
 """An email's body in the app: sanitised, sandboxed, and never loading remote images."""
 
-from tracking.display import safe_email_html
+from mailkit.display import safe_email_html
 
 
 def test_scripts_handlers_and_remote_images_are_removed() -> None:

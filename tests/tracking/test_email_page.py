@@ -3,7 +3,7 @@
 from django.urls import reverse
 
 from tests.tracking.conftest import CHROME, call
-from tracking.services import events_ingest
+from tracking.ingestion import events_ingest
 
 
 def test_it_shows_human_and_machine_activity_per_recipient(
@@ -40,7 +40,7 @@ def test_the_email_page_is_hidden_from_other_reps(
 
 
 def test_a_queued_email_page_refreshes_itself(client_for, rep) -> None:
-    from crm.services import email_send
+    from crm.sending import email_send
 
     email = email_send(sender=rep, to=["a@example.com"], subject="Hi", html_body="<p>Hi</p>")
 

@@ -7,12 +7,13 @@ from django.conf import settings
 
 import crm.tasks
 from config.celery import app as celery_app
+from crm.delivery import email_deliver
 from crm.models import EmailMessageRelation
-from crm.services import email_deliver, email_send
+from crm.sending import email_send
 from crm.tasks import MAX_DELIVERY_RETRIES, deliver_email
 from tests.tracking.conftest import CHROME, call, free_port, html_of, text_of
+from tracking.ingestion import events_ingest
 from tracking.models import TrackingEvent
-from tracking.services import events_ingest
 
 HTML = """<!DOCTYPE html>
 <html><head><style>p { color: #333 }</style></head>

@@ -9,8 +9,9 @@ from django.utils import timezone
 from crm.models import OrgSettings, TrackedLink
 from tests.tracking.conftest import CHROME, call
 from tracking import buffer
+from tracking.ingestion import events_ingest
 from tracking.models import BufferedEvent, TrackingEvent
-from tracking.services import counters_recount_all, events_ingest
+from tracking.recount import counters_recount_all
 
 APPLE_PROXY = {"User-Agent": "Mozilla/5.0"}
 GMAIL_PROXY = {

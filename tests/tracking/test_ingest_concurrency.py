@@ -9,8 +9,8 @@ from django.utils import timezone
 from tests.conftest import run_at_once
 from tests.tracking.conftest import CHROME
 from tracking import buffer
+from tracking.ingestion import events_ingest
 from tracking.models import TrackingEvent
-from tracking.services import events_ingest
 
 # Each thread has its own database connection: the rows must be committed for both to see them.
 pytestmark = pytest.mark.django_db(transaction=True)

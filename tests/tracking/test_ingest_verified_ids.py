@@ -10,7 +10,7 @@ from crm.models import TrackedLink
 from tests.tracking.conftest import CHROME, call
 from tracking import buffer
 from tracking.fastpath import event_id
-from tracking.services import events_ingest
+from tracking.ingestion import events_ingest
 
 
 def _stream_events(redis_client) -> list[buffer.RawEvent]:

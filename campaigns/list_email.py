@@ -1,0 +1,324 @@
+"""List email: a campaign's email to its members, sent by Celery in batches through crm's
+sending and delivery, within Setup's daily limit and rate, with its progress for the page."""
+
+from __future__ import annotations
+
+import uuid
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.db import connection, transaction
+from django.db.models import Count, Q, QuerySet
+from django.utils import timezone
+
+from campaigns.members import members_advance
+from campaigns.models import (
+    Campaign,
+    CampaignMember,
+    ListEmail,
+    ListEmailRecipient,
+)
+from crm import jobs
+from crm.delivery import DeliveryDeferred, emails_deliver
+from crm.models import (
+    Contact,
+    EmailMessage,
+    EmailMessageRelation,
+    Lead,
+    OrgSettings,
+    User,
+)
+from crm.sending import SendRefused, daily_list_email_left, emails_send_each
+
+Relation = EmailMessageRelation
+Recipient = ListEmailRecipient
+
+# Members prepared and handed to the mail backend per batch: small enough that the progress
+# bar moves and a crash redoes little, large enough that a batch's fixed cost is negligible.
+BATCH_SIZE = 200
+# How long a batch may run before another run may take its list email over.
+BATCH_LEASE = timedelta(minutes=10)
+SEND_LIST_EMAIL_BATCH = "campaigns.tasks.send_list_email_batch"
+
+
+def list_email_create(
+    *,
+    campaign: Campaign,
+    sender: User,
+    subject: str,
+    html_body: str,
+    members: QuerySet[CampaignMember],
+) -> ListEmail:
+    """Queue a list email to these members; Celery sends it in batches."""
+    with transaction.atomic():
+        list_email = ListEmail.objects.create(
+            campaign=campaign, sender=sender, subject=subject, html_body=html_body
+        )
+        Recipient.objects.bulk_create(
+            (
+                Recipient(list_email=list_email, contact_id=contact_id, lead_id=lead_id)
+                for contact_id, lead_id in members.order_by("pk").values_list(
+                    "contact_id", "lead_id"
+                )
+            ),
+            batch_size=1000,
+        )
+        jobs.enqueue(SEND_LIST_EMAIL_BATCH, list_email.pk)
+    return list_email
+
+
+def _next_midnight(now: datetime) -> datetime:
+    local = timezone.localtime(now)
+    midnight = local.replace(hour=0, minute=0, second=0, microsecond=0) + timedelta(days=1)
+    return midnight
+
+
+def list_email_batch_send(*, list_email_id: int, now: datetime | None = None) -> datetime | None:
+    """Send the next batch of a list email; returns when the one after it is due, or None when
+    there is nothing to do now (done, not due yet, or waiting for the daily limit to reset).
+
+    Each member goes through `email_send` (list email policy: opt-outs, Don't Market, Don't
+    Process and suppressed addresses are refused with their reason) and gets their own copy.
+    Recipients are claimed with a conditional UPDATE, so two runs never send one twice.
+    """
+    now = now or timezone.now()
+    list_email = ListEmail.objects.select_related("campaign", "sender").get(pk=list_email_id)
+    if list_email.status == ListEmail.Status.COMPLETED:
+        return None
+    # The batch takes a lease (a conditional UPDATE): a beat resume and a queued batch arriving
+    # together send one batch, not two, so the per-minute rate holds.
+    leased = (
+        ListEmail.objects.filter(pk=list_email.pk)
+        .filter(Q(next_batch_at__isnull=True) | Q(next_batch_at__lte=now))
+        .update(next_batch_at=now + BATCH_LEASE)
+    )
+    if not leased:
+        return None
+    # Recipients still Sending belong to a run that died before its batch committed (the lease
+    # lets one run at a time, and _prepare hands a batch over in one transaction): none of
+    # them reached the send pipeline, so they go back in the queue.
+    list_email.recipients.filter(state=Recipient.State.SENDING).update(
+        state=Recipient.State.QUEUED, batch=None
+    )
+    org = OrgSettings.load()
+    rate = org.list_email_per_minute
+    left = daily_list_email_left()
+    size = min(BATCH_SIZE, rate or BATCH_SIZE, left)
+    queued = list_email.recipients.filter(state=Recipient.State.QUEUED)
+    if size == 0:
+        if queued.exists():
+            # Over the daily limit: not refused, the rest goes out when it resets.
+            ListEmail.objects.filter(pk=list_email.pk).update(
+                status=ListEmail.Status.SCHEDULED, next_batch_at=_next_midnight(now)
+            )
+        else:
+            _finish_if_done(list_email, now)
+        return None
+    batch = uuid.uuid4()
+    ids = list(queued.order_by("pk").values_list("pk", flat=True)[:size])
+    Recipient.objects.filter(pk__in=ids, state=Recipient.State.QUEUED).update(
+        state=Recipient.State.SENDING, batch=batch
+    )
+    claimed = list(
+        Recipient.objects.filter(batch=batch).select_related(
+            "contact__account", "contact__individual", "lead__individual"
+        )
+    )
+    ListEmail.objects.filter(pk=list_email.pk).update(status=ListEmail.Status.SENDING)
+    with transaction.atomic():  # the emails and the recipients' outcomes, or neither
+        handed = _prepare(list_email, claimed)
+    try:
+        emails_deliver(email_ids=handed)
+    except DeliveryDeferred:
+        # The mail server is away: the pipeline's own task retries each with its backoff.
+        for email_id in Relation.objects.filter(
+            email_id__in=handed, delivery_status=Relation.Delivery.PENDING
+        ).values_list("email_id", flat=True):
+            jobs.enqueue(jobs.DELIVER_EMAIL, email_id, countdown=30)
+    sent_relations = list(
+        Relation.objects.filter(
+            email_id__in=handed,
+            relation_type=Relation.Type.TO,
+            delivery_status=Relation.Delivery.SENT,
+        ).values_list("pk", flat=True)
+    )
+    members_advance(relation_ids=sent_relations)
+    if _finish_if_done(list_email, now):
+        return None
+    # Paced so that no more than `rate` go out in any minute.
+    due = now + timedelta(seconds=60 * len(claimed) / rate) if rate else now
+    ListEmail.objects.filter(pk=list_email.pk).update(next_batch_at=due)
+    return due
+
+
+def _prepare(list_email: ListEmail, claimed: list[ListEmailRecipient]) -> list[int]:
+    """Hand the claimed recipients to the send pipeline; returns the emails to deliver.
+
+    A recipient the pipeline refused (Email Opt Out, Don't Market, Don't Process, a suppressed
+    address) is skipped with the pipeline's reason, read back in one query.
+    """
+    sendable: list[ListEmailRecipient] = []
+    for recipient in claimed:
+        person: Contact | Lead | None = recipient.contact or recipient.lead
+        if person is None or not person.email.strip():
+            recipient.state, recipient.reason = Recipient.State.SKIPPED, "No email address"
+        else:
+            sendable.append(recipient)
+    handed: dict[int, ListEmailRecipient] = {}
+    if sendable:
+        try:
+            emails = emails_send_each(
+                sender=list_email.sender,
+                people=[r.contact or r.lead for r in sendable],  # type: ignore[misc]
+                subject=list_email.subject,
+                html_body=list_email.html_body,
+                source=EmailMessage.Source.LIST,
+                campaign=list_email.campaign,
+            )
+        except SendRefused as error:
+            # Another send took today's last places since the quota was read: wait for
+            # tomorrow. Anything else (email switched off in Setup) fails with the reason.
+            retry = daily_list_email_left() < len(sendable)
+            for recipient in sendable:
+                if retry:
+                    recipient.state, recipient.batch = Recipient.State.QUEUED, None
+                else:
+                    recipient.state, recipient.reason = Recipient.State.FAILED, str(error)[:255]
+            emails = []
+        for recipient, email in zip(sendable, emails, strict=False):
+            recipient.email, recipient.state = email, Recipient.State.HANDED
+            handed[email.pk] = recipient
+    refused = Relation.objects.filter(
+        email_id__in=handed,
+        relation_type=Relation.Type.TO,
+        delivery_status=Relation.Delivery.REFUSED,
+    ).values_list("email_id", "refusal_reason")
+    for email_id, reason in refused:
+        recipient = handed.pop(email_id)
+        recipient.state, recipient.reason = Recipient.State.SKIPPED, reason
+    _save_outcomes(claimed)
+    return list(handed)
+
+
+def _save_outcomes(recipients: list[ListEmailRecipient]) -> None:
+    """Write each recipient's state, reason and email: one UPDATE per (state, reason) and one
+    joining the handed ones to their emails (bulk_update's CASE per row costs far more)."""
+    outcomes: dict[tuple[str, str], list[int]] = {}
+    handed: list[tuple[int, int]] = []
+    for recipient in recipients:
+        if recipient.state == Recipient.State.HANDED and recipient.email is not None:
+            handed.append((recipient.pk, recipient.email.pk))
+        else:
+            outcomes.setdefault((recipient.state, recipient.reason), []).append(recipient.pk)
+    for (state, reason), ids in outcomes.items():
+        batch = {"batch": None} if state == Recipient.State.QUEUED else {}
+        Recipient.objects.filter(pk__in=ids).update(state=state, reason=reason, **batch)
+    for chunk in (handed[i : i + 500] for i in range(0, len(handed), 500)):
+        rows = " UNION ALL ".join(["SELECT %s AS id, %s AS email_id"] * len(chunk))
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"""
+                UPDATE campaigns_listemailrecipient SET state = %s, email_id = v.email_id
+                FROM ({rows}) AS v
+                WHERE campaigns_listemailrecipient.id = v.id
+                """,  # noqa: S608 -- only placeholders are interpolated
+                [Recipient.State.HANDED, *(value for pair in chunk for value in pair)],
+            )
+
+
+def _finish_if_done(list_email: ListEmail, now: datetime) -> bool:
+    if list_email.recipients.filter(
+        state__in=[Recipient.State.QUEUED, Recipient.State.SENDING]
+    ).exists():
+        return False
+    ListEmail.objects.filter(pk=list_email.pk).update(
+        status=ListEmail.Status.COMPLETED, finished_at=now, next_batch_at=None
+    )
+    return True
+
+
+def list_emails_due(*, now: datetime | None = None) -> list[int]:
+    """The list emails with work whose next batch is due (beat resumes them)."""
+    now = now or timezone.now()
+    return list(
+        ListEmail.objects.exclude(status=ListEmail.Status.COMPLETED)
+        .filter(Q(next_batch_at__isnull=True) | Q(next_batch_at__lte=now))
+        .values_list("pk", flat=True)
+    )
+
+
+@dataclass
+class Progress:
+    total: int = 0
+    sent: int = 0
+    skipped: int = 0
+    failed: int = 0
+    remaining: int = 0
+    status: str = ""
+    status_label: str = ""
+    next_batch_at: datetime | None = None
+    reasons: list[tuple[str, int]] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "total": self.total,
+            "sent": self.sent,
+            "skipped": self.skipped,
+            "failed": self.failed,
+            "remaining": self.remaining,
+            "status": self.status,
+            "status_label": self.status_label,
+            "next_batch_at": self.next_batch_at.isoformat() if self.next_batch_at else None,
+            "reasons": self.reasons,
+        }
+
+
+def list_email_progress(*, list_email: ListEmail) -> Progress:
+    """Sent / skipped / failed / remaining, and the skip reasons with their counts (3 queries)."""
+    states = dict(
+        list_email.recipients.order_by()
+        .values_list("state")
+        .annotate(n=Count("pk"))
+        .values_list("state", "n")
+    )
+    copies = dict(
+        Relation.objects.filter(
+            email_id__in=list_email.recipients.filter(state=Recipient.State.HANDED).values(
+                "email_id"
+            ),
+            relation_type=Relation.Type.TO,
+        )
+        .order_by()
+        .values_list("delivery_status")
+        .annotate(n=Count("pk"))
+        .values_list("delivery_status", "n")
+    )
+    reasons = Counter(
+        dict(
+            list_email.recipients.filter(
+                state__in=[Recipient.State.SKIPPED, Recipient.State.FAILED]
+            )
+            .order_by()
+            .values_list("reason")
+            .annotate(n=Count("pk"))
+            .values_list("reason", "n")
+        )
+    )
+    delivery = Relation.Delivery
+    status = ListEmail.Status(list_email.status)
+    return Progress(
+        total=sum(states.values()),
+        sent=copies.get(delivery.SENT, 0) + copies.get(delivery.BOUNCED, 0),
+        skipped=states.get(Recipient.State.SKIPPED, 0),
+        failed=states.get(Recipient.State.FAILED, 0) + copies.get(delivery.FAILED, 0),
+        remaining=states.get(Recipient.State.QUEUED, 0)
+        + states.get(Recipient.State.SENDING, 0)
+        + copies.get(delivery.PENDING, 0)
+        + copies.get(delivery.SENDING, 0),
+        status=status.value,
+        status_label=status.label,
+        next_batch_at=list_email.next_batch_at,
+        reasons=reasons.most_common(),
+    )

@@ -1,0 +1,310 @@
+"""Delivery: each recipient's own copy of an email, rendered and handed to the mail backend.
+
+emails_deliver() (run by Celery's deliver_email, and by a list email's batch) claims each pending
+recipient, renders their copy (merge fields, their own token in the pixel, the rewritten links,
+List-Unsubscribe and the VERP return path) and sends it; the SMTP outcome sets the recipient's
+and then the email's delivery status, and is logged (crm.email_events).
+"""
+
+from __future__ import annotations
+
+import smtplib
+from collections.abc import Collection, Sequence
+from email.headerregistry import Address
+from functools import lru_cache
+
+from django.conf import settings
+from django.core.mail import EmailMultiAlternatives, get_connection
+from django.db import transaction
+from django.db.models import Count, Q
+from django.urls import reverse
+from django.utils import timezone
+
+from crm.activity import activity_changed
+from crm.email_events import email_events_record
+from crm.models import EmailEvent, EmailMessage, EmailMessageRelation, TrackedLink
+from crm.sending import merge_values
+from crm.sql import ids_of
+from mailkit.merge import merge
+from mailkit.rewrite import rewrite_html, rewrite_text
+from mailkit.tokens import make_token, signing_keys, to_verp
+
+Relation = EmailMessageRelation
+_RECIPIENT_TYPES = (Relation.Type.TO, Relation.Type.CC, Relation.Type.BCC)
+
+
+class DeliveryDeferred(Exception):
+    """The mail server could not be reached; the recipients still pending are tried again."""
+
+
+@lru_cache(maxsize=1)
+def _signing_key() -> bytes:
+    return signing_keys(settings.SECRET_KEY, settings.TRACKING_SIGNING_KEYS)[0]
+
+
+def pixel_url(relation_id: int) -> str:
+    return f"{settings.TRACKING_BASE_URL}/t/o/{make_token(relation_id, key=_signing_key())}.gif"
+
+
+def click_url(relation_id: int, link_id: int) -> str:
+    token = make_token(relation_id, link_id, key=_signing_key())
+    return f"{settings.TRACKING_BASE_URL}/t/c/{token}"
+
+
+def email_deliver(*, email_id: int) -> None:
+    """Send each pending recipient their own copy (see emails_deliver)."""
+    emails_deliver(email_ids=[email_id])
+
+
+def emails_deliver(*, email_ids: Sequence[int]) -> None:
+    """Send each pending recipient of these emails their own copy over one connection; a
+    recipient is claimed before it is sent. A list email's batch delivers its members' emails
+    together, with one connection and one metrics refresh rather than one per person.
+
+    Claiming with a conditional UPDATE means two workers running the same task never send a
+    copy twice; a copy whose worker died mid-send stays Sending rather than going out again.
+    """
+    emails = {
+        email.pk: email
+        for email in EmailMessage.objects.select_related("sender").filter(pk__in=email_ids)
+    }
+    pending = list(
+        Relation.objects.filter(email_id__in=emails, delivery_status=Relation.Delivery.PENDING)
+        .select_related("contact__account", "lead")
+        .order_by("email_id", "pk")
+    )
+    links: dict[int, dict[str, int]] = {pk: {} for pk in emails}
+    honeypots: dict[int, int] = {}
+    for link_id, link_email, url, is_honeypot in TrackedLink.objects.filter(
+        email_id__in=emails
+    ).values_list("pk", "email_id", "url", "is_honeypot"):
+        if is_honeypot:
+            honeypots[link_email] = link_id
+        else:
+            links[link_email][url] = link_id
+    deferred = ""
+    # Outcomes are stored and logged together after the loop: a few statements, not per copy.
+    attempted: list[Relation] = []
+    outcomes: dict[tuple[str, str], list[int]] = {}
+    if pending:
+        connection = get_connection()
+        try:
+            connection.open()
+        except OSError as error:
+            reason = f"The mail server could not be reached: {error}"
+            email_events_record(
+                kind=EmailEvent.Kind.DEFERRED,
+                relation_ids=[relation.pk for relation in pending],
+                detail=reason,
+            )
+            raise DeliveryDeferred(reason) from error
+        try:
+            for relation in pending:
+                claimed = Relation.objects.filter(
+                    pk=relation.pk, delivery_status=Relation.Delivery.PENDING
+                ).update(delivery_status=Relation.Delivery.SENDING)
+                if not claimed:
+                    continue
+                email = emails[relation.email_id]
+                message = _render_copy(
+                    email,
+                    relation,
+                    links=links[email.pk],
+                    honeypot=honeypots.get(email.pk),
+                )
+                message.connection = connection
+                status, reason = _send_one(message)
+                relation.delivery_status, relation.refusal_reason = status, reason
+                relation.sent_at = timezone.now() if status == Relation.Delivery.SENT else None
+                attempted.append(relation)
+                outcomes.setdefault((_DELIVERY_EVENT[status], reason), []).append(relation.pk)
+                if status == Relation.Delivery.PENDING:
+                    deferred = reason
+                    break
+        finally:
+            connection.close()
+            # Written together, as the outcomes are logged: a worker that dies before this
+            # leaves its sent copies Sending, so they are never sent twice.
+            Relation.objects.bulk_update(
+                attempted, ["delivery_status", "refusal_reason", "sent_at"], batch_size=500
+            )
+            for (kind, reason), relation_ids in outcomes.items():
+                email_events_record(kind=kind, relation_ids=relation_ids, detail=reason)
+    _finish(list(emails))
+    delivered = Relation.objects.filter(
+        email_id__in=emails,
+        delivery_status=Relation.Delivery.SENT,
+        relation_type__in=_RECIPIENT_TYPES,
+    )
+    activity_changed(
+        contact_ids=ids_of(delivered.filter(contact__isnull=False), "contact_id"),
+        lead_ids=ids_of(delivered.filter(lead__isnull=False), "lead_id"),
+    )
+    if deferred:
+        raise DeliveryDeferred(deferred)
+
+
+@transaction.atomic
+def email_delivery_give_up(*, email_id: int, reason: str) -> None:
+    """After the last retry: the copies still pending failed, with the reason."""
+    pending = Relation.objects.filter(email_id=email_id, delivery_status=Relation.Delivery.PENDING)
+    failed = list(pending.select_for_update().values_list("pk", flat=True))
+    Relation.objects.filter(pk__in=failed).update(
+        delivery_status=Relation.Delivery.FAILED, refusal_reason=reason[:255]
+    )
+    email_events_record(kind=EmailEvent.Kind.FAILED, relation_ids=failed, detail=reason)
+    _finish([email_id])
+
+
+def _finish(email_ids: Collection[int]) -> None:
+    """Set each email's delivery status from its recipients': two aggregate queries, then one
+    UPDATE per outcome (a list email's batch has hundreds of emails and a few outcomes)."""
+    counts = {
+        row["email_id"]: row
+        for row in Relation.objects.filter(email_id__in=email_ids)
+        .exclude(relation_type=Relation.Type.FROM)
+        .order_by()
+        .values("email_id")
+        .annotate(
+            pending=Count("pk", filter=Q(delivery_status__in=["pending", "sending"])),
+            sent=Count("pk", filter=Q(delivery_status=Relation.Delivery.SENT)),
+            failed=Count("pk", filter=Q(delivery_status=Relation.Delivery.FAILED)),
+        )
+    }
+    failures: dict[int, list[str]] = {}
+    for email_id, address, reason in Relation.objects.filter(
+        email_id__in=email_ids, delivery_status=Relation.Delivery.FAILED
+    ).values_list("email_id", "address", "refusal_reason"):
+        failures.setdefault(email_id, []).append(f"{address}: {reason}")
+    outcomes: dict[tuple[str, str, bool], list[int]] = {}
+    for email_id in email_ids:
+        row = counts.get(email_id, {"pending": 0, "sent": 0, "failed": 0})
+        if row["pending"]:
+            continue
+        delivery: str
+        if row["sent"] and row["failed"]:
+            delivery = EmailMessage.Delivery.PARTIAL
+        elif row["sent"]:
+            delivery = EmailMessage.Delivery.SENT
+        else:
+            delivery = EmailMessage.Delivery.FAILED
+        reason = "; ".join(failures.get(email_id, []))
+        outcomes.setdefault((delivery, reason, bool(row["sent"])), []).append(email_id)
+    now = timezone.now()
+    for (delivery, reason, sent), ids in outcomes.items():
+        emails = EmailMessage.objects.filter(pk__in=ids)
+        if sent:
+            emails.filter(message_date__isnull=True).update(message_date=now)
+            emails.update(
+                delivery_status=delivery, failure_reason=reason, status=EmailMessage.Status.SENT
+            )
+        else:
+            emails.update(delivery_status=delivery, failure_reason=reason)
+
+
+_DELIVERY_EVENT: dict[str, str] = {
+    Relation.Delivery.SENT: EmailEvent.Kind.SENT,
+    Relation.Delivery.FAILED: EmailEvent.Kind.FAILED,
+    Relation.Delivery.PENDING: EmailEvent.Kind.DEFERRED,
+}
+
+
+def _send_one(message: EmailMultiAlternatives) -> tuple[str, str]:
+    """Hand one copy to the backend: (new delivery status, reason)."""
+    try:
+        message.send()
+    except smtplib.SMTPRecipientsRefused as error:
+        code, text = next(iter(error.recipients.values()))
+        return _smtp_outcome(code, text)
+    except smtplib.SMTPResponseException as error:
+        return _smtp_outcome(error.smtp_code, error.smtp_error)
+    except (smtplib.SMTPServerDisconnected, OSError) as error:
+        return Relation.Delivery.PENDING, f"The mail server went away: {error}"
+    return Relation.Delivery.SENT, ""
+
+
+def _smtp_outcome(code: int, text: bytes | str) -> tuple[str, str]:
+    detail = text.decode("utf-8", "replace") if isinstance(text, bytes) else text
+    reason = f"{code} {detail}".strip()[:255]
+    # 4xx is the server's "try again later"; 5xx is final.
+    if 400 <= code < 500:
+        return Relation.Delivery.PENDING, reason
+    return Relation.Delivery.FAILED, reason
+
+
+def _render_copy(
+    email: EmailMessage, relation: Relation, *, links: dict[str, int], honeypot: int | None
+) -> EmailMultiAlternatives:
+    values = merge_values(
+        relation.contact or relation.lead, relation.name, relation.address, email.sender
+    )
+    html = merge(email.html_body, values, as_html=True)
+    text = merge(email.text_body, values, as_html=False)
+    if relation.is_tracked:
+
+        def url_for(destination: str) -> str | None:
+            link_id = links.get(destination)
+            return click_url(relation.pk, link_id) if link_id else None
+
+        html = rewrite_html(
+            html,
+            url_for=url_for,
+            pixel_url=pixel_url(relation.pk),
+            honeypot_url=click_url(relation.pk, honeypot) if honeypot else None,
+        )
+        text = rewrite_text(text, url_for=url_for)
+    sender = email.sender
+    from_name = email.from_name or (sender.get_full_name() if sender else "")
+    from_header = str(Address(display_name=from_name, addr_spec=email.from_address))
+    token = make_token(relation.pk, key=_signing_key())
+    headers = {
+        "Message-ID": f"<{relation.message_id}>",
+        "From": from_header,
+        "To": email.to_addresses,
+        # Bounces and complaints quote the original's headers: this names the recipient.
+        "X-Openrate-Token": token,
+    }
+    if email.cc_addresses:
+        headers["Cc"] = email.cc_addresses
+    if email.source == EmailMessage.Source.LIST:
+        headers |= list_unsubscribe_headers(token, from_address=email.from_address)
+    message = EmailMultiAlternatives(
+        subject=merge(email.subject, values, as_html=False),
+        body=text,
+        # The envelope sender: a VERP address names this recipient even in a vague bounce.
+        from_email=verp_address(token) or from_header,
+        to=[relation.address],
+        headers=headers,
+    )
+    message.attach_alternative(html, "text/html")
+    # ESP backends (django-anymail) echo metadata back in their webhooks.
+    message.metadata = {"openrate_token": token}  # type: ignore[attr-defined]
+    return message
+
+
+def unsubscribe_url(token: str) -> str:
+    """The recipient's one-click unsubscribe page (RFC 8058), signed by their own token."""
+    return f"{settings.TRACKING_BASE_URL}{reverse('unsubscribe', args=[token])}"
+
+
+def list_unsubscribe_headers(token: str, *, from_address: str) -> dict[str, str]:
+    """List-Unsubscribe (HTTPS and mailto) and List-Unsubscribe-Post, as RFC 2369 / 8058 ask.
+
+    The mailto goes to the VERP domain when there is one (it names the recipient), else to the
+    sender with the token in the subject, so a person reading it knows whom to unsubscribe.
+    """
+    domain = settings.INBOUND_VERP_DOMAIN
+    if domain:
+        mailto = f"mailto:unsubscribe+{to_verp(token)}@{domain}?subject=unsubscribe"
+    else:
+        mailto = f"mailto:{from_address}?subject=unsubscribe%20{token}"
+    return {
+        "List-Unsubscribe": f"<{unsubscribe_url(token)}>, <{mailto}>",
+        "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+    }
+
+
+def verp_address(token: str) -> str:
+    """bounces+<token>@<INBOUND_VERP_DOMAIN>, or "" when no VERP domain is configured."""
+    domain = settings.INBOUND_VERP_DOMAIN
+    return f"bounces+{to_verp(token)}@{domain}" if domain else ""

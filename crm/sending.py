@@ -1,0 +1,490 @@
+"""Sending: every email Openrate sends (single, list, automated) is composed and checked here.
+
+email_send() checks Setup (deliverability, daily limits) and each recipient's privacy, and
+records the EmailMessage with one relation row per address and the links to track; delivery
+(crm.delivery, run by Celery) then renders and sends one copy per recipient. With Enhanced Email
+off the send is also logged as a completed Email task, as in Salesforce.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from email.headerregistry import Address
+from email.utils import make_msgid
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import Model, Q
+from django.db.models.functions import Upper
+from django.utils import timezone
+
+from crm import jobs
+from crm.email_events import email_events_record
+from crm.models import (
+    Account,
+    Contact,
+    EmailEvent,
+    EmailMessage,
+    EmailMessageRelation,
+    EmailSuppression,
+    Lead,
+    Opportunity,
+    OrgSettings,
+    Task,
+    TrackedLink,
+    User,
+)
+from crm.suppression import suppression_lift
+from mailkit.merge import merge
+from mailkit.rewrite import find_links, html_to_text
+from privacy.policy import EmailPolicy, email_policy
+
+Recipient = Contact | Lead | User | str
+Relation = EmailMessageRelation
+
+
+class SendRefused(Exception):
+    """The whole send is refused (Setup or a limit); the message says why, for the user."""
+
+
+@dataclass
+class _Address:
+    address: str
+    name: str
+    kind: str  # EmailMessageRelation.Type
+    contact: Contact | None = None
+    lead: Lead | None = None
+    user: User | None = None
+
+    @property
+    def person(self) -> Contact | Lead | None:
+        return self.contact or self.lead
+
+
+def email_send(
+    *,
+    sender: User,
+    to: Sequence[Recipient],
+    cc: Sequence[Recipient] = (),
+    bcc: Sequence[Recipient] = (),
+    subject: str,
+    html_body: str,
+    source: str = EmailMessage.Source.SINGLE,
+    related_to: Account | Opportunity | None = None,
+    campaign: Model | None = None,
+) -> EmailMessage:
+    """Record an email and queue its delivery: one tracked (where allowed) copy per recipient.
+
+    `campaign` is a campaigns.Campaign, typed as a Model: crm does not import campaigns.
+    """
+    org = _sending_allowed()
+    addresses = _resolve(to, cc, bcc)
+    if not addresses:
+        raise SendRefused("Add at least one recipient.")
+    is_list = source == EmailMessage.Source.LIST
+    with transaction.atomic():
+        decisions, suppressed = _decide(org, addresses, is_list=is_list)
+        allowed = sum(decision.may_send for decision in decisions)
+        _check_daily_limit(org, is_list=is_list, adding=allowed)
+        draft = _draft(
+            org,
+            addresses,
+            decisions,
+            sender=sender,
+            subject=subject,
+            html_body=html_body,
+            source=source,
+            related_to=related_to,
+            campaign=campaign,
+        )
+        (email,) = _record(org, [draft], sender=sender, related_to=related_to)
+        if not is_list:
+            # A rep writing to a bounced address has fixed it (the composer warned them).
+            for address in suppressed:
+                suppression_lift(address=address)
+        if allowed:
+            jobs.enqueue(jobs.DELIVER_EMAIL, email.pk)
+    return email
+
+
+def emails_send_each(
+    *,
+    sender: User,
+    people: Sequence[Contact | Lead],
+    subject: str,
+    html_body: str,
+    source: str = EmailMessage.Source.LIST,
+    campaign: Model | None = None,
+) -> list[EmailMessage]:
+    """One email per person, each as email_send makes it with that person alone in To (the same
+    Setup checks, privacy policy and suppressions, merge fields filled), written in bulk: the
+    daily limit is checked once for them all. The caller delivers them (emails_deliver): a list
+    email's batch, which paces itself."""
+    org = _sending_allowed()
+    addresses = [_address_of(person, Relation.Type.TO) for person in people]
+    if any(not item.address for item in addresses):
+        raise SendRefused("Each person needs an email address.")
+    is_list = source == EmailMessage.Source.LIST
+    with transaction.atomic():
+        decisions, _ = _decide(org, addresses, is_list=is_list)
+        _check_daily_limit(
+            org, is_list=is_list, adding=sum(decision.may_send for decision in decisions)
+        )
+        drafts = [
+            _draft(
+                org,
+                [item],
+                [decision],
+                sender=sender,
+                subject=subject,
+                html_body=html_body,
+                source=source,
+                related_to=None,
+                campaign=campaign,
+            )
+            for item, decision in zip(addresses, decisions, strict=True)
+        ]
+        return _record(org, drafts, sender=sender, related_to=None)
+
+
+def _sending_allowed() -> OrgSettings:
+    """Setup's deliverability level allows rep and list email, or the send is refused."""
+    org = OrgSettings.load()
+    if org.deliverability_access == OrgSettings.Deliverability.NO_ACCESS:
+        raise SendRefused("Email is switched off: Setup's deliverability access is No access.")
+    if org.deliverability_access == OrgSettings.Deliverability.SYSTEM_ONLY:
+        raise SendRefused(
+            "Only system email may be sent: Setup's deliverability access is System email only."
+        )
+    return org
+
+
+def _decide(
+    org: OrgSettings, addresses: Sequence[_Address], *, is_list: bool
+) -> tuple[list[EmailPolicy], dict[str, str]]:
+    """Each address's privacy decision, and the suppressed ones among them (one query)."""
+    decisions = [
+        email_policy(
+            item.person.individual if item.person else None,
+            has_opted_out_of_email=bool(item.person and item.person.has_opted_out_of_email),
+            is_list_email=is_list,
+            enforce_privacy=org.enforce_email_privacy,
+        )
+        for item in addresses
+    ]
+    suppressed = dict(
+        EmailSuppression.objects.filter(
+            address__in=[item.address.lower() for item in addresses]
+        ).values_list("address", "reason")
+    )
+    if is_list:
+        # List email skips addresses that bounced hard, soft too often, or complained.
+        decisions = [
+            EmailPolicy.refuse(
+                f"Suppressed: {EmailSuppression.Reason(suppressed[item.address.lower()]).label}"
+            )
+            if item.address.lower() in suppressed and decision.may_send
+            else decision
+            for item, decision in zip(addresses, decisions, strict=True)
+        ]
+    return decisions, suppressed
+
+
+@dataclass
+class _Draft:
+    """An email and its relation rows, built but not yet written."""
+
+    email: EmailMessage
+    rows: list[Relation]
+    addresses: Sequence[_Address]
+
+
+def _draft(
+    org: OrgSettings,
+    addresses: Sequence[_Address],
+    decisions: Sequence[EmailPolicy],
+    *,
+    sender: User,
+    subject: str,
+    html_body: str,
+    source: str,
+    related_to: Account | Opportunity | None,
+    campaign: Model | None,
+) -> _Draft:
+    tracking_on = org.enhanced_email and org.email_tracking_enabled
+    domain = sender.email.rpartition("@")[2] or "openrate.localhost"
+    if len(addresses) == 1:
+        # One recipient: keep the email as they read it, merge fields filled.
+        only = addresses[0]
+        values = merge_values(only.person, only.name, only.address, sender)
+        subject = merge(subject, values, as_html=False)
+        html_body = merge(html_body, values, as_html=True)
+    message_identifier = make_msgid(domain=domain)[1:-1]
+    email = EmailMessage(
+        subject=subject,
+        html_body=html_body,
+        text_body=html_to_text(html_body),
+        from_address=sender.email,
+        from_name=sender.get_full_name(),
+        to_addresses=_header_list(a for a in addresses if a.kind == Relation.Type.TO),
+        cc_addresses=_header_list(a for a in addresses if a.kind == Relation.Type.CC),
+        bcc_addresses=_header_list(a for a in addresses if a.kind == Relation.Type.BCC),
+        status=EmailMessage.Status.DRAFT,
+        delivery_status=EmailMessage.Delivery.QUEUED,
+        source=source,
+        message_identifier=message_identifier,
+        thread_identifier=message_identifier,
+        related_account=related_to if isinstance(related_to, Account) else None,
+        related_opportunity=related_to if isinstance(related_to, Opportunity) else None,
+        sender=sender,
+        campaign_id=campaign.pk if campaign is not None else None,
+    )
+    rows = [
+        Relation(
+            email=email,
+            relation_type=Relation.Type.FROM,
+            address=sender.email,
+            name=sender.get_full_name(),
+            user=sender,
+            delivery_status=Relation.Delivery.SENT,
+        )
+    ]
+    for item, decision in zip(addresses, decisions, strict=True):
+        rows.append(
+            Relation(
+                email=email,
+                relation_type=item.kind,
+                address=item.address,
+                name=item.name,
+                contact=item.contact,
+                lead=item.lead,
+                user=item.user,
+                delivery_status=(
+                    Relation.Delivery.PENDING if decision.may_send else Relation.Delivery.REFUSED
+                ),
+                refusal_reason="" if decision.may_send else decision.reason,
+                is_tracked=tracking_on and decision.may_send and decision.may_track,
+                untracked_reason=_untracked_reason(org, decision),
+                message_id=make_msgid(domain=domain)[1:-1] if decision.may_send else "",
+            )
+        )
+    email.is_tracked = any(row.is_tracked for row in rows)
+    if not any(decision.may_send for decision in decisions):
+        email.delivery_status = EmailMessage.Delivery.FAILED
+        email.failure_reason = "No recipient may receive this email: " + "; ".join(
+            f"{a.address} ({d.reason})" for a, d in zip(addresses, decisions, strict=True)
+        )
+    return _Draft(email, rows, addresses)
+
+
+def _record(
+    org: OrgSettings,
+    drafts: Sequence[_Draft],
+    *,
+    sender: User,
+    related_to: Account | Opportunity | None,
+) -> list[EmailMessage]:
+    """Write the drafts: one INSERT each for the emails, their relations and their links."""
+    emails = EmailMessage.objects.bulk_create([draft.email for draft in drafts])
+    rows = Relation.objects.bulk_create([row for draft in drafts for row in draft.rows])
+    email_events_record(
+        kind=EmailEvent.Kind.QUEUED,
+        relation_ids=[row.pk for row in rows if row.delivery_status == Relation.Delivery.PENDING],
+    )
+    TrackedLink.objects.bulk_create(
+        [link for email in emails if email.is_tracked for link in _links_of(email)]
+    )
+    if not org.enhanced_email:
+        now = timezone.now()
+        for draft in drafts:
+            _log_as_task(
+                draft.email, draft.addresses, sender=sender, related_to=related_to, when=now
+            )
+    return emails
+
+
+def merge_values(
+    person: Contact | Lead | None, name: str, address: str, sender: User | None
+) -> dict[str, str]:
+    if isinstance(person, Contact):
+        company = person.account.name if person.account else ""
+    else:
+        company = person.company if person else ""
+    first, _, last = name.partition(" ")
+    return {
+        "first_name": person.first_name if person else first,
+        "last_name": person.last_name if person else last,
+        "name": person.name if person else name,
+        "company": company,
+        "title": person.title if person else "",
+        "email": address,
+        "sender_name": sender.get_full_name() if sender else "",
+        "sender_email": sender.email if sender else "",
+    }
+
+
+def _untracked_reason(org: OrgSettings, decision: EmailPolicy) -> str:
+    if not decision.may_send:
+        return ""
+    if not org.enhanced_email:
+        return "Enhanced Email is off"
+    if not org.email_tracking_enabled:
+        return "Email tracking is off"
+    return "" if decision.may_track else decision.reason
+
+
+def _links_of(email: EmailMessage) -> list[TrackedLink]:
+    """One TrackedLink per distinct destination, and the hidden honeypot link.
+
+    The destinations are the HTML's trackable links; the text part, generated from the HTML,
+    has the same ones (a link the HTML marks data-notrack stays untracked in the text too).
+    """
+    destinations = list(dict.fromkeys(find_links(email.html_body)))
+    rows = [
+        TrackedLink(email=email, url=url, position=position)
+        for position, url in enumerate(destinations)
+    ]
+    # The honeypot leads somewhere harmless of ours: only a machine ever follows it.
+    rows.append(
+        TrackedLink(
+            email=email,
+            url=f"{settings.TRACKING_BASE_URL}/",
+            position=len(destinations),
+            is_honeypot=True,
+        )
+    )
+    return rows
+
+
+def _resolve(*groups: Sequence[Recipient]) -> list[_Address]:
+    """Each address once (To before Cc before Bcc), matched to its Contact, Lead or User."""
+    kinds = (Relation.Type.TO, Relation.Type.CC, Relation.Type.BCC)
+    seen: set[str] = set()
+    result: list[_Address] = []
+    plain: list[_Address] = []
+    for kind, group in zip(kinds, groups, strict=True):
+        for recipient in group:
+            item = _address_of(recipient, kind)
+            key = item.address.lower()
+            if not key or key in seen:
+                continue
+            seen.add(key)
+            result.append(item)
+            if isinstance(recipient, str):
+                plain.append(item)
+    _match_records(plain)
+    return result
+
+
+def _address_of(recipient: Recipient, kind: str) -> _Address:
+    if isinstance(recipient, Contact):
+        return _Address(recipient.email.strip(), recipient.name, kind, contact=recipient)
+    if isinstance(recipient, Lead):
+        return _Address(recipient.email.strip(), recipient.name, kind, lead=recipient)
+    if isinstance(recipient, User):
+        return _Address(recipient.email.strip(), recipient.get_full_name(), kind, user=recipient)
+    return _Address(recipient.strip(), "", kind)
+
+
+def _match_records(items: list[_Address]) -> None:
+    """Link plain addresses to the Contact (else Lead) with that address: two queries in all."""
+    if not items:
+        return
+    wanted = {item.address.lower() for item in items}
+    contacts: dict[str, Contact] = {}
+    for contact in (
+        Contact.objects.annotate(address=Upper("email"))
+        .filter(address__in=[address.upper() for address in wanted])
+        .select_related("individual", "account")
+        .order_by("pk")
+    ):
+        contacts.setdefault(contact.email.lower(), contact)
+    leads: dict[str, Lead] = {}
+    rest = wanted - contacts.keys()
+    if rest:
+        for lead in (
+            Lead.objects.annotate(address=Upper("email"))
+            .filter(address__in=[address.upper() for address in rest])
+            .select_related("individual")
+            .order_by("pk")
+        ):
+            leads.setdefault(lead.email.lower(), lead)
+    for item in items:
+        key = item.address.lower()
+        item.contact = contacts.get(key)
+        item.lead = None if item.contact else leads.get(key)
+        person = item.person
+        if person is not None and not item.name:
+            item.name = person.name
+
+
+def _daily_used(*, is_list: bool) -> int:
+    """Recipients sent to (or queued) today, list or single email: what the daily limit counts."""
+    start = timezone.localtime().replace(hour=0, minute=0, second=0, microsecond=0)
+    list_source = Q(email__source=EmailMessage.Source.LIST)
+    return (
+        Relation.objects.filter(list_source if is_list else ~list_source)
+        .filter(email__created_at__gte=start, email__created_at__lt=start + timedelta(days=1))
+        .exclude(relation_type=Relation.Type.FROM)
+        .exclude(delivery_status=Relation.Delivery.REFUSED)
+        .count()
+    )
+
+
+def daily_list_email_left() -> int:
+    """How many more list email recipients Setup's daily limit allows today."""
+    return max(0, OrgSettings.load().daily_list_email_limit - _daily_used(is_list=True))
+
+
+# PostgreSQL advisory lock keys (arbitrary constants) for the daily limits' count-then-insert.
+_DAILY_LIMIT_LOCKS = {False: 720_401, True: 720_402}
+
+
+def _check_daily_limit(org: OrgSettings, *, is_list: bool, adding: int) -> None:
+    """Call inside the transaction that records the send: on PostgreSQL, concurrent sends of
+    one kind then count one after the other, each seeing the rows the one before inserted."""
+    limit = org.daily_list_email_limit if is_list else org.daily_single_email_limit
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_DAILY_LIMIT_LOCKS[is_list]])
+    used = _daily_used(is_list=is_list)
+    if used + adding > limit:
+        kind = "list" if is_list else "single"
+        raise SendRefused(
+            f"The daily {kind} email limit of {limit} recipients would be exceeded: "
+            f"{used} already today, and this email has {adding}. It resets at midnight."
+        )
+
+
+def _header_list(items: Iterable[_Address]) -> str:
+    return ", ".join(
+        str(Address(display_name=item.name, addr_spec=item.address)) if item.name else item.address
+        for item in items
+    )
+
+
+def _log_as_task(
+    email: EmailMessage,
+    addresses: Sequence[_Address],
+    *,
+    sender: User,
+    related_to: Account | Opportunity | None,
+    when: datetime,
+) -> None:
+    """Enhanced Email off: the send is logged as a completed Email task, as in Salesforce."""
+    person = next((a.person for a in addresses if a.person is not None), None)
+    Task.objects.create(
+        subject=f"Email: {email.subject}"[:255],
+        description=f"To: {email.to_addresses}\n\n{email.text_body}",
+        status=Task.Status.COMPLETED,
+        subtype=Task.Subtype.EMAIL,
+        completed_at=when,
+        due_date=timezone.localdate(),
+        owner=sender,
+        who_contact=person if isinstance(person, Contact) else None,
+        who_lead=person if isinstance(person, Lead) else None,
+        what_account=related_to if isinstance(related_to, Account) else None,
+        what_opportunity=related_to if isinstance(related_to, Opportunity) else None,
+    )

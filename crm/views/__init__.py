@@ -1,0 +1,1 @@
+"""crm's pages: access (what a user may see), records, compose, setup and the timeline."""

@@ -1,0 +1,235 @@
+"""Load deterministic demo data: users of each role, accounts, people, deals, tasks, privacy."""
+
+import random
+from datetime import timedelta
+from decimal import Decimal
+from typing import Any
+
+from django.contrib.auth.models import Group
+from django.core.management.base import BaseCommand
+from django.db import transaction
+from django.utils import timezone
+
+from campaigns.influence import influence_recompute
+from campaigns.members import members_add
+from campaigns.models import Campaign
+from crm.models import (
+    Account,
+    Contact,
+    Lead,
+    Opportunity,
+    OpportunityContactRole,
+    OrgSettings,
+    Role,
+    Task,
+    User,
+)
+from privacy.models import Individual
+
+DEMO_USERS = [
+    # username, password, role, first name, last name
+    ("admin", "openrate-admin", Role.ADMIN, "Alex", "Admin"),
+    ("manager", "openrate-manager", Role.MANAGER, "Morgan", "Manager"),
+    ("ada", "openrate-rep", Role.REP, "Ada", "Rep"),
+    ("grace", "openrate-rep", Role.REP, "Grace", "Rep"),
+]
+COMPANIES = [
+    ("Acme Robotics", Account.Industry.MANUFACTURING, "Lyon", "France"),
+    ("Globex Energy", Account.Industry.ENERGY, "Houston", "United States"),
+    ("Initech Software", Account.Industry.TECHNOLOGY, "Austin", "United States"),
+    ("Umbrella Health", Account.Industry.HEALTHCARE, "Basel", "Switzerland"),
+    ("Stark Logistics", Account.Industry.OTHER, "Rotterdam", "Netherlands"),
+    ("Wayne Media", Account.Industry.MEDIA, "Dublin", "Ireland"),
+    ("Tyrell Agritech", Account.Industry.AGRICULTURE, "Ghent", "Belgium"),
+    ("Cyberdyne Retail", Account.Industry.RETAIL, "Leeds", "United Kingdom"),
+    ("Soylent Foods", Account.Industry.RETAIL, "Porto", "Portugal"),
+    ("Hooli Bank", Account.Industry.BANKING, "Zurich", "Switzerland"),
+]
+FIRST_NAMES = [
+    "Ada", "Alan", "Barbara", "Claude", "Donald", "Edsger", "Frances", "Grace", "Hedy", "Ivan",
+    "Joan", "Katherine", "Linus", "Margaret", "Niklaus", "Ole", "Radia", "Sophie", "Tim",
+    "Yukihiro",
+]  # fmt: skip
+LAST_NAMES = [
+    "Lovelace", "Turing", "Liskov", "Shannon", "Knuth", "Dijkstra", "Allen", "Hopper", "Lamarr",
+    "Sutherland", "Clarke", "Johnson", "Torvalds", "Hamilton", "Wirth", "Dahl", "Perlman",
+    "Wilson", "Berners-Lee", "Matsumoto",
+]  # fmt: skip
+TITLES = ["CEO", "CTO", "VP Sales", "Head of Marketing", "Procurement Lead", "Engineer"]
+TASK_SUBJECTS = ["Call back", "Send proposal", "Book a demo", "Check in", "Send pricing"]
+
+
+class Command(BaseCommand):
+    help = "Load deterministic demo data (users and records of every kind). Safe to run twice."
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        users = self._users()
+        OrgSettings.load()
+        if Account.objects.filter(name=COMPANIES[0][0]).exists():
+            self.stdout.write("Demo records are already loaded; nothing changed.")
+        else:
+            self._records(users)
+            self.stdout.write(self.style.SUCCESS("Demo records loaded."))
+        self.stdout.write("Log in as:")
+        for username, password, role, *_ in DEMO_USERS:
+            self.stdout.write(f"  {username:<8} password {password:<17} ({role.value})")
+
+    def _users(self) -> dict[str, User]:
+        users = {}
+        for username, password, role, first_name, last_name in DEMO_USERS:
+            user, created = User.objects.get_or_create(
+                username=username,
+                defaults={
+                    "first_name": first_name,
+                    "last_name": last_name,
+                    "email": f"{username}@openrate.example",
+                    "is_staff": role == Role.ADMIN,
+                },
+            )
+            if created:
+                # A demo user keeps a password someone changed: only a new user gets the default.
+                user.set_password(password)
+                user.save(update_fields=["password"])
+                user.groups.set([Group.objects.get(name=role.value)])
+            users[username] = user
+        return users
+
+    @transaction.atomic
+    def _records(self, users: dict[str, User]) -> None:
+        rng = random.Random(2026)  # noqa: S311 -- a fixed seed: the same demo every time
+        today = timezone.localdate()
+        reps = [users["ada"], users["grace"]]
+        names = [(first, last) for last in LAST_NAMES for first in FIRST_NAMES]
+        rng.shuffle(names)
+
+        individuals = Individual.objects.bulk_create(
+            [
+                Individual(first_name="Linus", last_name="Torvalds", has_opted_out_tracking=True),
+                Individual(first_name="Radia", last_name="Perlman", has_opted_out_processing=True),
+                Individual(first_name="Tim", last_name="Berners-Lee", has_opted_out_solicit=True),
+            ]
+        )
+
+        campaigns = [
+            Campaign.objects.create(
+                name="Spring product launch",
+                type=Campaign.Type.EMAIL,
+                status=Campaign.Status.IN_PROGRESS,
+                start_date=today - timedelta(days=30),
+                end_date=today + timedelta(days=30),
+                budgeted_cost=Decimal("5000"),
+                actual_cost=Decimal("3200"),
+                owner=users["manager"],
+            ),
+            Campaign.objects.create(
+                name="Robotics trade show",
+                type=Campaign.Type.CONFERENCE,
+                status=Campaign.Status.COMPLETED,
+                start_date=today - timedelta(days=120),
+                end_date=today - timedelta(days=118),
+                budgeted_cost=Decimal("20000"),
+                actual_cost=Decimal("18500"),
+                owner=users["manager"],
+            ),
+        ]
+
+        for index, (company, industry, city, country) in enumerate(COMPANIES):
+            owner = reps[index % 2]
+            account = Account.objects.create(
+                name=company,
+                industry=industry,
+                billing_city=city,
+                billing_country=country,
+                website=f"https://{company.split()[0].lower()}.example",
+                phone=f"+1 555 01{index:02d}",
+                owner=owner,
+            )
+            contacts = []
+            for _ in range(4):
+                first, last = names.pop()
+                contacts.append(
+                    Contact(
+                        account=account,
+                        owner=owner,
+                        first_name=first,
+                        last_name=last,
+                        title=rng.choice(TITLES),
+                        email=f"{first}.{last}@{company.split()[0]}.example".lower(),
+                        phone=f"+1 555 2{rng.randrange(1000):03d}",
+                        mailing_city=city,
+                        mailing_country=country,
+                    )
+                )
+            contacts = Contact.objects.bulk_create(contacts)
+            for _ in range(rng.randrange(1, 3)):
+                stage = rng.choice(list(Opportunity.Stage))
+                opportunity = Opportunity.objects.create(
+                    name=f"{company} - {rng.choice(['Pilot', 'Expansion', 'Renewal', 'Platform'])}",
+                    account=account,
+                    owner=owner,
+                    stage=stage,
+                    amount=Decimal(rng.randrange(5, 250) * 1000),
+                    close_date=today + timedelta(days=rng.randrange(-60, 120)),
+                    campaign=rng.choice([None, *campaigns]),
+                )
+                OpportunityContactRole.objects.create(
+                    opportunity=opportunity,
+                    contact=contacts[0],
+                    role=OpportunityContactRole.RoleName.DECISION_MAKER,
+                    is_primary=True,
+                )
+            Task.objects.bulk_create(
+                Task(
+                    subject=f"{rng.choice(TASK_SUBJECTS)}: {contact.name}",
+                    who_contact=contact,
+                    what_account=account,
+                    owner=owner,
+                    due_date=today + timedelta(days=rng.randrange(-10, 20)),
+                    priority=rng.choice(list(Task.Priority)),
+                )
+                for contact in contacts[:2]
+            )
+
+        # People whose privacy choices the demo shows: Don't Track, Don't Process, Don't Market.
+        for individual in individuals:
+            Contact.objects.create(
+                owner=reps[0],
+                account=Account.objects.get(name=COMPANIES[2][0]),
+                first_name=individual.first_name,
+                last_name=individual.last_name,
+                email=f"{individual.first_name}.{individual.last_name}@initech.example".lower(),
+                individual=individual,
+            )
+
+        leads = []
+        for index in range(20):
+            first, last = names.pop()
+            company = f"{last} {rng.choice(['Labs', 'Systems', 'Partners', 'Group'])}"
+            leads.append(
+                Lead(
+                    owner=reps[index % 2],
+                    first_name=first,
+                    last_name=last,
+                    company=company,
+                    email=f"{first}@{last.replace('-', '')}.example".lower(),
+                    title=rng.choice(TITLES),
+                    status=rng.choice([Lead.Status.OPEN, Lead.Status.WORKING]),
+                    lead_source=rng.choice(list(Lead.Source)),
+                    has_opted_out_of_email=index % 7 == 3,
+                )
+            )
+        Lead.objects.bulk_create(leads)
+
+        # Campaign members: everyone in the launch, some contacts at the trade show months ago;
+        # then the influence those memberships earned.
+        launch, trade_show = campaigns
+        members_add(
+            campaign=launch,
+            contact_ids=list(Contact.objects.values_list("pk", flat=True)),
+            lead_ids=list(Lead.objects.values_list("pk", flat=True)),
+        )
+        launch.members.update(created_at=timezone.now() - timedelta(days=20))
+        contact_ids = sorted(Contact.objects.values_list("pk", flat=True))
+        members_add(campaign=trade_show, contact_ids=rng.sample(contact_ids, 25))
+        trade_show.members.update(created_at=timezone.now() - timedelta(days=119))
+        influence_recompute()

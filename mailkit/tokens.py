@@ -1,0 +1,147 @@
+"""Per-recipient tracking tokens: short, opaque, URL-safe and signed.
+
+Layout before base64url (no padding)::
+
+    header   1 byte   high nibble: format version (1), low nibble: key_id (0-15)
+    rid      varint   recipient id (unsigned LEB128, canonical)
+    lid      varint   link id, 0 for the pixel / the message itself
+    mac      12 bytes HMAC-SHA256(key, header + rid + lid), truncated to 96 bits
+
+A token for ids below 2**40 is at most 25 bytes, 34 characters. Verification needs only
+the keys, never the database, so the tracking fast path can reject garbage cheaply. It
+tries each configured key, newest first, so rotation never depends on `key_id`: that is a
+signed label of which key minted a token, for operators reading logs.
+"""
+
+import base64
+import binascii
+import hmac
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+VERSION = 1
+MAC_BYTES = 12
+MAX_TOKEN_CHARS = 64
+MAX_ID = 2**63 - 1
+# Nine varint bytes hold MAX_ID; a longer run is garbage.
+_MAX_VARINT_BYTES = 9
+# The salt keeps the name it had when tokens lived in tracking: a new one would change every
+# derived key and break the links in every email already sent.
+_DERIVATION_SALT = b"openrate.tracking.tokens.v1"
+_TOKEN_RE = re.compile(r"[A-Za-z0-9_-]+")
+
+
+@dataclass(frozen=True, slots=True)
+class TokenData:
+    recipient_id: int
+    link_id: int
+
+
+def make_token(recipient_id: int, link_id: int = 0, *, key: bytes, key_id: int = 0) -> str:
+    """Sign `recipient_id` and `link_id` with `key`; `key_id` (0-15) is recorded, not trusted."""
+    if not (0 <= recipient_id <= MAX_ID and 0 <= link_id <= MAX_ID):
+        raise ValueError("ids must be non-negative and fit a signed 64-bit column")
+    if not 0 <= key_id <= 15:
+        raise ValueError("key_id must be between 0 and 15")
+    if not key:
+        raise ValueError("an empty signing key would make tokens forgeable")
+    body = bytes([VERSION << 4 | key_id]) + _varint(recipient_id) + _varint(link_id)
+    raw = body + _mac(key, body)
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
+
+
+def parse_token(token: str, *, keys: Sequence[bytes]) -> TokenData | None:
+    """Return the ids a valid token carries, or None for anything else; never raises."""
+    # Cheap shape checks first: the endpoint sees arbitrary request paths.
+    if (
+        not isinstance(token, str)
+        or not 0 < len(token) <= MAX_TOKEN_CHARS
+        or len(token) % 4 == 1
+        or _TOKEN_RE.fullmatch(token) is None
+    ):
+        return None
+    try:
+        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
+    except (binascii.Error, ValueError):
+        return None
+    # base64 ignores the unused low bits of the last character; re-encoding makes sure
+    # exactly one spelling of each token verifies.
+    if base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii") != token:
+        return None
+    if len(raw) < 3 + MAC_BYTES or raw[0] >> 4 != VERSION:
+        return None
+    body, mac = raw[:-MAC_BYTES], raw[-MAC_BYTES:]
+    recipient = _read_varint(body, 1)
+    if recipient is None:
+        return None
+    recipient_id, pos = recipient
+    link = _read_varint(body, pos)
+    if link is None:
+        return None
+    link_id, pos = link
+    if pos != len(body):
+        return None
+    for key in keys:
+        if key and hmac.compare_digest(_mac(key, body), mac):
+            return TokenData(recipient_id, link_id)
+    return None
+
+
+def signing_keys(secret_key: str, configured: Sequence[str]) -> tuple[bytes, ...]:
+    """The configured keys (newest first) as bytes, or one key derived from SECRET_KEY."""
+    keys = tuple(k.encode("utf-8") for k in configured if k)
+    if keys:
+        return keys
+    if not secret_key:
+        raise ValueError("no tracking signing key configured and SECRET_KEY is empty")
+    # A salted HMAC keeps these tokens from becoming an oracle for SECRET_KEY itself or for
+    # anything else Django signs with it.
+    return (hmac.digest(_DERIVATION_SALT, secret_key.encode("utf-8"), "sha256"),)
+
+
+def _mac(key: bytes, body: bytes) -> bytes:
+    return hmac.digest(key, body, "sha256")[:MAC_BYTES]
+
+
+def _varint(value: int) -> bytes:
+    out = bytearray()
+    while True:
+        byte = value & 0x7F
+        value >>= 7
+        if value:
+            out.append(byte | 0x80)
+        else:
+            out.append(byte)
+            return bytes(out)
+
+
+def _read_varint(data: bytes, pos: int) -> tuple[int, int] | None:
+    value = 0
+    for shift, index in enumerate(range(pos, min(len(data), pos + _MAX_VARINT_BYTES))):
+        byte = data[index]
+        value |= (byte & 0x7F) << (7 * shift)
+        if not byte & 0x80:
+            # A trailing zero byte would be a second spelling of a shorter number.
+            if byte == 0 and shift > 0:
+                return None
+            return value, index + 1
+    return None
+
+
+def to_verp(token: str) -> str:
+    """The token as a VERP local-part suffix: base32, lower case, because mail systems may
+    change the case of an address's local part and base64 is case-sensitive."""
+    raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
+    return base64.b32encode(raw).rstrip(b"=").decode("ascii").lower()
+
+
+def from_verp(suffix: str) -> str:
+    """The token a VERP suffix carries, or "" if it is not one of ours; never raises."""
+    if not 0 < len(suffix) <= MAX_TOKEN_CHARS or not suffix.isascii() or not suffix.isalnum():
+        return ""
+    try:
+        raw = base64.b32decode(suffix.upper() + "=" * (-len(suffix) % 8))
+    except (binascii.Error, ValueError):
+        return ""
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")

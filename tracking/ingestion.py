@@ -1,0 +1,428 @@
+"""Event ingestion: drain the buffer, label each event human or machine, store, count.
+
+Each batch runs in one transaction. Its events are copied into a temporary table together
+with what labelling looked up about each recipient (their email, its rollup keys, the day the
+copy was sent), inserted into the events table with `ON CONFLICT (event_id) DO NOTHING`, and
+those stored before are struck from the batch. Everything after reads only the batch: one
+set-based UPDATE each adds it to the counters of its recipients, emails and links, and the
+rollups and the campaign funnel move on from it. A batch delivered twice therefore inserts
+nothing and adds nothing the second time. The buffer entries are removed only after the
+commit, so a crash loses nothing and counts nothing twice.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import socket
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from functools import lru_cache
+from typing import Any
+
+from django.conf import settings
+from django.db import connection, transaction
+
+from crm import hooks, rollups, sql
+from crm.activity import activity_refresh_enqueue
+from crm.models import OrgSettings
+from mailkit.tokens import parse_token, signing_keys
+from tracking import buffer
+from tracking.buffer import RawEvent
+from tracking.classify import EventFacts, Label, classify, describe_client, truncate_ip
+from tracking.rollups import INGEST_LOCK, rollups_add_batch
+
+logger = logging.getLogger(__name__)
+
+HUMAN = str(Label.HUMAN)
+# What the fast path writes as an event id: 32 hex digits (a UUID).
+_EVENT_ID = re.compile(r"[0-9a-fA-F]{32}")
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    read: int
+    stored: int
+
+
+def events_ingest(*, batch_size: int = 5000, consumer: str = "") -> IngestResult:
+    """Ingest one batch from each buffer (the Redis stream and the database table)."""
+    read = stored = 0
+    client = buffer.redis_client()
+    if client is not None:
+        # One consumer name per process: each holds its own pending entries.
+        events, stream_ids = buffer.read_stream(
+            client, consumer or f"{socket.gethostname()}-{os.getpid()}", batch_size
+        )
+        if stream_ids:
+            with transaction.atomic():
+                stored += _store(events)
+            buffer.acknowledge_stream(client, stream_ids)
+            read += len(events)
+    with transaction.atomic():
+        events, row_ids = buffer.read_database(batch_size)
+        if row_ids:
+            stored += _store(events)
+            buffer.delete_database_rows(row_ids)
+            read += len(row_ids)
+    return IngestResult(read=read, stored=stored)
+
+
+def _store(raw_events: Sequence[RawEvent]) -> int:
+    """Label, insert and count one batch; returns how many events were new."""
+    org = OrgSettings.load()
+    rows = _label(raw_events, org)
+    if not rows:
+        return 0
+    stored = _insert(rows)
+    if not stored:
+        return 0
+    _count(machine_open_filtering=org.machine_open_filtering)
+    # Only the recipients of campaign emails have a member to move along the funnel (campaigns
+    # registers this hook; see crm.hooks).
+    hooks.engagement_counted(relation_ids=_batch_relations("campaign_key <> 0"))
+    rollups_add_batch(table=BATCH_TABLE)
+    # Human opens and clicks are activity: refresh those people's metrics and alerts.
+    activity_refresh_enqueue(relation_ids=_batch_relations(f"label = '{HUMAN}'"))
+    return stored
+
+
+@lru_cache(maxsize=131_072)
+def _verify(token: str, keys: tuple[bytes, ...]) -> tuple[int, int] | None:
+    """A token's (recipient id, link id or 0); cached, as one person's opens repeat it."""
+    data = parse_token(token, keys=keys)
+    return None if data is None else (data.recipient_id, data.link_id)
+
+
+def _label(raw_events: Sequence[RawEvent], org: OrgSettings) -> list[tuple[Any, ...]]:
+    """The batch's events as rows of BATCH_COLUMNS + FACT_COLUMNS, labelled, each event once."""
+    keys = _keys()
+    parsed: list[tuple[RawEvent, int, int]] = []
+    seen: set[str] = set()
+    for raw in raw_events:
+        if raw.event_id in seen:
+            continue  # a writer's retry: the same event twice in one batch
+        seen.add(raw.event_id)
+        if raw.relation_id:
+            # The fast path verified the token before it wrote the event.
+            parsed.append((raw, raw.relation_id, raw.link_id))
+            continue
+        ids = _verify(raw.token, keys)
+        if ids is None:
+            # Only possible if a signing key was removed between the request and now.
+            logger.warning("Dropping event %s: its token no longer verifies", raw.event_id)
+            continue
+        parsed.append((raw, *ids))
+    if not parsed:
+        return []
+    # Per recipient, in one query: the send time as seconds since the epoch (cheaper to read
+    # than a datetime, and all that classifying needs), and what counting needs afterwards.
+    sent_day, day_params = rollups.sent_day()
+    recipients = {
+        row[0]: row[1:]
+        for row in _select_by_ids(
+            f"SELECT r.id, {_EPOCH[connection.vendor]}, r.email_id, COALESCE(m.sender_id, 0), "
+            f"COALESCE(m.campaign_id, 0), {sent_day} FROM crm_emailmessagerelation AS r "
+            "JOIN crm_emailmessage AS m ON m.id = r.email_id WHERE ",
+            {relation for _, relation, _ in parsed},
+            column="r.id",
+            params=day_params,
+        )
+    }
+    honeypots = {
+        row[0]
+        for row in _select_by_ids(
+            "SELECT id FROM crm_trackedlink WHERE is_honeypot AND ",
+            {link for _, _, link in parsed if link},
+        )
+    }
+    # Several links clicked by one recipient within one second: a scanner following every link.
+    burst = Counter(
+        (relation, int(raw.received_at))
+        for raw, relation, link in {(r, rel, lk) for r, rel, lk in parsed if lk}
+    )
+    window = org.scanner_window_seconds
+    vendor_time = _time_adapter()
+    rows: list[tuple[Any, ...]] = []
+    for raw, relation_id, link_id in parsed:
+        recipient = recipients.get(relation_id)
+        if recipient is None:
+            continue  # the email was deleted after it was sent
+        if _EVENT_ID.fullmatch(raw.event_id) is None:
+            logger.warning("Dropping an event with a malformed id: %r", raw.event_id[:64])
+            continue
+        sent_at, email_id, sender_key, campaign_key, day = recipient
+        verdict = classify(
+            EventFacts(
+                kind=raw.kind,
+                user_agent=raw.user_agent,
+                ip=raw.ip,
+                method=raw.method,
+                seconds_since_delivery=(
+                    raw.received_at - float(sent_at) if sent_at is not None else None
+                ),
+                honeypot=link_id in honeypots,
+                links_clicked_same_second=(
+                    burst[(relation_id, int(raw.received_at))] if link_id else 1
+                ),
+            ),
+            scanner_window_seconds=window,
+        )
+        client = describe_client(raw.user_agent)
+        rows.append(
+            (
+                # 32 hex digits, as both databases' columns take a UUID.
+                raw.event_id.lower(),
+                raw.kind,
+                relation_id,
+                link_id or None,
+                vendor_time(datetime.fromtimestamp(raw.received_at, tz=UTC)),
+                verdict.label,
+                verdict.reason[:200],
+                (raw.ip if org.store_full_ip else truncate_ip(raw.ip)) or None,
+                raw.user_agent[:512],
+                raw.method[:8],
+                client.device[:64],
+                client.browser[:64],
+                client.os[:64],
+                email_id,
+                sender_key,
+                campaign_key,
+                day,
+                len(rows),
+            )
+        )
+    return rows
+
+
+_EPOCH = {
+    "postgresql": "EXTRACT(EPOCH FROM r.sent_at)::float8",
+    "sqlite": "(julianday(r.sent_at) - 2440587.5) * 86400.0",
+}
+
+# The batch, in a temporary table of the connection's own: the events are copied in, those
+# stored before are struck out, and the counters and rollups are summed from it in SQL.
+BATCH_TABLE = "ingest_batch"
+BATCH_COLUMNS = (
+    "event_id, kind, relation_id, link_id, occurred_at, label, reason, ip, user_agent, method, "
+    "device, client, os"
+)
+# Also in the batch: what counting, the rollups (tracking.rollups.rollups_add_batch) and the
+# funnel need of each event's recipient, looked up once while labelling; and the event's place
+# in the batch (the buffer is first in, first out), which orders events of the same instant.
+FACT_COLUMNS = "email_id, sender_key, campaign_key, sent_day, seq"
+_CREATE_BATCH_TABLE = {
+    vendor: f"""
+    CREATE TEMP TABLE IF NOT EXISTS {BATCH_TABLE} (
+        event_id {uuid}, kind varchar(5), relation_id bigint, link_id bigint,
+        occurred_at {timestamp}, label varchar(12), reason varchar(200), ip {inet},
+        user_agent varchar(512), method varchar(8), device varchar(64), client varchar(64),
+        os varchar(64), email_id bigint, sender_key bigint, campaign_key bigint, sent_day date,
+        seq integer
+    ) {end}
+    """
+    for vendor, uuid, timestamp, inet, end in (
+        ("postgresql", "uuid", "timestamptz", "inet", "ON COMMIT DELETE ROWS"),
+        ("sqlite", "char(32)", "datetime", "char(39)", ""),
+    )
+}
+
+
+def _insert(rows: list[tuple[Any, ...]]) -> int:
+    """Store the batch's rows; leaves in the batch table only those not stored before, and
+    returns how many they are."""
+    with connection.cursor() as cursor:
+        cursor.execute(_CREATE_BATCH_TABLE[connection.vendor])
+        cursor.execute(f"DELETE FROM {BATCH_TABLE}")
+        if connection.vendor == "postgresql":
+            # COPY formats the rows in C: far cheaper than binding thousands of parameters.
+            copy_sql = f"COPY {BATCH_TABLE} ({BATCH_COLUMNS}, {FACT_COLUMNS}) FROM STDIN"
+            with cursor.cursor.copy(copy_sql) as copy:
+                for row in rows:
+                    copy.write_row(row)
+            # The statement itself says which events are new: strike the others from the batch.
+            cursor.execute(
+                f"""
+                WITH stored AS (
+                    INSERT INTO tracking_trackingevent ({BATCH_COLUMNS})
+                    SELECT {BATCH_COLUMNS} FROM {BATCH_TABLE}
+                    ON CONFLICT (event_id) DO NOTHING
+                    RETURNING event_id
+                )
+                DELETE FROM {BATCH_TABLE} AS b
+                WHERE NOT EXISTS (SELECT FROM stored WHERE stored.event_id = b.event_id)
+                """
+            )
+            return len(rows) - cursor.rowcount
+        cursor.executemany(
+            f"INSERT INTO {BATCH_TABLE} ({BATCH_COLUMNS}, {FACT_COLUMNS}) "
+            f"VALUES ({', '.join(['%s'] * 18)})",
+            rows,
+        )
+        # SQLite has one writer at a time, and this transaction is it from the DELETE on:
+        # what is not stored yet cannot become stored before the INSERT.
+        cursor.execute(
+            f"DELETE FROM {BATCH_TABLE} WHERE event_id IN "
+            "(SELECT event_id FROM tracking_trackingevent WHERE event_id IN "
+            f"(SELECT event_id FROM {BATCH_TABLE}))"
+        )
+        cursor.execute(
+            f"INSERT INTO tracking_trackingevent ({BATCH_COLUMNS}) "
+            f"SELECT {BATCH_COLUMNS} FROM {BATCH_TABLE}"
+        )
+        return cursor.rowcount
+
+
+def _count(*, machine_open_filtering: bool) -> None:
+    """Add the batch's new events to their recipients, emails and links: one UPDATE each.
+
+    An open or click "counts" (first / last opened, last clicked, the email's figures) when
+    human, or always when machine-open filtering is off, as in plain Salesforce.
+    """
+    if connection.vendor == "postgresql":
+        # Serialise the counting step of concurrent ingesters, so that rows are always locked
+        # in one order (no deadlock).
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [INGEST_LOCK])
+    least, greatest = ("LEAST", "GREATEST") if connection.vendor == "postgresql" else ("MIN", "MAX")
+
+    def human(alias: str = "b") -> str:
+        return f"{alias}.label = '{HUMAN}'"
+
+    def counts(alias: str = "b") -> str:
+        return human(alias) if machine_open_filtering else "TRUE"
+
+    def earliest(column: str) -> str:
+        return f"{least}(COALESCE(t.{column}, d.{column}), COALESCE(d.{column}, t.{column}))"
+
+    def latest(column: str) -> str:
+        return f"{greatest}(COALESCE(t.{column}, d.{column}), COALESCE(d.{column}, t.{column}))"
+
+    # A recipient's latest counted click and latest machine open in the batch, ranked by a
+    # window function over the batch (one sort, not a subquery per recipient).
+    counted_click = f"x.kind = 'click' AND {counts('x')}"
+    machine_open = f"x.kind = 'open' AND NOT {human('x')}"
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            UPDATE crm_emailmessagerelation AS t SET
+                human_opens = t.human_opens + d.human_opens,
+                machine_opens = t.machine_opens + d.machine_opens,
+                human_clicks = t.human_clicks + d.human_clicks,
+                machine_clicks = t.machine_clicks + d.machine_clicks,
+                first_opened_at = {earliest("first_opened_at")},
+                last_opened_at = {latest("last_opened_at")},
+                last_clicked_link_id = CASE
+                    WHEN COALESCE(d.last_clicked_at >= t.last_clicked_at,
+                        d.last_clicked_at IS NOT NULL)
+                    THEN d.last_clicked_link_id ELSE t.last_clicked_link_id END,
+                last_clicked_at = {latest("last_clicked_at")},
+                -- The buffer is first in, first out, so the batch's latest machine open is the
+                -- person's latest.
+                machine_open_label = COALESCE(d.machine_open_label, t.machine_open_label)
+            FROM (
+                SELECT b.relation_id,
+                    COUNT(*) FILTER (WHERE b.kind = 'open' AND {human()}) AS human_opens,
+                    COUNT(*) FILTER (WHERE b.kind = 'open' AND NOT {human()}) AS machine_opens,
+                    COUNT(*) FILTER (WHERE b.kind = 'click' AND {human()}) AS human_clicks,
+                    COUNT(*) FILTER (WHERE b.kind = 'click' AND NOT {human()}) AS machine_clicks,
+                    MIN(b.occurred_at) FILTER (WHERE b.kind = 'open' AND {counts()})
+                        AS first_opened_at,
+                    MAX(b.occurred_at) FILTER (WHERE b.kind = 'open' AND {counts()})
+                        AS last_opened_at,
+                    MAX(b.occurred_at) FILTER (WHERE b.kind = 'click' AND {counts()})
+                        AS last_clicked_at,
+                    MAX(CASE WHEN b.is_click AND b.click_rank = 1 THEN b.link_id END)
+                        AS last_clicked_link_id,
+                    MAX(CASE WHEN b.is_machine_open AND b.open_rank = 1 THEN b.label END)
+                        AS machine_open_label
+                FROM (
+                    SELECT x.relation_id, x.kind, x.label, x.link_id, x.occurred_at,
+                        {counted_click} AS is_click, {machine_open} AS is_machine_open,
+                        ROW_NUMBER() OVER (
+                            PARTITION BY x.relation_id, {counted_click}
+                            ORDER BY x.occurred_at DESC, x.seq DESC
+                        ) AS click_rank,
+                        ROW_NUMBER() OVER (
+                            PARTITION BY x.relation_id, {machine_open}
+                            ORDER BY x.occurred_at DESC, x.seq DESC
+                        ) AS open_rank
+                    FROM {BATCH_TABLE} AS x
+                ) AS b
+                GROUP BY b.relation_id
+            ) AS d
+            WHERE t.id = d.relation_id
+            """
+        )
+        # An email's figures change only with the events that count.
+        cursor.execute(
+            f"""
+            UPDATE crm_emailmessage AS t SET
+                times_opened = t.times_opened + d.opens,
+                times_clicked = t.times_clicked + d.clicks,
+                is_opened = t.times_opened + d.opens > 0,
+                first_opened_at = {earliest("first_opened_at")},
+                last_opened_at = {latest("last_opened_at")}
+            FROM (
+                SELECT b.email_id,
+                    COUNT(*) FILTER (WHERE b.kind = 'open') AS opens,
+                    COUNT(*) FILTER (WHERE b.kind = 'click') AS clicks,
+                    MIN(b.occurred_at) FILTER (WHERE b.kind = 'open') AS first_opened_at,
+                    MAX(b.occurred_at) FILTER (WHERE b.kind = 'open') AS last_opened_at
+                FROM {BATCH_TABLE} AS b
+                WHERE {counts()}
+                GROUP BY b.email_id
+            ) AS d
+            WHERE t.id = d.email_id
+            """
+        )
+        cursor.execute(
+            f"""
+            UPDATE crm_trackedlink AS t SET
+                human_clicks = t.human_clicks + d.human,
+                machine_clicks = t.machine_clicks + d.machine
+            FROM (
+                SELECT b.link_id,
+                    COUNT(*) FILTER (WHERE {human()}) AS human,
+                    COUNT(*) FILTER (WHERE NOT {human()}) AS machine
+                FROM {BATCH_TABLE} AS b
+                WHERE b.link_id IS NOT NULL
+                GROUP BY b.link_id
+            ) AS d
+            WHERE t.id = d.link_id
+            """
+        )
+
+
+def _batch_relations(condition: str) -> list[int]:
+    """The recipients of the batch's new events that match `condition` (SQL on the batch)."""
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT DISTINCT relation_id FROM {BATCH_TABLE} WHERE {condition}")
+        return [row[0] for row in cursor.fetchall()]
+
+
+def _select_by_ids(
+    query: str, ids: set[int], *, column: str = "id", params: dict[str, Any] | None = None
+) -> list[tuple[Any, ...]]:
+    """Run `query` followed by "`column` is one of `ids`": one parameter however many ids
+    (thousands of placeholders cost more to send than the query)."""
+    if not ids:
+        return []
+    condition, ids_params = sql.ids_in(column, "ids", ids)
+    with connection.cursor() as cursor:
+        cursor.execute(query + condition, {**(params or {}), **ids_params})
+        return [tuple(row) for row in cursor.fetchall()]
+
+
+def _time_adapter() -> Callable[[datetime], Any]:
+    if connection.vendor == "postgresql":
+        return lambda value: value
+    return connection.ops.adapt_datetimefield_value
+
+
+def _keys() -> tuple[bytes, ...]:
+    """The tracking signing keys, newest first (what the endpoints verify with)."""
+    return signing_keys(settings.SECRET_KEY, settings.TRACKING_SIGNING_KEYS)
