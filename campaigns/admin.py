@@ -1,3 +1,5 @@
+"""The Django admin for campaigns, members, list emails and influence."""
+
 from django.contrib import admin
 
 from campaigns.models import (

@@ -1,3 +1,5 @@
+"""campaigns' app: it registers the funnel hook, its tasks, and the influence receivers."""
+
 from typing import Any
 
 from django.apps import AppConfig

@@ -1,3 +1,5 @@
+"""django-filter filter sets for the campaign, member and list email recipient lists."""
+
 from typing import Any
 
 import django_filters

@@ -1,3 +1,5 @@
+"""Forms for campaigns, member statuses, list email and the influence report."""
+
 from typing import Any
 
 from django import forms

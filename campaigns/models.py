@@ -1,3 +1,5 @@
+"""Campaigns, their member statuses and members, list emails and their recipients, influence."""
+
 from decimal import Decimal
 from typing import Any
 

@@ -1,3 +1,5 @@
+"""django-tables2 tables for the campaign, member and list email recipient lists."""
+
 from typing import Any
 
 import django_tables2 as tables

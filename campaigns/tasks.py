@@ -1,3 +1,5 @@
+"""campaigns' Celery tasks: list email batches and their resumption, influence recomputes."""
+
 from celery import shared_task
 
 from campaigns.influence import influence_recompute

@@ -1,3 +1,5 @@
+"""The campaign pages' URLs (the unsubscribe page is mounted in config.urls)."""
+
 from django.urls import path
 
 from campaigns import views

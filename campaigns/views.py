@@ -1,3 +1,6 @@
+"""The campaign pages: list, detail, members, statuses, list email, report, influence, and
+the recipient's unsubscribe page."""
+
 import re
 from typing import Any
 from urllib.parse import urlencode

@@ -1,3 +1,5 @@
+"""The project's middleware: login required everywhere but the public endpoints."""
+
 from typing import Any
 
 from django.contrib.auth.middleware import LoginRequiredMiddleware as DjangoLoginRequired

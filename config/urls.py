@@ -1,3 +1,5 @@
+"""The project's URLs: each app's pages, the admin, login, ESP webhooks and unsubscribe."""
+
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path

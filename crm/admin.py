@@ -1,3 +1,6 @@
+"""The Django admin for crm: users and roles, records, emails and recipients, Setup, templates,
+the suppression list, privacy changes, tracked links and activity metrics."""
+
 from typing import Any
 
 from django.contrib import admin, messages

@@ -1,3 +1,5 @@
+"""crm's app: it registers the tasks crm.jobs queues by name."""
+
 from django.apps import AppConfig
 
 

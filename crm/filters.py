@@ -1,3 +1,5 @@
+"""django-filter filter sets for the record lists, the email list and "My tasks"."""
+
 from typing import Any
 
 import django_filters

@@ -1,3 +1,6 @@
+"""Forms for records, lead conversion, Setup, the composer, the timeline filter, privacy
+choices and calls."""
+
 import re
 from collections.abc import Iterable
 from typing import Any

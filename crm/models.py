@@ -1,3 +1,7 @@
+"""crm's records: Accounts, Contacts, Leads, Opportunities, Tasks, EmailMessages and their
+recipients, tracked links, the suppression list, privacy changes, Setup, the email log and the
+daily rollups. One cohesive file: the app's tables with their QuerySets, which greps well."""
+
 from __future__ import annotations
 
 from datetime import date, timedelta

@@ -1,3 +1,5 @@
+"""django-tables2 tables for the record lists, the email list and "My tasks"."""
+
 import django_tables2 as tables
 
 from crm.models import Account, Contact, EmailMessage, Lead, Opportunity, Task

@@ -1,3 +1,5 @@
+"""The record pages' URLs."""
+
 from django.urls import path
 
 from crm.views import compose, records, setup, timeline

@@ -1,3 +1,5 @@
+"""The demo app: its management commands only."""
+
 from django.apps import AppConfig
 
 

@@ -1,3 +1,5 @@
+"""The Django admin for inbound messages: the Unmatched ones are a person's queue."""
+
 from django.contrib import admin
 
 from inbound.models import InboundMessage

@@ -1,3 +1,5 @@
+"""inbound's app: it connects the ESP webhook receiver and registers its task."""
+
 from django.apps import AppConfig
 
 

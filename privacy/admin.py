@@ -1,3 +1,5 @@
+"""The Django admin for Individuals."""
+
 from django.contrib import admin
 
 from privacy.models import Individual

@@ -1,3 +1,5 @@
+"""privacy's app."""
+
 from django.apps import AppConfig
 
 

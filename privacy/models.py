@@ -1,3 +1,5 @@
+"""The Individual: a person's privacy choices (Don't Track, Don't Process, ...)."""
+
 from django.db import models
 from django.urls import reverse
 

@@ -1,3 +1,5 @@
+"""reports' app: it registers its task."""
+
 from django.apps import AppConfig
 
 

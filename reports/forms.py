@@ -1,3 +1,5 @@
+"""The dashboard's filter form (period, rep, campaign)."""
+
 from __future__ import annotations
 
 from datetime import date, timedelta

@@ -1,3 +1,5 @@
+"""reports' Celery task: pruning the email log past Setup's retention."""
+
 from celery import shared_task
 
 from reports.services import email_log_prune

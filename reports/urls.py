@@ -1,3 +1,5 @@
+"""The dashboard's and the email log's URLs."""
+
 from django.urls import path
 
 from reports import views

@@ -1,3 +1,5 @@
+"""The dashboards (manager and home), their CSVs, and the email log page and CSV."""
+
 from __future__ import annotations
 
 import csv

@@ -1,3 +1,5 @@
+"""The Django admin for tracking events and the database event buffer."""
+
 from django.contrib import admin
 
 from tracking.models import BufferedEvent, TrackingEvent

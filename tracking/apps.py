@@ -1,3 +1,5 @@
+"""tracking's app: it registers its tasks and the Setup hook that queues a recount."""
+
 from django.apps import AppConfig
 
 

@@ -1,3 +1,5 @@
+"""Tracking events (every open and click, labelled) and the database event buffer."""
+
 from django.db import models
 
 

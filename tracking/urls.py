@@ -1,3 +1,5 @@
+"""The email page's URLs."""
+
 from django.urls import path
 
 from tracking import views

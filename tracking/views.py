@@ -1,3 +1,5 @@
+"""The email page: each recipient's status, opens and clicks, and the body shown safely."""
+
 from collections import defaultdict
 from typing import Any
 

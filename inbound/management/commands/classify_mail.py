@@ -1,3 +1,5 @@
+"""`manage.py classify_mail FILE...`: what the parser reads in each message, as JSON lines."""
+
 import json
 from argparse import ArgumentParser
 from pathlib import Path

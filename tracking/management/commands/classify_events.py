@@ -1,3 +1,5 @@
+"""`manage.py classify_events`: how the rules label the stored events, for checking them."""
+
 import json
 import math
 import sys
