@@ -20,7 +20,7 @@ from crm.sending import email_send
 from crm.timeline import timeline
 from inbound.models import InboundMessage
 from inbound.processing import inbound_mail_process
-from tests.tracking.conftest import dsn
+from tests.inbound.conftest import dsn
 
 
 def test_a_hard_bounce_by_verp_marks_the_copy_the_email_and_the_person(sent) -> None:

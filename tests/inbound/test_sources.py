@@ -8,11 +8,11 @@ import pytest
 from crm.models import EmailMessageRelation
 from inbound.models import InboundMessage
 from inbound.tasks import poll_inbound_mailbox
+from tests.inbound.conftest import dsn
 from tests.inbound.imap_server import (  # noqa: F401 (fixtures)
     dovecot_server_fixture,
     imap_mailbox_fixture,
 )
-from tests.tracking.conftest import dsn
 
 
 @pytest.mark.services
