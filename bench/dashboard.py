@@ -20,15 +20,16 @@ dashboard render under 300 ms (median) in a bounded number of queries; exits 1 i
 
 from __future__ import annotations
 
-import json
-import os
-import statistics
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+if __name__ == "__main__":
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the project, not bench/
+
+from bench.env import start_in_process
+from bench.measure import best_seconds, time_page, write_results
+
 DATABASE = "openrate_bench_dashboard"
 REPS = 10
 CAMPAIGNS = 5
@@ -37,6 +38,8 @@ EVENTS_PER_EMAIL = 5  # 1,000,000 events
 URLS = 50
 RUNS = 30
 TARGET_MS = 300.0
+# Tables whose id sequences must go on past the generated rows.
+GENERATED_IDS = ("crm_emailmessage", "crm_emailmessagerelation")
 
 RAW_DAILY = """
 SELECT (t.occurred_at AT TIME ZONE 'UTC')::date AS day,
@@ -52,27 +55,15 @@ GROUP BY 1 ORDER BY 1
 
 
 def main() -> int:
-    os.environ["DATABASE_URL"] = f"postgres://postgres@127.0.0.1:5432/{DATABASE}"
-    os.environ.setdefault("REDIS_URL", "")
-    os.environ.setdefault("ALLOWED_HOSTS", "testserver")
-    os.environ["DJANGO_SETTINGS_MODULE"] = "config.settings"
-    sys.path.insert(0, str(ROOT))
-    from bench.metrics import _insert  # fills every NOT NULL column the models add
-
-    _create_database()
-
-    import django
-
-    django.setup()
-    from django.core.management import call_command
+    start_in_process(DATABASE, renders_pages=True)
     from django.db import connection
 
-    call_command("migrate", verbosity=0)
-    call_command("collectstatic", interactive=False, verbosity=0)  # as in production
+    from bench.data import analyze, generating
+
     started = time.perf_counter()
     manager, rep, campaign = _people()
-    with connection.cursor() as cursor:
-        _generate(cursor, _insert)
+    with connection.cursor() as cursor, generating(cursor, sequences=GENERATED_IDS):
+        _generate(cursor)
     print(f"Generated the rows in {time.perf_counter() - started:.0f} s")
 
     from tracking.rollups import rollups_add_events, rollups_rebuild
@@ -80,8 +71,7 @@ def main() -> int:
     started = time.perf_counter()
     rollups_rebuild()
     rebuild_s = time.perf_counter() - started
-    with connection.cursor() as cursor:
-        cursor.execute("ANALYZE")
+    analyze()
     batch_ms = _batch(cursor_factory=connection.cursor, add=rollups_add_events)
 
     from django.test import Client
@@ -101,11 +91,15 @@ def main() -> int:
         "dashboard, the year, one rep": (dashboard, {**year, "rep": rep.pk}),
         "dashboard, the year, one campaign": (dashboard, {**year, "campaign": campaign.pk}),
     }
-    results = {name: _time(client, url, query) for name, (url, query) in pages.items()}
+    results = {
+        name: time_page(client, url, query, runs=RUNS) for name, (url, query) in pages.items()
+    }
     rep_client = Client()
     rep_client.force_login(rep)
-    results["a rep's home page, last 30 days"] = _time(rep_client, reverse("home"), {})
-    raw_ms = _best_ms(lambda: _raw_daily(connection))
+    results["a rep's home page, last 30 days"] = time_page(
+        rep_client, reverse("home"), {}, runs=RUNS
+    )
+    raw_ms = best_seconds(lambda: _raw_daily(connection)) * 1000
     email_log = reverse("reports:email_log")
     log_pages = {
         "email log, last 30 days, first page": (email_log, {}),
@@ -115,48 +109,38 @@ def main() -> int:
         ),
         "email log, the year, page 100": (email_log, {**year, "page": 100}),
     }
-    log_results = {name: _time(client, url, query) for name, (url, query) in log_pages.items()}
+    log_results = {
+        name: time_page(client, url, query, runs=RUNS) for name, (url, query) in log_pages.items()
+    }
 
     print(
         f"\nDashboard over {EMAILS:,} emails and {EMAILS * EVENTS_PER_EMAIL:,} tracking events "
         f"({RUNS} requests each, PostgreSQL)"
     )
     print(f"{'page':<42} {'median ms':>10} {'p95 ms':>8} {'queries':>8}")
-    for name, (timings, queries) in results.items():
-        print(f"{name:<42} {statistics.median(timings):>10.1f} {_p95(timings):>8.1f} {queries:>8}")
+    for name, page in results.items():
+        print(f"{name:<42} {page.median_ms:>10.1f} {page.p95_ms:>8.1f} {page.queries:>8}")
     print("\nthe email log (not in the target: it reads the events, paged)")
-    for name, (timings, queries) in log_results.items():
-        print(f"{name:<42} {statistics.median(timings):>10.1f} {_p95(timings):>8.1f} {queries:>8}")
+    for name, page in log_results.items():
+        print(f"{name:<42} {page.median_ms:>10.1f} {page.p95_ms:>8.1f} {page.queries:>8}")
     print(f"\nrollups_rebuild() over everything: {rebuild_s:.1f} s")
     print(f"rollups_add_events() for one batch of 5,000 new events: {batch_ms:.0f} ms")
     print(f"for comparison, one year's daily opens and clicks from the raw events: {raw_ms:.0f} ms")
-    worst = max(statistics.median(t) for name, (t, _) in results.items())
-    base = statistics.median(results["baseline: a period with no email"][0])
+    worst = max(page.median_ms for page in results.values())
+    base = results["baseline: a period with no email"].median_ms
     print(
         f"\nslowest page {worst:.1f} ms median ({worst / base:.2f}x the empty period); "
         f"target under {TARGET_MS:.0f} ms: {'met' if worst < TARGET_MS else 'MISSED'}"
     )
-    out = ROOT / "bench" / "results"
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "dashboard.json").write_text(
-        json.dumps(
-            {
-                name: {"median_ms": statistics.median(t), "p95_ms": _p95(t), "queries": q}
-                for name, (t, q) in (results | log_results).items()
-            }
-            | {"rebuild_s": rebuild_s, "batch_of_5000_ms": batch_ms, "raw_daily_ms": raw_ms},
-            indent=2,
-        )
+    write_results(
+        "dashboard",
+        {
+            name: {"median_ms": page.median_ms, "p95_ms": page.p95_ms, "queries": page.queries}
+            for name, page in (results | log_results).items()
+        }
+        | {"rebuild_s": rebuild_s, "batch_of_5000_ms": batch_ms, "raw_daily_ms": raw_ms},
     )
     return 0 if worst < TARGET_MS else 1
-
-
-def _create_database() -> None:
-    import psycopg
-
-    with psycopg.connect("postgresql://postgres@127.0.0.1:5432/postgres", autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{DATABASE}"')
-        conn.execute(f'CREATE DATABASE "{DATABASE}"')
 
 
 def _day(offset: int) -> str:
@@ -169,34 +153,29 @@ def _day(offset: int) -> str:
 
 def _people():  # type: ignore[no-untyped-def]
     """The reps (users 1..REPS, who send), a manager who reads, and the campaigns."""
-    from django.contrib.auth.models import Group
-
+    from bench.data import create_user
     from campaigns.models import Campaign
-    from crm.models import Role, User
+    from crm.models import Role
 
     reps = [
-        User.objects.create_user(f"rep{i}", f"rep{i}@openrate.example", "pw", first_name=f"Rep {i}")
-        for i in range(1, REPS + 1)
+        create_user(f"rep{i}", role=Role.REP, first_name=f"Rep {i}") for i in range(1, REPS + 1)
     ]
-    for user in reps:
-        user.groups.add(Group.objects.get(name=Role.REP.value))
-    manager = User.objects.create_user("manager", "manager@openrate.example", "pw")
-    manager.groups.add(Group.objects.get(name=Role.MANAGER.value))
+    manager = create_user("manager", role=Role.MANAGER)
     campaigns = [
         Campaign.objects.create(name=f"Campaign {i}", owner=manager) for i in range(CAMPAIGNS)
     ]
     return manager, reps[0], campaigns[0]
 
 
-def _generate(cursor, insert: Callable[..., None]) -> None:  # type: ignore[no-untyped-def]
-    """A year of email, set-based (generate_series); foreign key triggers skipped."""
-    cursor.execute("SELECT setseed(0.42)")
-    cursor.execute("SET session_replication_role = replica")
+def _generate(cursor) -> None:  # type: ignore[no-untyped-def]
+    """A year of email, set-based (generate_series)."""
+    from bench.data import insert_select
+
     cursor.execute("SELECT min(id) FROM crm_user")
     (first_rep,) = cursor.fetchone()
     cursor.execute("SELECT min(id) FROM campaigns_campaign")
     (first_campaign,) = cursor.fetchone()
-    insert(
+    insert_select(
         cursor,
         "crm_emailmessage",
         {
@@ -213,7 +192,7 @@ def _generate(cursor, insert: Callable[..., None]) -> None:  # type: ignore[no-u
         },
         f"generate_series(1, {EMAILS}) AS i",
     )
-    insert(
+    insert_select(
         cursor,
         "crm_emailmessagerelation",
         {
@@ -229,7 +208,7 @@ def _generate(cursor, insert: Callable[..., None]) -> None:  # type: ignore[no-u
         },
         "crm_emailmessage AS e",
     )
-    insert(
+    insert_select(
         cursor,
         "crm_trackedlink",
         {
@@ -240,7 +219,7 @@ def _generate(cursor, insert: Callable[..., None]) -> None:  # type: ignore[no-u
         "crm_emailmessage AS e CROSS JOIN generate_series(0, 1) AS p",
     )
     # The email log: queued and sent for each copy, a bounce for one in fifty.
-    insert(
+    insert_select(
         cursor,
         "crm_emailevent",
         {
@@ -250,7 +229,7 @@ def _generate(cursor, insert: Callable[..., None]) -> None:  # type: ignore[no-u
         },
         "crm_emailmessagerelation AS r CROSS JOIN unnest(ARRAY['queued', 'sent']) AS k",
     )
-    insert(
+    insert_select(
         cursor,
         "crm_emailevent",
         {
@@ -264,7 +243,7 @@ def _generate(cursor, insert: Callable[..., None]) -> None:  # type: ignore[no-u
     )
     # Five events per copy within a week of the send: four opens (human, Apple, proxy...),
     # one click on the email's second link.
-    insert(
+    insert_select(
         cursor,
         "tracking_trackingevent",
         {
@@ -280,12 +259,6 @@ def _generate(cursor, insert: Callable[..., None]) -> None:  # type: ignore[no-u
         f"crm_emailmessagerelation AS r CROSS JOIN generate_series(1, {EVENTS_PER_EMAIL}) AS g "
         "LEFT JOIN crm_trackedlink AS l ON g = 5 AND l.email_id = r.email_id AND l.position = 1",
     )
-    for table in ("crm_emailmessage", "crm_emailmessagerelation"):
-        cursor.execute(
-            f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), (SELECT max(id) FROM {table}))"
-        )
-    cursor.execute("SET session_replication_role = DEFAULT")
-    cursor.execute("ANALYZE")
 
 
 def _batch(*, cursor_factory, add) -> float:  # type: ignore[no-untyped-def]
@@ -309,44 +282,10 @@ def _batch(*, cursor_factory, add) -> float:  # type: ignore[no-untyped-def]
         return (time.perf_counter() - started) * 1000
 
 
-def _time(client, url: str, query: dict[str, object]) -> tuple[list[float], int]:  # type: ignore[no-untyped-def]
-    from django.db import connection
-
-    queries: list[str] = []
-
-    def count(execute, sql, params, many, context):  # type: ignore[no-untyped-def]
-        queries.append(sql)
-        return execute(sql, params, many, context)
-
-    # CaptureQueriesContext would see none: each request resets connection.queries.
-    with connection.execute_wrapper(count):
-        response = client.get(url, query)  # warm up, and count the queries
-    assert response.status_code == 200, (url, response.status_code)
-    timings = []
-    for _ in range(RUNS):
-        start = time.perf_counter()
-        response = client.get(url, query)
-        timings.append((time.perf_counter() - start) * 1000)
-    return timings, len(queries)
-
-
 def _raw_daily(connection) -> None:  # type: ignore[no-untyped-def]
     with connection.cursor() as cursor:
         cursor.execute(RAW_DAILY)
         cursor.fetchall()
-
-
-def _best_ms(work: Callable[[], object]) -> float:
-    timings = []
-    for _ in range(3):
-        started = time.perf_counter()
-        work()
-        timings.append((time.perf_counter() - started) * 1000)
-    return min(timings)
-
-
-def _p95(values: list[float]) -> float:
-    return sorted(values)[int(len(values) * 0.95) - 1]
 
 
 if __name__ == "__main__":

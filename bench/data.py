@@ -1,4 +1,5 @@
-"""The bench's data: sent emails with tracked recipients, their pixel URLs, and event counts.
+"""The bench's data: its users, sent emails with tracked recipients, their pixel URLs, event
+counts, and large tables generated in SQL.
 
 Import after `django.setup()`.
 """
@@ -6,20 +7,24 @@ Import after `django.setup()`.
 from __future__ import annotations
 
 import json
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import redis
 from django.conf import settings
+from django.contrib.auth.models import Group
 from django.db import connection
 from django.db.models import Count, F, Sum
 from django.utils import timezone
 
-from crm.models import EmailMessage, EmailMessageRelation, User
+from crm.models import EmailMessage, EmailMessageRelation, Role, User
+from mailkit.tokens import make_token, signing_keys
 from tracking import buffer
 from tracking.models import BufferedEvent, TrackingEvent
-from tracking.tokens import make_token, signing_keys
 
 # What mail clients send when they fetch the pixel, mixed so ingestion classifies realistic
 # traffic (people, Apple Mail Privacy Protection, Gmail's image proxy) and the user-agent
@@ -34,6 +39,14 @@ USER_AGENTS = (
     "Chrome/124.0.0.0 Safari/537.36",
     "Mozilla/5.0 (X11; Linux x86_64; rv:115.0) Gecko/20100101 Thunderbird/115.10.1",
 )
+
+
+def create_user(username: str, *, role: Role | None = None, **fields: Any) -> User:
+    """A user who can log in, as `<username>@openrate.example` with the password "pw"."""
+    user = User.objects.create_user(username, f"{username}@openrate.example", "pw", **fields)
+    if role is not None:
+        user.groups.add(Group.objects.get(name=role.value))
+    return user
 
 
 def reset_and_seed(*, emails: int, recipients_per_email: int) -> list[int]:
@@ -95,6 +108,12 @@ def settle_database() -> None:
             cursor.execute(f"VACUUM ANALYZE {table}")
 
 
+def analyze() -> None:
+    """Fresh planner statistics for every table, so that plans fit the rows just inserted."""
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE")
+
+
 def clear_buffered_rows() -> None:
     with connection.cursor() as cursor:
         cursor.execute("TRUNCATE tracking_bufferedevent")
@@ -154,7 +173,66 @@ def stored_events_by_label() -> dict[str, int]:
 
 def counted_opens() -> int:
     """Opens on the recipients' counters: ingestion's recount must agree with the events."""
+    return _counted("opens")
+
+
+def counted_clicks() -> int:
+    return _counted("clicks")
+
+
+def _counted(kind: str) -> int:
     totals = EmailMessageRelation.objects.aggregate(
-        total=Sum(F("human_opens") + F("machine_opens"))
+        total=Sum(F(f"human_{kind}") + F(f"machine_{kind}"))
     )
     return int(totals["total"] or 0)
+
+
+@contextmanager
+def generating(cursor: Any, *, sequences: tuple[str, ...]) -> Iterator[None]:
+    """Around `insert_select` calls: the same random() values every run, no foreign key
+    triggers; then the id sequences of the tables in `sequences` move past the ids inserted, and
+    the planner's statistics are refreshed.
+    """
+    cursor.execute("SELECT setseed(0.42)")
+    # Generated rows are consistent by construction: skip the per-row foreign key triggers.
+    cursor.execute("SET session_replication_role = replica")
+    yield
+    for table in sequences:
+        cursor.execute(
+            f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), (SELECT max(id) FROM {table}))"
+        )
+    cursor.execute("SET session_replication_role = DEFAULT")
+    analyze()
+
+
+def insert_select(cursor: Any, table: str, values: dict[str, str], source: str) -> None:
+    """INSERT ... SELECT naming `values`; every other NOT NULL column gets its type's empty value.
+
+    Reading the columns from the catalogue keeps the bench working as the models gain fields.
+    """
+    cursor.execute(
+        """
+        SELECT column_name, data_type FROM information_schema.columns
+        WHERE table_name = %s AND is_nullable = 'NO' AND column_default IS NULL
+        """,
+        [table],
+    )
+    empty = {
+        "boolean": "false",
+        "integer": "0",
+        "smallint": "0",
+        "bigint": "0",
+        "uuid": "gen_random_uuid()",
+        "timestamp with time zone": "now()",
+        "date": "current_date",
+    }
+    columns = dict(values)
+    for name, data_type in cursor.fetchall():
+        if name not in columns and name != "id":
+            columns[name] = empty.get(data_type, "''")
+    started = time.perf_counter()
+    cursor.execute(
+        f"INSERT INTO {table} ({', '.join(columns)}) SELECT {', '.join(columns.values())} "
+        f"FROM {source}"
+    )
+    print(f"  {table}: {cursor.rowcount:,} rows in {time.perf_counter() - started:.1f} s")

@@ -1,4 +1,5 @@
-"""Where the bench runs: its own PostgreSQL database and Redis db, and the tools it needs.
+"""Where the bench runs: its own PostgreSQL database and Redis db, the tools it needs, and
+starting Django there.
 
 Nothing here imports Django models, so it can run before Django is set up.
 """
@@ -38,6 +39,12 @@ class BenchEnv:
         return cls(
             database_url=os.environ.get("BENCH_DATABASE_URL", DEFAULT_DATABASE_URL),
             redis_url=os.environ.get("BENCH_REDIS_URL", DEFAULT_REDIS_URL),
+        )
+
+    def with_database(self, name: str) -> BenchEnv:
+        """The same server and Redis db, and a database of one benchmark's own."""
+        return BenchEnv(
+            database_url=_database_url(name, like=self.database_url), redis_url=self.redis_url
         )
 
     @property
@@ -117,6 +124,57 @@ def ensure_database(bench: BenchEnv) -> None:
         exists = connection.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name])
         if exists.fetchone() is None:
             connection.execute(f'CREATE DATABASE "{name}"')
+
+
+def recreate_database(url: str) -> None:
+    """Drop the database at `url` and create it empty (migrations run afterwards)."""
+    name = str(environ.Env.db_url_config(url)["NAME"])
+    if "bench" not in name:
+        raise PrerequisiteMissing(
+            f"refusing to drop database {name!r}: its name must contain 'bench'"
+        )
+    with _admin_connection(url) as connection:
+        connection.execute(f'DROP DATABASE IF EXISTS "{name}"')
+        connection.execute(f'CREATE DATABASE "{name}"')
+
+
+def _database_url(name: str, *, like: str = DEFAULT_DATABASE_URL) -> str:
+    """The URL of database `name` on the server of `like`, as the same user."""
+    return like.rsplit("/", 1)[0] + "/" + name
+
+
+def start_django(variables: dict[str, str], *, collectstatic: bool = False) -> None:
+    """Set this process's environment to `variables`, set Django up and migrate its database."""
+    os.environ.update(variables)
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    call_command("migrate", interactive=False, verbosity=0)
+    if collectstatic:
+        call_command("collectstatic", interactive=False, verbosity=0)  # as in production
+
+
+def start_in_process(database: str, *, renders_pages: bool = False, **variables: str) -> None:
+    """Start Django in this process on `database`, dropped and created empty on the local server.
+
+    Redis is off unless REDIS_URL is set. A benchmark that `renders_pages` through Django's test
+    client gets its host allowed and the static files collected, as in production.
+    """
+    url = _database_url(database)
+    recreate_database(url)
+    defaults = {"REDIS_URL": ""} | ({"ALLOWED_HOSTS": "testserver"} if renders_pages else {})
+    start_django(
+        {
+            **defaults,
+            **os.environ,
+            "DATABASE_URL": url,
+            "DJANGO_SETTINGS_MODULE": "config.settings",
+            **variables,
+        },
+        collectstatic=renders_pages,
+    )
 
 
 def _admin_connection(database_url: str) -> psycopg.Connection:

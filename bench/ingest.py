@@ -59,7 +59,7 @@ class DrainResult:
 
 def drain(*, limit_seconds: float, consumer: str = CONSUMER) -> DrainResult:
     """Call `events_ingest` until a call reads nothing (or the time limit passes)."""
-    from tracking.services import events_ingest
+    from tracking.ingestion import events_ingest
 
     read = stored = batches = 0
     started = time.perf_counter()
@@ -106,26 +106,22 @@ def _drain_as(consumer: str, limit_seconds: float) -> DrainResult:
 
 
 def main() -> int:
-    from bench.env import BenchEnv, PrerequisiteMissing, check_services, ensure_database
-
-    base = BenchEnv.from_environ()
-    bench = BenchEnv(
-        database_url=base.database_url.rsplit("/", 1)[0] + "/openrate_bench_ingest",
-        redis_url=base.redis_url,
+    from bench.env import (
+        BenchEnv,
+        PrerequisiteMissing,
+        check_services,
+        ensure_database,
+        start_django,
     )
+
+    bench = BenchEnv.from_environ().with_database("openrate_bench_ingest")
     try:
         check_services(bench)
         ensure_database(bench)
     except PrerequisiteMissing as error:
         print(f"bench: cannot run:\n{error}", file=sys.stderr)
         return 2
-    os.environ.update(bench.variables())
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-
-    call_command("migrate", interactive=False, verbosity=0)
+    start_django(bench.variables())
     from bench import data
 
     print(f"Seeding {RECIPIENTS:,} recipients, buffering {EVENTS:,} events...", flush=True)
@@ -138,7 +134,7 @@ def main() -> int:
     floor = min(_floor() for _ in range(FLOOR_RUNS))
     result = drain_in_parallel(CONSUMERS)
     stored = data.stored_events()
-    counted = data.counted_opens() + _counted_clicks()
+    counted = data.counted_opens() + data.counted_clicks()
 
     rate = result.events_per_second
     print(f"\nIngestion of {EVENTS:,} events, PostgreSQL + Redis, batches of {BATCH_SIZE:,}")
@@ -183,9 +179,9 @@ def _buffer(client: Any, relation_ids: list[int], links: dict[int, list[int]]) -
     from django.conf import settings
 
     from bench.data import USER_AGENTS
+    from mailkit.tokens import make_token, signing_keys
     from tracking.buffer import EventWriter, RawEvent
     from tracking.fastpath import event_id
-    from tracking.tokens import make_token, signing_keys
 
     key = signing_keys(settings.SECRET_KEY, settings.TRACKING_SIGNING_KEYS)[0]
     randomly = random.Random(20261123)
@@ -259,17 +255,6 @@ def _floor() -> float:
     with connection.cursor() as cursor:
         cursor.execute("DROP TABLE bench_floor")
     return seconds
-
-
-def _counted_clicks() -> int:
-    from django.db.models import F, Sum
-
-    from crm.models import EmailMessageRelation
-
-    totals = EmailMessageRelation.objects.aggregate(
-        total=Sum(F("human_clicks") + F("machine_clicks"))
-    )
-    return int(totals["total"] or 0)
 
 
 if __name__ == "__main__":

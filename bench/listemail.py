@@ -12,13 +12,17 @@ queues for others (activity metrics) go to an in-memory broker and are not run h
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+if __name__ == "__main__":
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the project, not bench/
+
+from bench.env import start_in_process
+from bench.measure import write_results
+
 DATABASE = os.environ.get("BENCH_DATABASE", "openrate_bench_listemail")
 MEMBERS = 10_000
 BODY = (
@@ -31,29 +35,21 @@ BODY = (
 
 
 def main() -> int:
-    os.environ["DATABASE_URL"] = f"postgres://postgres@127.0.0.1:5432/{DATABASE}"
-    os.environ.setdefault("REDIS_URL", "")
-    os.environ["CELERY_BROKER_URL"] = "memory://"
-    os.environ["EMAIL_BACKEND"] = "django.core.mail.backends.locmem.EmailBackend"
-    os.environ["DJANGO_SETTINGS_MODULE"] = "config.settings"
-    sys.path.insert(0, str(ROOT))
-    _create_database()
-
-    import django
-
-    django.setup()
+    start_in_process(
+        DATABASE,
+        CELERY_BROKER_URL="memory://",
+        EMAIL_BACKEND="django.core.mail.backends.locmem.EmailBackend",
+    )
     from django.conf import settings
-    from django.core.management import call_command
 
     settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
-    call_command("migrate", verbosity=0)
     list_email_id = _data()
 
     baseline = _baseline()
     from django.core import mail
 
+    from campaigns.list_email import list_email_batch_send
     from campaigns.models import ListEmail
-    from campaigns.services import list_email_batch_send
 
     mail.outbox = []
     start = time.perf_counter()
@@ -75,41 +71,26 @@ def main() -> int:
         f"{rate:>9.0f}"
     )
     print(f"\nThe list email costs {seconds / baseline:.1f}x building the bare messages.")
-    out = ROOT / "bench" / "results"
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "listemail.json").write_text(
-        json.dumps(
-            {
-                "members": MEMBERS,
-                "seconds": seconds,
-                "emails_per_second": rate,
-                "baseline_seconds": baseline,
-                "baseline_emails_per_second": MEMBERS / baseline,
-            },
-            indent=2,
-        )
+    write_results(
+        "listemail",
+        {
+            "members": MEMBERS,
+            "seconds": seconds,
+            "emails_per_second": rate,
+            "baseline_seconds": baseline,
+            "baseline_emails_per_second": MEMBERS / baseline,
+        },
     )
     return 0
 
 
-def _create_database() -> None:
-    import psycopg
-
-    with psycopg.connect("postgresql://postgres@127.0.0.1:5432/postgres", autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{DATABASE}"')
-        conn.execute(f'CREATE DATABASE "{DATABASE}"')
-
-
 def _data() -> int:
-    from django.db import connection
-
+    from bench.data import analyze, create_user
+    from campaigns.members import members_add
     from campaigns.models import Campaign, ListEmail, ListEmailRecipient
-    from campaigns.services import members_add
-    from crm.models import Account, Contact, OrgSettings, User
+    from crm.models import Account, Contact, OrgSettings
 
-    user = User.objects.create_user(
-        "bench", "bench@openrate.example", "pw", first_name="Bench", last_name="Rep"
-    )
+    user = create_user("bench", first_name="Bench", last_name="Rep")
     org = OrgSettings.load()
     org.daily_list_email_limit = 1_000_000
     org.save()
@@ -135,8 +116,7 @@ def _data() -> int:
     ListEmailRecipient.objects.bulk_create(
         (ListEmailRecipient(list_email=list_email, contact=c) for c in contacts), batch_size=2000
     )
-    with connection.cursor() as cursor:
-        cursor.execute("ANALYZE")
+    analyze()
     return list_email.pk
 
 
@@ -145,7 +125,7 @@ def _baseline() -> float:
     from django.core import mail
     from django.core.mail import EmailMultiAlternatives, get_connection
 
-    from tracking.rewrite import html_to_text
+    from mailkit.rewrite import html_to_text
 
     mail.outbox = []
     start = time.perf_counter()

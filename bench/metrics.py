@@ -15,13 +15,16 @@ Best of three each. Target: the recompute within 3x of the floor; exits 1 if it 
 
 from __future__ import annotations
 
-import os
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+if __name__ == "__main__":
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the project, not bench/
+
+from bench.env import start_in_process
+from bench.measure import best_seconds
+
 DATABASE = "openrate_bench_metrics"
 CONTACTS = 100_000
 ACCOUNTS = 10_000
@@ -31,6 +34,8 @@ EVENTS = 1_000_000
 TASKS = 100_000
 RUNS = 3
 TARGET_RATIO = 3.0
+# Tables whose id sequences must go on past the generated rows.
+GENERATED_IDS = ("crm_user", "crm_account", "crm_contact", "crm_emailmessage", "crm_task")
 
 # The floor: the contacts' figures in one statement, written by hand for this schema.
 FLOOR = """
@@ -85,34 +90,26 @@ LEFT JOIN (
 
 
 def main() -> int:
-    os.environ["DATABASE_URL"] = f"postgres://postgres@127.0.0.1:5432/{DATABASE}"
-    os.environ.setdefault("REDIS_URL", "")
-    os.environ["DJANGO_SETTINGS_MODULE"] = "config.settings"
-    sys.path.insert(0, str(ROOT))
-    _create_database()
-
-    import django
-
-    django.setup()
-    from django.core.management import call_command
+    start_in_process(DATABASE)
     from django.db import connection
 
-    call_command("migrate", verbosity=0)
+    from bench.data import generating
+
     started = time.perf_counter()
-    with connection.cursor() as cursor:
+    with connection.cursor() as cursor, generating(cursor, sequences=GENERATED_IDS):
         _generate(cursor)
     print(f"Generated the rows in {time.perf_counter() - started:.0f} s")
 
+    from crm.activity import activity_metrics_recompute
     from crm.models import ActivityMetric
-    from crm.services import activity_metrics_recompute
 
     def floor() -> None:
         with connection.cursor() as cursor:
             cursor.execute("DROP TABLE IF EXISTS floor")
             cursor.execute(FLOOR)
 
-    floor_s = _best(floor)
-    recompute_s = _best(activity_metrics_recompute)
+    floor_s = best_seconds(floor, runs=RUNS)
+    recompute_s = best_seconds(activity_metrics_recompute, runs=RUNS)
     rows = ActivityMetric.objects.count()
     with connection.cursor() as cursor:
         cursor.execute("SELECT count(*) FROM floor")
@@ -129,41 +126,23 @@ def main() -> int:
     return 0 if ratio <= TARGET_RATIO else 1
 
 
-def _create_database() -> None:
-    import psycopg
-
-    with psycopg.connect("postgresql://postgres@127.0.0.1:5432/postgres", autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{DATABASE}"')
-        conn.execute(f'CREATE DATABASE "{DATABASE}"')
-
-
-def _best(work: Callable[[], object]) -> float:
-    timings = []
-    for _ in range(RUNS):
-        started = time.perf_counter()
-        work()
-        timings.append(time.perf_counter() - started)
-    return min(timings)
-
-
 def _generate(cursor) -> None:  # type: ignore[no-untyped-def]
     """Every table filled by INSERT ... SELECT over generate_series: seconds, not minutes."""
-    cursor.execute("SELECT setseed(0.42)")
-    # Generated rows are consistent by construction: skip the per-row foreign key triggers.
-    cursor.execute("SET session_replication_role = replica")
-    _insert(
+    from bench.data import insert_select
+
+    insert_select(
         cursor,
         "crm_user",
         {"id": "1", "username": "'bench'", "password": "'!'", "date_joined": "now()"},
         "(SELECT 1) AS one",
     )
-    _insert(
+    insert_select(
         cursor,
         "crm_account",
         {"id": "i", "name": "'Account ' || i", "owner_id": "1"},
         f"generate_series(1, {ACCOUNTS}) AS i",
     )
-    _insert(
+    insert_select(
         cursor,
         "crm_contact",
         {
@@ -177,7 +156,7 @@ def _generate(cursor) -> None:  # type: ignore[no-untyped-def]
         f"generate_series(1, {CONTACTS}) AS i",
     )
     # Sent over the last year; a fifth of them incoming.
-    _insert(
+    insert_select(
         cursor,
         "crm_emailmessage",
         {
@@ -193,7 +172,7 @@ def _generate(cursor) -> None:  # type: ignore[no-untyped-def]
     )
     # One row per email for the person (To, or From when incoming); outgoing ones also name the
     # sender, as every real send does. One copy in twenty failed.
-    _insert(
+    insert_select(
         cursor,
         "crm_emailmessagerelation",
         {
@@ -206,7 +185,7 @@ def _generate(cursor) -> None:  # type: ignore[no-untyped-def]
         },
         "crm_emailmessage AS e",
     )
-    _insert(
+    insert_select(
         cursor,
         "crm_emailmessagerelation",
         {
@@ -219,7 +198,7 @@ def _generate(cursor) -> None:  # type: ignore[no-untyped-def]
         "crm_emailmessage AS e WHERE NOT e.incoming",
     )
     # Opens and clicks on recipients' copies, seven in ten human, within a week of the send.
-    _insert(
+    insert_select(
         cursor,
         "tracking_trackingevent",
         {
@@ -232,7 +211,7 @@ def _generate(cursor) -> None:  # type: ignore[no-untyped-def]
         f"crm_emailmessagerelation AS r WHERE r.sent_at IS NOT NULL AND r.contact_id IS NOT NULL "
         f"AND random() < {EVENTS / (EMAILS * (1 - 1 / EVERY_NTH_INCOMING))}",
     )
-    _insert(
+    insert_select(
         cursor,
         "crm_task",
         {
@@ -245,45 +224,6 @@ def _generate(cursor) -> None:  # type: ignore[no-untyped-def]
         },
         f"generate_series(1, {TASKS}) AS i",
     )
-    for table in ("crm_user", "crm_account", "crm_contact", "crm_emailmessage", "crm_task"):
-        cursor.execute(
-            f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), (SELECT max(id) FROM {table}))"
-        )
-    cursor.execute("SET session_replication_role = DEFAULT")
-    cursor.execute("ANALYZE")
-
-
-def _insert(cursor, table: str, values: dict[str, str], source: str) -> None:  # type: ignore[no-untyped-def]
-    """INSERT ... SELECT naming `values`; every other NOT NULL column gets its type's empty value.
-
-    Reading the columns from the catalogue keeps the bench working as the models gain fields.
-    """
-    cursor.execute(
-        """
-        SELECT column_name, data_type FROM information_schema.columns
-        WHERE table_name = %s AND is_nullable = 'NO' AND column_default IS NULL
-        """,
-        [table],
-    )
-    empty = {
-        "boolean": "false",
-        "integer": "0",
-        "smallint": "0",
-        "bigint": "0",
-        "uuid": "gen_random_uuid()",
-        "timestamp with time zone": "now()",
-        "date": "current_date",
-    }
-    columns = dict(values)
-    for name, data_type in cursor.fetchall():
-        if name not in columns and name != "id":
-            columns[name] = empty.get(data_type, "''")
-    started = time.perf_counter()
-    cursor.execute(
-        f"INSERT INTO {table} ({', '.join(columns)}) SELECT {', '.join(columns.values())} "
-        f"FROM {source}"
-    )
-    print(f"  {table}: {cursor.rowcount:,} rows in {time.perf_counter() - started:.1f} s")
 
 
 if __name__ == "__main__":

@@ -31,7 +31,6 @@ Exit status: 0 measured (1 with --strict if a target was missed), 1 counts do no
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import shlex
@@ -57,9 +56,10 @@ from bench.env import (  # noqa: E402
     check_services,
     ensure_database,
     find_tools,
+    start_django,
 )
+from bench.measure import RESULTS, write_results  # noqa: E402
 
-RESULTS = ROOT / "bench" / "results" / "latest.json"
 TARGET_SHARE_OF_NGINX = 0.30
 AIM_SHARE_OF_NGINX = 0.50
 TARGET_TIMES_NAIVE = 5.0
@@ -80,13 +80,7 @@ def main() -> int:
     # A SIGTERM (e.g. from make) unwinds like an exception, so every server still gets stopped.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
 
-    os.environ.update(bench.variables())
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-
-    call_command("migrate", interactive=False, verbosity=0)
+    start_django(bench.variables())
     from bench.servers import ServerFailed
 
     with tempfile.TemporaryDirectory(prefix="openrate-bench-") as tmp:
@@ -96,9 +90,8 @@ def main() -> int:
             print(f"bench: FAILED: {error}", file=sys.stderr)
             return 1
     report.print()
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(report.as_dict(), indent=2) + "\n")
-    print(f"\nWritten to {RESULTS.relative_to(ROOT)}")
+    written = write_results("latest", report.as_dict())
+    print(f"\nWritten to {written.relative_to(ROOT)}")
     if not report.reconciled:
         print("bench: FAILED: the event counts do not reconcile (see above)", file=sys.stderr)
         return 1
@@ -383,9 +376,9 @@ class Bench:
             if after is not None:
                 after()
         # Kept beside latest.json: the first place to look when a run shows errors.
-        RESULTS.parent.mkdir(parents=True, exist_ok=True)
-        (RESULTS.parent / f"wrk-{slug}.txt").write_text(output)
-        shutil.copyfile(server.log, RESULTS.parent / f"server-{slug}.log")
+        RESULTS.mkdir(parents=True, exist_ok=True)
+        (RESULTS / f"wrk-{slug}.txt").write_text(output)
+        shutil.copyfile(server.log, RESULTS / f"server-{slug}.log")
         return result
 
     def _reconcile(self, appended: int, fallback_rows: int) -> None:

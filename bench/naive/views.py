@@ -14,9 +14,9 @@ from django.contrib.auth.decorators import login_not_required
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.http import require_safe
 
+from mailkit.tokens import parse_token, signing_keys
 from tracking.fastpath import GIF, MAX_USER_AGENT, NO_STORE
 from tracking.models import BufferedEvent
-from tracking.tokens import parse_token, signing_keys
 
 KEYS = signing_keys(settings.SECRET_KEY, settings.TRACKING_SIGNING_KEYS)
 
