@@ -23,6 +23,7 @@ from inbound.models import InboundMessage
 from inbound.parsing import ParsedMessage, classify_message, message_content
 from mailkit.tokens import from_verp, parse_token, signing_keys
 
+# A message is stored as received, cut at this size (a bounce quoting a huge original).
 MAX_RAW = 2 * 1024 * 1024
 _VERP = re.compile(r"^bounces\+([A-Za-z0-9_-]+)@", re.IGNORECASE)
 # A list email's mailto unsubscribe (crm.delivery.list_unsubscribe_headers): to
