@@ -5,7 +5,6 @@ import re
 from typing import Any
 from urllib.parse import urlencode
 
-from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_not_required, permission_required
 from django.contrib.auth.mixins import PermissionRequiredMixin
@@ -48,7 +47,7 @@ from crm.models import Contact, EmailMessage, EmailMessageRelation, Lead, User
 from crm.privacy_changes import unsubscribe_record
 from mailkit.display import safe_email_html
 from mailkit.rewrite import rewrite_html
-from mailkit.tokens import parse_token, signing_keys
+from mailkit.tokens import configured_keys, parse_token
 
 Relation = EmailMessageRelation
 PEOPLE: dict[str, tuple[type[Contact] | type[Lead], Any]] = {
@@ -424,9 +423,7 @@ def influence(request: HttpRequest) -> HttpResponse:
 
 
 def _relation_for_token(token: str) -> Relation:
-    data = parse_token(
-        token, keys=signing_keys(settings.SECRET_KEY, settings.TRACKING_SIGNING_KEYS)
-    )
+    data = parse_token(token, keys=configured_keys())
     if data is None or data.link_id:
         raise Http404("This unsubscribe link is not valid.")
     relation = (

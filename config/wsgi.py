@@ -14,13 +14,13 @@ django_application = get_wsgi_application()  # sets Django up: the imports below
 
 from django.conf import settings  # noqa: E402
 
-from mailkit.tokens import signing_keys  # noqa: E402
+from mailkit.tokens import configured_keys  # noqa: E402
 from tracking.buffer import BatchingEventWriter, EventWriter, redis_client  # noqa: E402
 from tracking.fastpath import LinkCache, TrackingApp  # noqa: E402
 
 application = TrackingApp(
     django_application,
-    keys=signing_keys(settings.SECRET_KEY, settings.TRACKING_SIGNING_KEYS),
+    keys=configured_keys(),
     writer=BatchingEventWriter(EventWriter(redis_client())),
     links=LinkCache(),
     trusted_proxies=settings.TRACKING_TRUSTED_PROXIES,

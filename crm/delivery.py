@@ -27,7 +27,7 @@ from crm.sending import merge_values
 from crm.sql import ids_of
 from mailkit.merge import merge
 from mailkit.rewrite import rewrite_html, rewrite_text
-from mailkit.tokens import make_token, signing_keys, to_verp
+from mailkit.tokens import configured_keys, make_token, to_verp
 
 Relation = EmailMessageRelation
 _RECIPIENT_TYPES = (Relation.Type.TO, Relation.Type.CC, Relation.Type.BCC)
@@ -39,7 +39,7 @@ class DeliveryDeferred(Exception):
 
 @lru_cache(maxsize=1)
 def _signing_key() -> bytes:
-    return signing_keys(settings.SECRET_KEY, settings.TRACKING_SIGNING_KEYS)[0]
+    return configured_keys()[0]
 
 
 def pixel_url(relation_id: int) -> str:

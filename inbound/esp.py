@@ -18,15 +18,15 @@ from crm.privacy_changes import privacy_update
 from inbound.effects import bounce_record, complaint_record
 from inbound.models import InboundMessage
 from inbound.parsing import HARD_REASONS, reason_from_text
-from inbound.processing import MAX_RAW, token_keys
-from mailkit.tokens import make_token, parse_token
+from inbound.processing import MAX_RAW
+from mailkit.tokens import configured_keys, make_token, parse_token
 from tracking import buffer
 from tracking.buffer import EventWriter, RawEvent
 
 
 def esp_event_process(*, event: Any, esp_name: str) -> InboundMessage | None:
     """An ESP's tracking webhook event (through django-anymail), matched by our token."""
-    keys = token_keys()
+    keys = configured_keys()
     token = str((event.metadata or {}).get("openrate_token", ""))
     data = parse_token(token, keys=keys) if token else None
     relation = EmailMessageRelation.objects.filter(pk=data.recipient_id).first() if data else None
@@ -96,7 +96,7 @@ def _esp_engagement(event: Any, relation: EmailMessageRelation, token: str) -> s
         if link is None:
             return ""
         link_id = link.pk
-        token = make_token(relation.pk, link_id, key=token_keys()[0])
+        token = make_token(relation.pk, link_id, key=configured_keys()[0])
     EventWriter(buffer.redis_client()).append(
         RawEvent(
             event_id=uuid.uuid4().hex,

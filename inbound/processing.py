@@ -11,7 +11,6 @@ import hashlib
 import re
 from datetime import datetime
 
-from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -21,7 +20,7 @@ from crm.privacy_changes import unsubscribe_record
 from inbound.effects import bounce_record, complaint_record, reply_record
 from inbound.models import InboundMessage
 from inbound.parsing import ParsedMessage, classify_message, message_content
-from mailkit.tokens import from_verp, parse_token, signing_keys
+from mailkit.tokens import configured_keys, from_verp, parse_token
 
 # A message is stored as received, cut at this size (a bounce quoting a huge original).
 MAX_RAW = 2 * 1024 * 1024
@@ -106,7 +105,7 @@ def _unsubscribe_request(parsed: ParsedMessage) -> EmailMessageRelation | None:
     ]
     if subject := _UNSUBSCRIBE_SUBJECT.match(parsed.subject):
         tokens.append(subject.group(1))
-    keys = token_keys()
+    keys = configured_keys()
     for token in tokens:
         data = parse_token(token, keys=keys)
         if data is not None:
@@ -122,7 +121,7 @@ def _unsubscribe_request(parsed: ParsedMessage) -> EmailMessageRelation | None:
 
 def _match(parsed: ParsedMessage) -> EmailMessageRelation | None:
     """The recipient copy a message is about: VERP address, token header, then Message-IDs."""
-    keys = token_keys()
+    keys = configured_keys()
     tokens = [from_verp(m.group(1)) for a in parsed.to_addresses if (m := _VERP.match(a))]
     tokens += [parsed.original_headers.get("X-Openrate-Token", "").strip()]
     for token in tokens:
@@ -181,8 +180,3 @@ def _apply_bounces(
         kind = "hard" if failed.hard else "soft"
         notes.append(f"{kind} bounce {target.address}{' (suppressed)' if suppressed else ''}")
     return "; ".join(notes)
-
-
-def token_keys() -> tuple[bytes, ...]:
-    """The tracking signing keys, newest first: what matches a token in a message to a copy."""
-    return signing_keys(settings.SECRET_KEY, settings.TRACKING_SIGNING_KEYS)

@@ -100,6 +100,14 @@ def signing_keys(secret_key: str, configured: Sequence[str]) -> tuple[bytes, ...
     return (hmac.digest(_DERIVATION_SALT, secret_key.encode("utf-8"), "sha256"),)
 
 
+def configured_keys() -> tuple[bytes, ...]:
+    """The keys Django's settings configure (TRACKING_SIGNING_KEYS, else derived from
+    SECRET_KEY), newest first: what every part of Openrate signs and verifies tokens with."""
+    from django.conf import settings  # here only: the rest of this module runs without Django
+
+    return signing_keys(settings.SECRET_KEY, settings.TRACKING_SIGNING_KEYS)
+
+
 def _mac(key: bytes, body: bytes) -> bytes:
     return hmac.digest(key, body, "sha256")[:MAC_BYTES]
 

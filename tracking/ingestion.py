@@ -23,13 +23,12 @@ from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
 
-from django.conf import settings
 from django.db import connection, transaction
 
 from crm import hooks, rollups, sql
 from crm.activity import activity_refresh_enqueue
 from crm.models import OrgSettings
-from mailkit.tokens import parse_token, signing_keys
+from mailkit.tokens import configured_keys, parse_token
 from tracking import buffer
 from tracking.buffer import RawEvent
 from tracking.classify import EventFacts, Label, classify, describe_client, truncate_ip
@@ -99,7 +98,7 @@ def _verify(token: str, keys: tuple[bytes, ...]) -> tuple[int, int] | None:
 
 def _label(raw_events: Sequence[RawEvent], org: OrgSettings) -> list[tuple[Any, ...]]:
     """The batch's events as rows of BATCH_COLUMNS + FACT_COLUMNS, labelled, each event once."""
-    keys = _keys()
+    keys = configured_keys()
     parsed: list[tuple[RawEvent, int, int]] = []
     seen: set[str] = set()
     for raw in raw_events:
@@ -421,8 +420,3 @@ def _time_adapter() -> Callable[[datetime], Any]:
     if connection.vendor == "postgresql":
         return lambda value: value
     return connection.ops.adapt_datetimefield_value
-
-
-def _keys() -> tuple[bytes, ...]:
-    """The tracking signing keys, newest first (what the endpoints verify with)."""
-    return signing_keys(settings.SECRET_KEY, settings.TRACKING_SIGNING_KEYS)
