@@ -11,7 +11,6 @@ from __future__ import annotations
 import smtplib
 from collections.abc import Collection, Sequence
 from email.headerregistry import Address
-from functools import lru_cache
 
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives, get_connection
@@ -25,9 +24,10 @@ from crm.email_events import email_events_record
 from crm.models import EmailEvent, EmailMessage, EmailMessageRelation, TrackedLink
 from crm.sending import merge_values
 from crm.sql import ids_of
+from crm.tokens import token_for
 from mailkit.merge import merge
 from mailkit.rewrite import rewrite_html, rewrite_text
-from mailkit.tokens import configured_keys, make_token, to_verp
+from mailkit.tokens import Purpose, to_verp
 
 Relation = EmailMessageRelation
 _RECIPIENT_TYPES = (Relation.Type.TO, Relation.Type.CC, Relation.Type.BCC)
@@ -37,18 +37,12 @@ class DeliveryDeferred(Exception):
     """The mail server could not be reached; the recipients still pending are tried again."""
 
 
-@lru_cache(maxsize=1)
-def _signing_key() -> bytes:
-    return configured_keys()[0]
-
-
 def pixel_url(relation_id: int) -> str:
-    return f"{settings.TRACKING_BASE_URL}/t/o/{make_token(relation_id, key=_signing_key())}.gif"
+    return f"{settings.TRACKING_BASE_URL}/t/o/{token_for(relation_id, Purpose.TRACK)}.gif"
 
 
 def click_url(relation_id: int, link_id: int) -> str:
-    token = make_token(relation_id, link_id, key=_signing_key())
-    return f"{settings.TRACKING_BASE_URL}/t/c/{token}"
+    return f"{settings.TRACKING_BASE_URL}/t/c/{token_for(relation_id, Purpose.TRACK, link_id)}"
 
 
 def email_deliver(*, email_id: int) -> None:
@@ -256,7 +250,9 @@ def _render_copy(
     sender = email.sender
     from_name = email.from_name or (sender.get_full_name() if sender else "")
     from_header = str(Address(display_name=from_name, addr_spec=email.from_address))
-    token = make_token(relation.pk, key=_signing_key())
+    # The return token names this copy in what comes back (bounces, complaints, ESP events);
+    # it cannot unsubscribe, and the unsubscribe token cannot record an open.
+    token = token_for(relation.pk, Purpose.RETURN)
     headers = {
         "Message-ID": f"<{relation.message_id}>",
         "From": from_header,
@@ -267,7 +263,9 @@ def _render_copy(
     if email.cc_addresses:
         headers["Cc"] = email.cc_addresses
     if email.source == EmailMessage.Source.LIST:
-        headers |= list_unsubscribe_headers(token, from_address=email.from_address)
+        headers |= list_unsubscribe_headers(
+            token_for(relation.pk, Purpose.UNSUBSCRIBE), from_address=email.from_address
+        )
     message = EmailMultiAlternatives(
         subject=merge(email.subject, values, as_html=False),
         body=text,
@@ -283,7 +281,8 @@ def _render_copy(
 
 
 def unsubscribe_url(token: str) -> str:
-    """The recipient's one-click unsubscribe page (RFC 8058), signed by their own token."""
+    """The recipient's one-click unsubscribe page (RFC 8058), signed by their own
+    unsubscribe token."""
     return f"{settings.TRACKING_BASE_URL}{reverse('unsubscribe', args=[token])}"
 
 

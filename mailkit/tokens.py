@@ -11,6 +11,13 @@ A token for ids below 2**40 is at most 25 bytes, 34 characters. Verification nee
 the keys, never the database, so the tracking fast path can reject garbage cheaply. It
 tries each configured key, newest first, so rotation never depends on `key_id`: that is a
 signed label of which key minted a token, for operators reading logs.
+
+Each token has one purpose (`Purpose`): tracking (the pixel and click links), unsubscribe
+(List-Unsubscribe and the unsubscribe page) and return (the VERP return path, the
+X-Openrate-Token header, ESP metadata). A purpose signs with its own keys, derived from the
+configured ones, so whoever sees an image URL (an image proxy, a forwarded email) holds a token
+that can record an open and nothing else. Tracking keeps the configured keys themselves, so the
+links in email already sent keep working.
 """
 
 import base64
@@ -19,6 +26,7 @@ import hmac
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from enum import StrEnum
 
 VERSION = 1
 MAC_BYTES = 12
@@ -30,6 +38,12 @@ _MAX_VARINT_BYTES = 9
 # derived key and break the links in every email already sent.
 _DERIVATION_SALT = b"openrate.tracking.tokens.v1"
 _TOKEN_RE = re.compile(r"[A-Za-z0-9_-]+")
+
+
+class Purpose(StrEnum):
+    TRACK = "track"
+    UNSUBSCRIBE = "unsubscribe"
+    RETURN = "return"
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,6 +120,14 @@ def configured_keys() -> tuple[bytes, ...]:
     from django.conf import settings  # here only: the rest of this module runs without Django
 
     return signing_keys(settings.SECRET_KEY, settings.TRACKING_SIGNING_KEYS)
+
+
+def purpose_keys(keys: Sequence[bytes], purpose: Purpose) -> tuple[bytes, ...]:
+    """The keys that sign and verify tokens of one purpose, in the same order as `keys`."""
+    if purpose is Purpose.TRACK:
+        return tuple(keys)
+    label = f"openrate.tokens.purpose.v1:{purpose.value}".encode()
+    return tuple(hmac.digest(key, label, "sha256") for key in keys)
 
 
 def _mac(key: bytes, body: bytes) -> bytes:

@@ -182,6 +182,9 @@ class EmailMessageRelation(models.Model):
     refusal_reason = models.CharField(max_length=255, blank=True)
     message_id = models.CharField("Message-ID of this copy", max_length=255, blank=True)
     sent_at = models.DateTimeField(null=True, blank=True)
+    # False for copies sent before tokens had purposes (crm.tokens): their one token still
+    # unsubscribes and matches what comes back. Migration 0012 marks them; new copies are True.
+    tokens_by_purpose = models.BooleanField(default=True, editable=False)
     # Engagement: human activity and machine activity are counted apart.
     is_tracked = models.BooleanField(default=False)
     untracked_reason = models.CharField(

@@ -1,0 +1,22 @@
+"""Tokens by purpose: copies already sent keep their one token for everything (False); copies
+sent from now on get a token per purpose (True). Adding the column with a constant default is
+instant on PostgreSQL; the second step only changes the default Django writes for new rows."""
+
+from django.db import migrations, models
+
+
+class Migration(migrations.Migration):
+    dependencies = [("crm", "0011_counter_tables_fillfactor")]
+
+    operations = [
+        migrations.AddField(
+            model_name="emailmessagerelation",
+            name="tokens_by_purpose",
+            field=models.BooleanField(default=False, editable=False),
+        ),
+        migrations.AlterField(
+            model_name="emailmessagerelation",
+            name="tokens_by_purpose",
+            field=models.BooleanField(default=True, editable=False),
+        ),
+    ]

@@ -1,0 +1,43 @@
+"""The tokens in each recipient's copy, by purpose, and the copy a token names.
+
+mailkit.tokens signs and verifies; this module knows which keys serve which purpose and which
+copies still answer to the one token that did everything before purposes existed: a copy whose
+`tokens_by_purpose` is false was sent with its tracking token in List-Unsubscribe, the
+X-Openrate-Token header and the VERP address, and those links keep working.
+"""
+
+from django.db.models import QuerySet
+
+from crm.models import EmailMessageRelation
+from mailkit.tokens import Purpose, configured_keys, make_token, parse_token, purpose_keys
+
+
+def _keys(purpose: Purpose) -> tuple[bytes, ...]:
+    # Derived on each call (one HMAC per key): settings may change keys, and it is cheap.
+    return purpose_keys(configured_keys(), purpose)
+
+
+def token_for(relation_id: int, purpose: Purpose, link_id: int = 0) -> str:
+    """The token that names this copy (and link) for one purpose, signed with the newest key."""
+    return make_token(relation_id, link_id, key=_keys(purpose)[0])
+
+
+def relation_for_token(
+    token: str,
+    purpose: Purpose,
+    relations: QuerySet[EmailMessageRelation] | None = None,
+) -> EmailMessageRelation | None:
+    """The copy a message-level token of this purpose names, or None: a token of another
+    purpose does not verify, except a tracking token for a copy sent before purposes."""
+    if not token:
+        return None
+    relations = EmailMessageRelation.objects.all() if relations is None else relations
+    data = parse_token(token, keys=_keys(purpose))
+    legacy = data is None and purpose is not Purpose.TRACK
+    if legacy:
+        data = parse_token(token, keys=_keys(Purpose.TRACK))
+    if data is None or data.link_id:
+        return None
+    if legacy:
+        relations = relations.filter(tokens_by_purpose=False)
+    return relations.filter(pk=data.recipient_id).first()
