@@ -1,9 +1,14 @@
-"""What inbound mail changes: a bounce on the recipient's copy (and the suppression list), a
-complaint (Email Opt Out and suppression), a reply or auto-reply (an incoming email threaded to
-the original, on the person's timeline, with a task for the sender)."""
+"""What inbound mail and ESP events change: a bounce on the recipient's copy (and the
+suppression list), a complaint (Email Opt Out and suppression), a reply or auto-reply (an
+incoming email threaded to the original, on the person's timeline, with a task for the sender),
+and an ESP's own reports (opens and clicks, delivery, unsubscribes).
+
+Each takes the copy it acts on: inbound.processing calls them only with proof that the message
+answers that copy, inbound.review on an admin's word."""
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime, timedelta
 
 from django.utils import timezone
@@ -17,10 +22,16 @@ from crm.models import (
     EmailSuppression,
     OrgSettings,
     Task,
+    TrackedLink,
+    User,
 )
 from crm.privacy_changes import privacy_update
 from crm.suppression import address_suppress, people_with
+from crm.tokens import token_for
 from mailkit.rewrite import html_to_text
+from mailkit.tokens import Purpose
+from tracking import buffer
+from tracking.buffer import EventWriter, RawEvent
 
 Relation = EmailMessageRelation
 
@@ -76,13 +87,16 @@ def bounce_record(
     return True
 
 
-def complaint_record(*, relation: Relation | None, address: str, feedback_type: str) -> None:
-    """A spam complaint: Email Opt Out for the person, and the address is suppressed."""
+def complaint_record(
+    *, relation: Relation | None, address: str, feedback_type: str, by: User | None = None
+) -> None:
+    """A spam complaint: Email Opt Out for the person (for everyone with the address when no
+    copy is known), and the address is suppressed. `by` is the admin who applied it, if one did."""
     source = f"spam complaint ({feedback_type or 'abuse'})"
     person = (relation.contact or relation.lead) if relation else None
     people = [person] if person else [*(p for q in people_with(address) for p in q)]
     for someone in people:
-        privacy_update(person=someone, by=None, source=source, email_opt_out=True)
+        privacy_update(person=someone, by=by, source=source, email_opt_out=True)
     if relation is not None:
         email_events_record(
             kind=EmailEvent.Kind.COMPLAINED, relation_ids=[relation.pk], detail=source
@@ -113,6 +127,9 @@ def reply_record(
     """
     sent = original.email
     person = original.contact or original.lead
+    # Whatever the sender wrote must fit the columns; the raw message keeps it all.
+    subject, message_id = subject[:998], message_id[:255]
+    from_address = from_address if len(from_address) <= 254 else ""
     incoming = EmailMessage.objects.create(
         subject=subject,
         html_body=html_body,
@@ -180,3 +197,52 @@ def reply_record(
                 who_lead=original.lead,
             )
     return incoming
+
+
+def esp_engagement_record(
+    *, relation: Relation, event_type: str, click_url: str, user_agent: str, when: datetime
+) -> str:
+    """An ESP-tracked open or click goes through the same buffer and classification as ours."""
+    link_id = 0
+    if event_type == "clicked":
+        link = TrackedLink.objects.filter(email_id=relation.email_id, url=click_url).first()
+        if link is None:
+            return ""
+        link_id = link.pk
+    EventWriter(buffer.redis_client()).append(
+        RawEvent(
+            event_id=uuid.uuid4().hex,
+            kind="click" if event_type == "clicked" else "open",
+            token=token_for(relation.pk, Purpose.TRACK, link_id),
+            received_at=when.timestamp(),
+            ip="",
+            user_agent=user_agent[:512],
+            method="GET",
+            relation_id=relation.pk,
+            link_id=link_id,
+        )
+    )
+    return f"{event_type} (reported by the ESP)"
+
+
+def esp_unsubscribe_record(*, relation: Relation, esp_name: str, when: datetime) -> str:
+    """The recipient unsubscribed at the ESP: Email Opt Out, logged once however often reported."""
+    person = relation.contact or relation.lead
+    note = f"unsubscribed at {esp_name}"
+    changes = (
+        privacy_update(person=person, by=None, source=f"{esp_name} unsubscribe", email_opt_out=True)
+        if person is not None
+        else None
+    )
+    if changes:  # the email log and the dashboards count an unsubscribe once
+        email_events_record(
+            kind=EmailEvent.Kind.UNSUBSCRIBED, relation_ids=[relation.pk], when=when, detail=note
+        )
+    return note
+
+
+def delivery_report_record(*, relation: Relation, kind: str, detail: str, when: datetime) -> None:
+    """An ESP's delivered or deferred report, in the email log."""
+    email_events_record(
+        kind=EmailEvent.Kind(kind), relation_ids=[relation.pk], when=when, detail=detail
+    )

@@ -1,113 +1,102 @@
-"""ESP events (django-anymail's tracking webhooks): bounces, complaints, unsubscribes and
-delivery reports applied like inbound mail's; opens and clicks go through tracking's buffer
-and classification like our own endpoints' hits."""
+"""ESP webhooks (django-anymail) read into Arrivals for inbound.processing: a tracking event
+(bounce, complaint, unsubscribe, delivery, open, click), a message an ESP's inbound route
+received, and a payload anymail could not read, kept for a person to look at."""
 
 from __future__ import annotations
 
 import hashlib
 import json
-import uuid
+from datetime import datetime
+from email.errors import MessageError
 from typing import Any
 
-from django.db import transaction
-from django.utils import timezone
+from django.http import HttpRequest, RawPostDataException
 
-from crm.email_events import email_events_record
-from crm.models import EmailEvent, EmailMessageRelation, TrackedLink
-from crm.privacy_changes import privacy_update
-from inbound.effects import bounce_record, complaint_record
 from inbound.models import InboundMessage
-from inbound.parsing import HARD_REASONS, reason_from_text
-from inbound.processing import MAX_RAW
-from mailkit.tokens import configured_keys, make_token, parse_token
-from tracking import buffer
-from tracking.buffer import EventWriter, RawEvent
+from inbound.parsing import HARD_REASONS, FailedRecipient, ParsedMessage, reason_from_text
+from inbound.processing import Arrival, EspFacts, inbound_mail_process, inbound_process
+
+# Anymail's event types that mean what inbound mail's kinds mean.
+_KINDS = {"bounced": "bounce", "complained": "complaint"}
 
 
-def esp_event_process(*, event: Any, esp_name: str) -> InboundMessage | None:
-    """An ESP's tracking webhook event (through django-anymail), matched by our token."""
-    keys = configured_keys()
-    token = str((event.metadata or {}).get("openrate_token", ""))
-    data = parse_token(token, keys=keys) if token else None
-    relation = EmailMessageRelation.objects.filter(pk=data.recipient_id).first() if data else None
-    identity = f"{esp_name}:{event.event_id or ''}:{event.event_type}:{event.recipient or ''}"
-    fingerprint = hashlib.sha256(identity.encode()).hexdigest()
-    if event.event_id and InboundMessage.objects.filter(fingerprint=fingerprint).exists():
-        return None
-    now = event.timestamp or timezone.now()
-    note = ""
-    with transaction.atomic():
-        if relation is not None and event.event_type in ("opened", "clicked"):
-            note = _esp_engagement(event, relation, token)
-        elif event.event_type == "bounced" and relation is not None:
-            detail = str(event.mta_response or event.description or event.reject_reason or "")
-            hard = event.reject_reason == "invalid" or reason_from_text(detail) in HARD_REASONS
-            bounce_record(relation=relation, hard=hard, status="", diagnostic=detail, when=now)
-            note = f"{'hard' if hard else 'soft'} bounce reported by {esp_name}"
-        elif event.event_type == "complained":
-            address = relation.address if relation else str(event.recipient or "")
-            if address:
-                complaint_record(relation=relation, address=address, feedback_type="abuse")
-                note = f"complaint reported by {esp_name}"
-        elif event.event_type == "unsubscribed" and relation is not None:
-            person = relation.contact or relation.lead
-            changes = (
-                privacy_update(
-                    person=person, by=None, source=f"{esp_name} unsubscribe", email_opt_out=True
-                )
-                if person is not None
-                else None
-            )
-            note = f"unsubscribed at {esp_name}"
-            if changes:  # the email log and the dashboards count an unsubscribe once
-                email_events_record(
-                    kind=EmailEvent.Kind.UNSUBSCRIBED,
-                    relation_ids=[relation.pk],
-                    when=now,
-                    detail=note,
-                )
-        elif event.event_type in ("delivered", "deferred") and relation is not None:
-            note = f"{event.event_type} ({esp_name})"
-            detail = str(event.mta_response or event.description or note)
-            email_events_record(
-                kind=EmailEvent.Kind(event.event_type),
-                relation_ids=[relation.pk],
-                when=now,
-                detail=detail,
-            )
-        return InboundMessage.objects.create(
-            fingerprint=fingerprint,
+def esp_event_process(*, event: Any, esp_name: str) -> InboundMessage:
+    """An ESP's tracking event, matched by the token our copy carried in its metadata."""
+    metadata = event.metadata if isinstance(event.metadata, dict) else {}
+    token = str(metadata.get("openrate_token") or "")
+    event_type = str(event.event_type or "")
+    kind = _KINDS.get(event_type, event_type)
+    recipient = str(event.recipient or "")
+    address = recipient.strip().lower()
+    if len(address) > 254 or "@" not in address:  # no address, whatever the payload says
+        address = ""
+    detail = str(event.mta_response or event.description or event.reject_reason or "")
+    reason = {"complaint": "feedback", "delivered": "delivered"}.get(kind, reason_from_text(detail))
+    named = FailedRecipient(
+        address=address,
+        status="",
+        reply_code="",
+        diagnostic=detail,
+        hard=event.reject_reason == "invalid" or reason in HARD_REASONS,
+        reason=reason,
+    )
+    raw = payload_bytes(event.esp_event)
+    # An ESP retries with the same event id; an event without one is known by its payload.
+    identity = f"{esp_name}:{event.event_id}:{event_type}:{recipient}" if event.event_id else ""
+    fingerprint = hashlib.sha256(
+        identity.encode("utf-8", "surrogatepass") or f"{esp_name}:".encode() + raw
+    ).hexdigest()
+    return inbound_process(
+        Arrival(
             source=InboundMessage.Source.WEBHOOK,
-            kind=str(event.event_type)[:12],
-            status=InboundMessage.Status.PROCESSED if note else InboundMessage.Status.UNMATCHED,
-            note=(note or f"{esp_name} {event.event_type}: matches no email Openrate sent")[:255],
-            message_id=str(event.message_id or "")[:255],
-            from_address=str(event.recipient or "")[:255],
-            relation=relation,
-            raw=json.dumps(event.esp_event, default=str).encode()[:MAX_RAW],
-        )
-
-
-def _esp_engagement(event: Any, relation: EmailMessageRelation, token: str) -> str:
-    """An ESP-tracked open or click goes through the same buffer and classification as ours."""
-    link_id = 0
-    if event.event_type == "clicked":
-        link = TrackedLink.objects.filter(email_id=relation.email_id, url=event.click_url).first()
-        if link is None:
-            return ""
-        link_id = link.pk
-        token = make_token(relation.pk, link_id, key=configured_keys()[0])
-    EventWriter(buffer.redis_client()).append(
-        RawEvent(
-            event_id=uuid.uuid4().hex,
-            kind="click" if event.event_type == "clicked" else "open",
-            token=token,
-            received_at=(event.timestamp or timezone.now()).timestamp(),
-            ip="",
-            user_agent=str(event.user_agent or "")[:512],
-            method="GET",
-            relation_id=relation.pk,
-            link_id=link_id,
+            fingerprint=fingerprint,
+            raw=raw,
+            parsed=ParsedMessage(
+                kind=kind,
+                recipients=(named,) if recipient or detail else (),
+                feedback_type="abuse" if kind == "complaint" else "",
+                message_id=str(event.message_id or ""),
+                original_headers={"X-Openrate-Token": token} if token else {},
+                from_address=recipient,
+            ),
+            esp=EspFacts(
+                esp_name=esp_name,
+                event_type=event_type,
+                click_url=str(getattr(event, "click_url", None) or ""),
+                user_agent=str(getattr(event, "user_agent", None) or ""),
+                timestamp=event.timestamp if isinstance(event.timestamp, datetime) else None,
+            ),
         )
     )
-    return f"{event.event_type} (reported by the ESP)"
+
+
+def esp_inbound_process(*, event: Any, esp_name: str) -> InboundMessage:
+    """A message an ESP's inbound route received: processed like one from the mailbox."""
+    try:
+        raw = event.message.as_bytes()
+    except (ValueError, LookupError, TypeError, AttributeError, MessageError):
+        # Anymail read it but cannot write it out again: keep what the ESP sent.
+        raw = payload_bytes(event.esp_event)
+    return inbound_mail_process(raw=raw, source=InboundMessage.Source.WEBHOOK)
+
+
+def esp_payload_keep(*, esp_name: str, body: bytes, error: str) -> InboundMessage:
+    """An authenticated webhook whose payload anymail could not read: kept, Unmatched."""
+    return inbound_process(
+        Arrival(
+            source=InboundMessage.Source.WEBHOOK,
+            fingerprint=hashlib.sha256(f"{esp_name}:".encode() + body).hexdigest(),
+            raw=body,
+            parsed=ParsedMessage(kind="other", reason=f"unreadable {esp_name} webhook: {error}"),
+        )
+    )
+
+
+def payload_bytes(esp_event: Any) -> bytes:
+    """What the ESP sent (its request, or the payload anymail read from it), to keep."""
+    if isinstance(esp_event, HttpRequest):
+        try:
+            return esp_event.body
+        except RawPostDataException:  # a multipart form, read as a stream
+            esp_event = {name: esp_event.POST.getlist(name) for name in esp_event.POST}
+    return json.dumps(esp_event, default=str).encode()

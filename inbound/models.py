@@ -1,13 +1,19 @@
 """Inbound mail as it was received, and what Openrate made of it."""
 
+from django.conf import settings
 from django.db import models
+
+# What an admin may apply from the Unmatched queue (inbound.review).
+APPLICABLE_KINDS = ("bounce", "complaint")
 
 
 class InboundMessage(models.Model):
     """Every message that came back (bounce, complaint, auto-reply, reply, other), kept as received.
 
-    One that matches no email Openrate sent is kept with status Unmatched for a person to look at;
-    the fingerprint makes processing the same message twice a no-op.
+    One with no proof that it answers an email Openrate sent is kept with status Unmatched for a
+    person to look at, with what it reports (`report`); an admin may apply a bounce or complaint
+    from there (inbound.review), once. The fingerprint makes processing the same message twice a
+    no-op.
     """
 
     class Source(models.TextChoices):
@@ -38,7 +44,22 @@ class InboundMessage(models.Model):
         "crm.EmailMessage", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
     raw = models.BinaryField(help_text="The message as received (cut at 2 MB).")
+    report = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="What it reports: the recipients it names (address, status, diagnostic, hard) "
+        "and a complaint's feedback type.",
+    )
     received_at = models.DateTimeField(auto_now_add=True)
+    applied_at = models.DateTimeField(null=True, blank=True)
+    applied_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text="The admin who applied an Unmatched message's report.",
+    )
 
     class Meta:
         ordering = ["-received_at", "-pk"]
@@ -49,3 +70,18 @@ class InboundMessage(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind}: {self.subject or self.message_id}"
+
+    @property
+    def addresses(self) -> list[str]:
+        """The addresses its report names."""
+        recipients = self.report.get("recipients") or []
+        return [r["address"] for r in recipients if r.get("address")]
+
+    def can_be_applied(self) -> bool:
+        """An Unmatched bounce or complaint naming an address, not applied yet."""
+        return (
+            self.status == self.Status.UNMATCHED
+            and self.applied_at is None
+            and self.kind in APPLICABLE_KINDS
+            and bool(self.addresses)
+        )

@@ -13,12 +13,13 @@ def poll_inbound_mailbox() -> int:
     """Read new mail from INBOUND_IMAP_URL; a message is marked read only once processed."""
     if not settings.INBOUND_IMAP_URL:
         return 0
-
-    def handle(raw: bytes) -> bool:
-        inbound_mail_process(raw=raw, source=InboundMessage.Source.IMAP)
-        return True  # stored (matched or kept as unmatched) and committed
-
     result = poll_mailbox(
-        settings.INBOUND_IMAP_URL, handle, failed_folder=settings.INBOUND_IMAP_FAILED_FOLDER
+        settings.INBOUND_IMAP_URL, handle_fetched, failed_folder=settings.INBOUND_IMAP_FAILED_FOLDER
     )
     return result.processed
+
+
+def handle_fetched(raw: bytes) -> bool:
+    """A message fetched from the mailbox: True once stored (Processed or Unmatched)."""
+    inbound_mail_process(raw=raw, source=InboundMessage.Source.IMAP)
+    return True

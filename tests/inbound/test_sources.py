@@ -1,14 +1,11 @@
 """Where inbound mail comes from: a real IMAP mailbox (Dovecot), and ESP webhooks (Anymail)."""
 
-import base64
-import json
-
 import pytest
 
 from crm.models import EmailMessageRelation
 from inbound.models import InboundMessage
 from inbound.tasks import poll_inbound_mailbox
-from tests.inbound.conftest import dsn
+from tests.inbound.conftest import POSTMARK, dsn, post_webhook
 from tests.inbound.imap_server import (  # noqa: F401 (fixtures)
     dovecot_server_fixture,
     imap_mailbox_fixture,
@@ -74,26 +71,19 @@ def _postmark_bounce(token: str, kind: str = "HardBounce") -> dict:
     }
 
 
-def _post(client, body: dict, secret: str):
-    auth = "Basic " + base64.b64encode(secret.encode()).decode()
-    return client.post(
-        "/anymail/postmark/tracking/",
-        data=json.dumps(body),
-        content_type="application/json",
-        HTTP_AUTHORIZATION=auth,
-    )
+TRACKING = "/anymail/postmark/tracking/"
 
 
-def test_an_esp_bounce_webhook_is_authenticated_and_recorded(sent, client, settings) -> None:
+def test_an_esp_bounce_webhook_is_authenticated_and_recorded(sent, client, mount_esps) -> None:
     relation, copy = sent
-    settings.ANYMAIL = {"WEBHOOK_SECRET": "openrate:s3cret"}
+    mount_esps(ANYMAIL=POSTMARK)
     token = copy.metadata["openrate_token"]
 
-    forged = _post(client, _postmark_bounce(token), "openrate:guess")
+    forged = post_webhook(client, TRACKING, _postmark_bounce(token), secret="openrate:guess")
     relation.refresh_from_db()
     assert forged.status_code in (400, 403) and relation.bounce_category == ""
 
-    response = _post(client, _postmark_bounce(token), "openrate:s3cret")
+    response = post_webhook(client, TRACKING, _postmark_bounce(token))
 
     assert response.status_code == 200
     relation.refresh_from_db()
@@ -101,10 +91,10 @@ def test_an_esp_bounce_webhook_is_authenticated_and_recorded(sent, client, setti
     assert InboundMessage.objects.get().source == "webhook"
 
 
-def test_an_esp_webhook_for_an_unknown_message_is_kept_unmatched(db, client, settings) -> None:
-    settings.ANYMAIL = {"WEBHOOK_SECRET": "openrate:s3cret"}
+def test_an_esp_webhook_for_an_unknown_message_is_kept_unmatched(db, client, mount_esps) -> None:
+    mount_esps(ANYMAIL=POSTMARK)
 
-    response = _post(client, _postmark_bounce("not-a-token"), "openrate:s3cret")
+    response = post_webhook(client, TRACKING, _postmark_bounce("not-a-token"))
 
     assert response.status_code == 200
     assert InboundMessage.objects.get().status == "unmatched"

@@ -3,7 +3,7 @@
 import sys
 from typing import Any
 
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 
 from inbound.models import InboundMessage
 from inbound.processing import inbound_mail_process
@@ -15,7 +15,7 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         raw = sys.stdin.buffer.read()
         if not raw.strip():
-            self.stderr.write("No message on standard input.")
-            raise SystemExit(1)
+            # The MTA sees the exit status: an empty delivery is refused, not silently dropped.
+            raise CommandError("No message on standard input.")
         message = inbound_mail_process(raw=raw, source=InboundMessage.Source.PIPE)
         self.stdout.write(f"{message.kind} {message.status}: {message.note}")
