@@ -8,10 +8,11 @@ from django.db.models import Q, QuerySet
 from campaigns.models import Campaign, CampaignMember, CampaignMemberStatus, ListEmailRecipient
 from crm.filters import yes_no_filter
 from crm.forms import style_widgets
+from crm.listing import SearchFilter
 
 
 class CampaignFilter(django_filters.FilterSet):
-    q = django_filters.CharFilter(method="search", label="Search")
+    q = SearchFilter(method="search", label="Search")
     is_active = yes_no_filter("Active")
 
     class Meta:
@@ -23,11 +24,13 @@ class CampaignFilter(django_filters.FilterSet):
         style_widgets(self.form.fields.values())
 
     def search(self, queryset: QuerySet[Any], name: str, value: str) -> QuerySet[Any]:
-        return queryset.filter(Q(name__icontains=value) | Q(description__icontains=value))
+        for word in value.split():
+            queryset = queryset.filter(Q(name__icontains=word) | Q(description__icontains=word))
+        return queryset
 
 
 class MemberFilter(django_filters.FilterSet):
-    q = django_filters.CharFilter(method="search", label="Search")
+    q = SearchFilter(method="search", label="Search")
     status = django_filters.ModelChoiceFilter(
         queryset=CampaignMemberStatus.objects.none(), empty_label="Any"
     )

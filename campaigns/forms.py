@@ -111,12 +111,18 @@ class BaseMemberStatusFormSet(BaseModelFormSet):
                 )
 
 
+MAX_MEMBER_STATUSES = 50
 MemberStatusFormSet = modelformset_factory(
     CampaignMemberStatus,
     form=MemberStatusForm,
     formset=BaseMemberStatusFormSet,
     extra=1,
     can_delete=True,
+    # A campaign has a handful of statuses; the bound keeps a forged TOTAL_FORMS from making
+    # Django build thousands of forms (absolute_max) and says so in words (validate_max).
+    max_num=MAX_MEMBER_STATUSES,
+    absolute_max=MAX_MEMBER_STATUSES,
+    validate_max=True,
 )
 
 

@@ -3,7 +3,6 @@ the recipient's unsubscribe page."""
 
 import re
 from typing import Any
-from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_not_required, permission_required
@@ -24,7 +23,6 @@ from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_POST
 from django_filters.views import FilterView
-from django_tables2 import RequestConfig, SingleTableMixin
 
 from campaigns import filters, forms, tables
 from campaigns.figures import campaign_engagement, campaign_figures, link_clicks
@@ -43,11 +41,13 @@ from campaigns.models import (
     ListEmail,
 )
 from crm import filters as crm_filters
+from crm.listing import BoundedTableMixin, filter_query, ids_from, table_configure
 from crm.models import Contact, EmailMessage, EmailMessageRelation, Lead, User
 from crm.privacy_changes import unsubscribe_record
+from crm.tokens import relation_for_token
 from mailkit.display import safe_email_html
 from mailkit.rewrite import rewrite_html
-from mailkit.tokens import configured_keys, parse_token
+from mailkit.tokens import Purpose
 
 Relation = EmailMessageRelation
 PEOPLE: dict[str, tuple[type[Contact] | type[Lead], Any]] = {
@@ -72,14 +72,13 @@ def _get_campaign_for_user(request: HttpRequest, pk: int, *, edit: bool = False)
     return campaign
 
 
-class CampaignListView(PermissionRequiredMixin, SingleTableMixin, FilterView):
+class CampaignListView(PermissionRequiredMixin, BoundedTableMixin, FilterView):
     model = Campaign
     table_class = tables.CampaignTable
     filterset_class = filters.CampaignFilter
     permission_required = "campaigns.view_campaign"
     raise_exception = True
     template_name = "campaigns/campaign_list.html"
-    table_pagination = {"per_page": 25}
 
     def get_queryset(self) -> QuerySet[Campaign]:
         return Campaign.objects.select_related("owner", "parent").annotate(
@@ -90,9 +89,7 @@ class CampaignListView(PermissionRequiredMixin, SingleTableMixin, FilterView):
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
         context = super().get_context_data(**kwargs)
         context["can_create"] = self.request.user.has_perm("campaigns.add_campaign")
-        context["is_filtered"] = any(
-            v for k, v in self.request.GET.items() if k not in {"page", "sort"}
-        )
+        context["is_filtered"] = bool(filter_query(self.request))
         return context
 
 
@@ -151,13 +148,12 @@ def campaign_detail(request: HttpRequest, pk: int) -> HttpResponse:
     campaign = _get_campaign_for_user(request, pk)
     members = _members_with_engagement(campaign).filter(_people_seen_by(_user(request)))
     member_filter = filters.MemberFilter(request.GET or None, queryset=members, campaign=campaign)
-    table = tables.MemberTable(member_filter.qs)
-    RequestConfig(request, paginate={"per_page": 25}).configure(table)
+    table = table_configure(request, tables.MemberTable(member_filter.qs))
     own, hierarchy = campaign_figures(campaign=campaign)
     editable = campaign.editable_by(_user(request))
     if not editable:
         table.exclude = ("select",)
-    query = urlencode([(k, v) for k, v in request.GET.items() if k not in {"page", "sort"} and v])
+    query = filter_query(request)
     context = {
         "campaign": campaign,
         "own": own,
@@ -179,7 +175,7 @@ def campaign_detail(request: HttpRequest, pk: int) -> HttpResponse:
 def members_bulk(request: HttpRequest, pk: int) -> HttpResponse:
     """Remove the ticked members, or give them a status."""
     campaign = _get_campaign_for_user(request, pk, edit=True)
-    ids = [int(value) for value in request.POST.getlist("select") if value.isdigit()]
+    ids = ids_from(request.POST.getlist("select"))
     if not ids:
         messages.error(request, "Tick at least one member first.")
         return redirect(campaign)
@@ -187,7 +183,7 @@ def members_bulk(request: HttpRequest, pk: int) -> HttpResponse:
         removed = members_remove(campaign=campaign, member_ids=ids)
         messages.success(request, f"{removed} member{'s' * (removed != 1)} removed.")
         return redirect(campaign)
-    status = campaign.statuses.filter(pk=request.POST.get("status") or 0).first()
+    status = campaign.statuses.filter(pk__in=ids_from([request.POST.get("status", "")])).first()
     if status is None:
         messages.error(request, "Choose the status to give them.")
         return redirect(campaign)
@@ -206,8 +202,7 @@ def _people_chosen(request: HttpRequest, data: QueryDict) -> tuple[str, QuerySet
     if data.get("scope") == "all":
         query = QueryDict(data.get("query", ""))
         return kind, filter_class(query, queryset=visible, user=_user(request)).qs
-    ids = [int(value) for value in data.getlist("select") if value.isdigit()]
-    return kind, visible.filter(pk__in=ids)
+    return kind, visible.filter(pk__in=ids_from(data.getlist("select")))
 
 
 @require_http_methods(["GET", "POST"])
@@ -319,8 +314,7 @@ def list_email_detail(request: HttpRequest, pk: int, email_pk: int) -> HttpRespo
         human_clicks=Subquery(copy.values("human_clicks")[:1]),
     )
     recipient_filter = filters.RecipientFilter(request.GET or None, queryset=recipients)
-    table = tables.RecipientTable(recipient_filter.qs)
-    RequestConfig(request, paginate={"per_page": 50}).configure(table)
+    table = table_configure(request, tables.RecipientTable(recipient_filter.qs), per_page=50)
     context = {
         "list_email": list_email,
         "campaign": list_email.campaign,
@@ -412,8 +406,8 @@ def influence(request: HttpRequest) -> HttpResponse:
     form = forms.InfluenceModelForm(request.GET or None)
     model = form.cleaned_data["model"] if form.is_valid() else InfluenceModel.PRIMARY
     campaigns = Campaign.objects.order_by("name")
-    if request.GET.get("campaign", "").isdigit():
-        campaigns = campaigns.filter(pk=request.GET["campaign"])
+    if chosen := ids_from([request.GET.get("campaign", "")]):
+        campaigns = campaigns.filter(pk__in=chosen)
     context = {
         "form": form,
         "model": InfluenceModel(model),
@@ -423,16 +417,13 @@ def influence(request: HttpRequest) -> HttpResponse:
 
 
 def _relation_for_token(token: str) -> Relation:
-    data = parse_token(token, keys=configured_keys())
-    if data is None or data.link_id:
-        raise Http404("This unsubscribe link is not valid.")
-    relation = (
-        Relation.objects.select_related("contact", "lead", "email")
-        .filter(pk=data.recipient_id)
-        .first()
+    # Only an unsubscribe token (or the one token of a copy sent before tokens had purposes):
+    # whoever sees a pixel or click URL cannot unsubscribe its recipient.
+    relation = relation_for_token(
+        token, Purpose.UNSUBSCRIBE, Relation.objects.select_related("contact", "lead", "email")
     )
     if relation is None:
-        raise Http404("This unsubscribe link is no longer valid.")
+        raise Http404("This unsubscribe link is not valid.")
     return relation
 
 

@@ -7,6 +7,7 @@ from django import forms
 from django.db.models import Q, QuerySet
 
 from crm.forms import style_widgets
+from crm.listing import SearchFilter
 from crm.models import Account, Contact, EmailMessage, Lead, Opportunity, Task, User
 
 
@@ -17,11 +18,12 @@ def yes_no_filter(label: str, **kwargs: Any) -> django_filters.BooleanFilter:
 
 
 class RecordFilter(django_filters.FilterSet):
-    """A free-text search over `search_fields`, and an owner filter for those who see everyone's."""
+    """A free-text search over `search_fields` (each word in any of them), and an owner filter
+    for those who see everyone's."""
 
     search_fields: tuple[str, ...] = ()
 
-    q = django_filters.CharFilter(method="search", label="Search")
+    q = SearchFilter(method="search", label="Search")
     owner = django_filters.ModelChoiceFilter(queryset=User.objects.none(), label="Owner")
 
     def __init__(self, *args: Any, user: User, **kwargs: Any) -> None:

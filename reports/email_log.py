@@ -28,6 +28,7 @@ from django.utils.html import format_html
 
 from campaigns.models import Campaign
 from crm.forms import style_widgets
+from crm.listing import SearchField
 from crm.models import EmailEvent, User
 from tracking.classify import Label
 from tracking.models import TrackingEvent
@@ -58,7 +59,11 @@ COLUMNS = (
 
 
 class EmailLogFilterForm(forms.Form):
-    q = forms.CharField(required=False, label="Search", help_text="Address, name or subject")
+    q = SearchField(
+        required=False,
+        label="Search",
+        widget=forms.TextInput(attrs={"placeholder": "Address, name or subject"}),
+    )
     kind = forms.MultipleChoiceField(choices=KINDS, required=False, label="Event")
     label = forms.ChoiceField(choices=[("", "Any"), *LABELS], required=False)
     start = forms.DateField(

@@ -10,9 +10,9 @@ from django.contrib.auth.decorators import permission_required
 from django.forms import Form
 from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import render
-from django_tables2 import RequestConfig
 from django_tables2.data import TableListData
 
+from crm.listing import LIST_PARAMS, table_configure
 from crm.models import User
 from crm.views.records import home_context
 from reports.email_log import (
@@ -91,11 +91,12 @@ def email_log(request: HttpRequest) -> HttpResponse:
     form = EmailLogFilterForm(request.GET or None)
     _explain(request, form)
     # Wrapped as it is: django-tables2 would copy any other sequence into a list of every row.
-    table = EmailLogTable(TableListData(log_rows(form)))
-    RequestConfig(request, paginate={"per_page": LOG_PAGE_SIZE}).configure(table)
+    table = table_configure(
+        request, EmailLogTable(TableListData(log_rows(form))), per_page=LOG_PAGE_SIZE
+    )
     query = request.GET.copy()
-    query.pop("page", None)
-    query.pop("sort", None)
+    for name in LIST_PARAMS:
+        query.pop(name, None)
     since, until = form.period()
     context = {
         "table": table,
