@@ -6,10 +6,12 @@ Celery broker and a database event buffer, so no server has to be installed.
 
 import os
 import secrets
+from datetime import timedelta
 from pathlib import Path
 
 import environ
 from celery.schedules import crontab
+from csp.constants import NONE, SELF, UNSAFE_INLINE
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = BASE_DIR / "var"
@@ -51,6 +53,9 @@ INSTALLED_APPS = [
     "django_tables2",
     "django_filters",
     "anymail",
+    "axes",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
     "privacy",
     "crm",
     "tracking",
@@ -62,15 +67,40 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",
     "config.middleware.LoginRequiredMiddleware",
+    "config.middleware.AdminRequiresVerifiedMiddleware",
+    "config.middleware.AdminQueryBoundsMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as axes asks: it turns a login that hit the limit into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
+
+# Every page's Content-Security-Policy: scripts only from our own static files (no inline
+# script, no eval), nothing framed or framing us. style-src keeps 'unsafe-inline' because
+# templates size progress bars and boxes with style="" and the email bodies shown in
+# sandboxed srcdoc iframes inherit this policy and carry inline styles; a style cannot run
+# script. Images may come from https: and data: for the email bodies the composer edits
+# (the email page's frame narrows that to data: itself, mailkit.display.FRAME_CSP).
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF, UNSAFE_INLINE],
+        "img-src": [SELF, "data:", "https:"],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "frame-ancestors": [NONE],
+        "form-action": [SELF],
+    },
+}
 
 ROOT_URLCONF = "config.urls"
 WSGI_APPLICATION = "config.wsgi.application"
@@ -110,6 +140,11 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_USER_MODEL = "crm.User"
+# django-axes first: it refuses a locked-out username + address before the password is checked.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
@@ -119,6 +154,21 @@ AUTH_PASSWORD_VALIDATORS = [
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
+
+# Login throttling (django-axes): AXES_FAILURE_LIMIT failed logins for one username from one
+# address lock that pair out for AXES_COOLOFF_MINUTES; a success clears the count. An admin
+# unlocks in the admin (Axes > Access attempts) or with `manage.py axes_reset_username NAME`.
+AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("AXES_COOLOFF_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+AXES_VERBOSE = False  # no banner on every start; lockouts are still logged
+# The client's address behind TRACKING_TRUSTED_PROXIES proxies, read as the fast path reads it.
+AXES_CLIENT_IP_CALLABLE = "config.middleware.client_ip"
+# Two-factor (django-otp, TOTP): optional per user, enrolled on the Account security page.
+OTP_TOTP_ISSUER = "Openrate"
+OTP_ADMIN_HIDE_SENSITIVE_DATA = True
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = env("TIME_ZONE", default="UTC")
@@ -245,6 +295,8 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
+    # axes logs every login at INFO; its failures and lockouts are warnings.
+    "loggers": {"axes": {"level": "WARNING"}},
 }
 
 DJANGO_TABLES2_TEMPLATE = "django_tables2/bootstrap5-responsive.html"

@@ -5,20 +5,25 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
 from campaigns import views as campaign_views
+from crm.views import account
 from reports import views as reports_views
 
 urlpatterns = [
     # The home page holds the user's own dashboard: reports reads every app, crm reads none above.
     path("", reports_views.home, name="home"),
-    path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
+    # The password, then the six-digit code for a user who enrolled two-factor.
+    path("login/", account.LoginView.as_view(), name="login"),
+    path("login/code/", account.login_code, name="login_code"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("password/", auth_views.PasswordChangeView.as_view(), name="password_change"),
     path(
         "password/done/", auth_views.PasswordChangeDoneView.as_view(), name="password_change_done"
     ),
+    # The admin signs in through our login, so throttling and the second step apply there too.
+    path("admin/login/", account.admin_login),
     path("admin/", admin.site.urls),
     # ESP webhooks (bounces, complaints...): authenticated by ANYMAIL_WEBHOOK_SECRET, no login.
-    path("anymail/", include("anymail.urls")),
+    path("anymail/", include("inbound.urls")),
     # RFC 8058 one-click unsubscribe: authenticated by the recipient's signed token, no login.
     path("unsubscribe/<str:token>/", campaign_views.unsubscribe, name="unsubscribe"),
     path("", include("crm.urls")),

@@ -6,6 +6,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from django import forms
+from django.contrib.auth.forms import AuthenticationForm
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db.models import QuerySet
@@ -412,3 +413,32 @@ class LogCallForm(BootstrapMixin, forms.Form):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.style_widgets()
+
+
+class LoginForm(AuthenticationForm):
+    def clean(self) -> dict[str, Any]:
+        # Django does not check the username's length; axes would store it in 255 characters.
+        if len(self.cleaned_data.get("username") or "") > (self.username_field.max_length or 150):
+            raise self.get_invalid_login_error()
+        return super().clean()
+
+
+class CodeForm(forms.Form):
+    code = forms.CharField(
+        label="Six-digit code",
+        widget=forms.TextInput(
+            attrs={
+                "class": "form-control",
+                "autocomplete": "one-time-code",
+                "inputmode": "numeric",
+                "pattern": r"[0-9 ]*",
+                "maxlength": 7,
+            }
+        ),
+    )
+
+    def clean_code(self) -> str:
+        code = "".join(self.cleaned_data["code"].split())
+        if len(code) != 6 or not code.isdigit():
+            raise forms.ValidationError("Enter the six digits your authenticator app shows.")
+        return code

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from crm.views import compose, records, setup, timeline
+from crm.views import account, compose, records, setup, timeline
 
 app_name = "crm"
 
@@ -40,6 +40,9 @@ urlpatterns = [
     path("tasks/<int:pk>/complete/", records.task_complete, name="task_complete"),
     path("tasks/<int:pk>/delete/", records.task_delete, name="task_delete"),
     path("setup/", setup.setup, name="setup"),
+    path("security/", account.security, name="security"),
+    path("security/enrol/", account.security_enrol, name="security_enrol"),
+    path("security/disable/", account.security_disable, name="security_disable"),
     path("emails/", records.EmailListView.as_view(), name="email_list"),
     path("<str:kind>/<int:pk>/timeline/", timeline.timeline_page, name="timeline"),
     path("<str:kind>/<int:pk>/log-call/", timeline.log_call, name="log_call"),

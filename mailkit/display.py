@@ -1,4 +1,4 @@
-"""Showing a stored email's HTML inside the app, safely.
+"""Showing an email's HTML inside the app, safely: to read it, or to edit it in the composer.
 
 Email bodies are untrusted HTML. They are cleaned with nh3 (no scripts, no event handlers, no
 styles that could fetch anything), and remote images are dropped: loading them from the app
@@ -42,4 +42,45 @@ def safe_email_html(html: str) -> str:
         f'<!doctype html><meta charset="utf-8"><meta http-equiv="Content-Security-Policy" '
         f'content="{FRAME_CSP}"><base target="_blank">'
         f'<body style="font-family:system-ui,sans-serif;margin:1rem">{body}</body>'
+    )
+
+
+# What the composer may put into the app's page (a template's body, the body shown again after
+# a refused send): nh3 strips scripts, event handlers and javascript: URLs, as for display
+# (safe_email_html), but keeps remote images and plain inline styles, part of the email written.
+_EDITABLE_ATTRIBUTES = {
+    **nh3.ALLOWED_ATTRIBUTES,
+    "*": {"style"},
+    "a": {"href", "title"},
+    "table": {"align", "width", "cellpadding", "cellspacing", "border"},
+    "font": {"color", "face", "size"},
+}
+_EDITABLE_STYLES = {
+    "color",
+    "background-color",
+    "font-family",
+    "font-size",
+    "font-style",
+    "font-weight",
+    "text-align",
+    "text-decoration",
+    "line-height",
+    "vertical-align",
+    "width",
+    "margin",
+    "padding",
+    "border",
+    "border-collapse",
+}
+
+
+def editable_html(html: str) -> str:
+    """An email body cleaned for the composer's editor, which shows it in the app's own page."""
+    return nh3.clean(
+        html,
+        tags=nh3.ALLOWED_TAGS | {"font"},
+        attributes=_EDITABLE_ATTRIBUTES,
+        url_schemes={"http", "https", "mailto", "tel", "data", "cid"},
+        filter_style_properties=_EDITABLE_STYLES,
+        link_rel=None,
     )

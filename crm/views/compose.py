@@ -15,6 +15,7 @@ from crm.models import (
 )
 from crm.sending import SendRefused, email_send
 from crm.views.access import current_user, get_record_for_user
+from mailkit.display import editable_html
 
 
 @permission_required("crm.add_emailmessage", raise_exception=True)
@@ -55,7 +56,7 @@ def email_compose(request: HttpRequest, kind: str, pk: int) -> HttpResponse:
             messages.success(request, "Email queued." + (f" Note: {notes}." if notes else ""))
             return redirect(email)
     templates = {
-        str(t.pk): {"subject": t.subject, "html_body": t.html_body}
+        str(t.pk): {"subject": t.subject, "html_body": editable_html(t.html_body)}
         for t in EmailTemplate.objects.filter(is_active=True)
     }
     suppression = EmailSuppression.objects.filter(address=person.email.lower()).first()
@@ -63,6 +64,7 @@ def email_compose(request: HttpRequest, kind: str, pk: int) -> HttpResponse:
         "form": form,
         "person": person,
         "templates": templates,
+        "body": editable_html(form["html_body"].value() or ""),
         "bounce_alert": person.email_bounced_reason or (suppression.detail if suppression else ""),
     }
     return render(request, "crm/email_compose.html", context)

@@ -9,7 +9,39 @@
   const toolbar = form.querySelector(".editor-toolbar");
   const templates = JSON.parse(document.getElementById("email-templates").textContent);
 
-  editor.innerHTML = textarea.value;
+  // The server already cleans what it gives this page (crm.views.compose.editable_html); this
+  // is the second line: HTML is parsed in an inert document (nothing runs or loads there), and
+  // only what is left after removing active content is moved into the live editor.
+  const ACTIVE = "script, iframe, frame, frameset, object, embed, applet, base, link, meta, style, "
+    + "svg, math, template, form, input, button, textarea, select, noscript, portal";
+  const URL_ATTRIBUTES = ["href", "src", "action", "formaction", "xlink:href", "background", "poster", "srcset"];
+  const SAFE_URL = /^(?:https?:|mailto:|tel:|cid:|data:image\/(?:png|gif|jpe?g|webp);|[^:]*$)/i;
+
+  function cleanFragment(html) {
+    const doc = new DOMParser().parseFromString(html, "text/html");
+    doc.body.querySelectorAll(ACTIVE).forEach((element) => element.remove());
+    doc.body.querySelectorAll("*").forEach((element) => {
+      for (const attribute of Array.from(element.attributes)) {
+        const name = attribute.name.toLowerCase();
+        // Browsers ignore control characters and spaces inside a scheme ("java\tscript:").
+        const value = attribute.value.replace(/[\u0000-\u0020]/g, "");
+        if (name.startsWith("on") || (URL_ATTRIBUTES.includes(name) && !SAFE_URL.test(value))) {
+          element.removeAttribute(attribute.name);
+        }
+      }
+    });
+    const fragment = document.createDocumentFragment();
+    for (const node of Array.from(doc.body.childNodes)) {
+      fragment.appendChild(document.adoptNode(node));
+    }
+    return fragment;
+  }
+
+  function show(html) {
+    editor.replaceChildren(cleanFragment(html));
+  }
+
+  show(textarea.value);
   textarea.classList.add("d-none");
   editor.classList.remove("d-none");
   toolbar.classList.remove("d-none");
@@ -25,7 +57,7 @@
     let value = null;
     if (command === "createLink") {
       value = window.prompt("Link address (https://...)", "https://");
-      if (!value) return;
+      if (!value || !SAFE_URL.test(value.replace(/[\u0000-\u0020]/g, ""))) return;
     }
     editor.focus();
     document.execCommand(command, false, value);
@@ -38,7 +70,7 @@
       const chosen = templates[select.value];
       if (!chosen) return;
       form.querySelector("input[name=subject]").value = chosen.subject;
-      editor.innerHTML = chosen.html_body;
+      show(chosen.html_body);
       sync();
     });
   }

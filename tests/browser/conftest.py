@@ -31,6 +31,10 @@ REAL_BROWSER = (
     "Chrome/131.0.0.0 Safari/537.36"
 )
 OUTPUT = REPO_ROOT / "test-output" / "browser"
+# An init script that makes every Content-Security-Policy violation a console error, so the
+# tests' watcher (ConsoleErrors) fails on it with the directive and what was blocked.
+REPORT_CSP_VIOLATIONS = """document.addEventListener("securitypolicyviolation", (event) =>
+  console.error(`CSP violation: ${event.violatedDirective} ${event.blockedURI}`));"""
 
 
 class _QuietHandler(WSGIRequestHandler):
@@ -90,10 +94,13 @@ class ConsoleErrors(list):
     """Console errors and uncaught exceptions of every page it watches."""
 
     def watch(self, page) -> None:
-        page.on(
-            "console", lambda m: self.append(f"{page.url}: {m.text}") if m.type == "error" else None
-        )
+        page.on("console", lambda m: self._console(page, m))
         page.on("pageerror", lambda e: self.append(f"{page.url}: {e}"))
+
+    def _console(self, page, message) -> None:
+        # Chromium asks for /favicon.ico on pages that name no icon (the Django admin's).
+        if message.type == "error" and not message.location["url"].endswith("/favicon.ico"):
+            self.append(f"{page.url}: {message.text}")
 
 
 @pytest.fixture

@@ -1,11 +1,11 @@
-"""No page logs a JavaScript error or fails to load a resource."""
+"""No page logs a JavaScript error, a Content-Security-Policy violation or a failed load."""
 
 import pytest
 from django.urls import reverse
 
 from crm.models import EmailTemplate, OpportunityContactRole
 from crm.sending import email_send
-from tests.browser.conftest import REAL_BROWSER, log_in
+from tests.browser.conftest import REAL_BROWSER, REPORT_CSP_VIOLATIONS, log_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.services]
 
@@ -34,7 +34,9 @@ def test_no_page_logs_a_javascript_error(
         subject="Hello",
         html_body="<p>Hi <a href='https://example.com'>x</a></p>",
     )
-    page = browser.new_context(user_agent=REAL_BROWSER).new_page()
+    context = browser.new_context(user_agent=REAL_BROWSER)
+    context.add_init_script(REPORT_CSP_VIOLATIONS)
+    page = context.new_page()
     console_errors.watch(page)
     log_in(page, live_app, admin_user.username)
 
@@ -55,6 +57,10 @@ def test_no_page_logs_a_javascript_error(
         reverse("crm:contact_create"),
         reverse("crm:setup"),
         reverse("password_change"),
+        reverse("crm:security"),
+        reverse("reports:dashboard"),
+        reverse("admin:index"),
+        reverse("admin:crm_contact_change", args=[contact.pk]),
     ]
     for path in paths:
         response = page.goto(f"{live_app}{path}")
