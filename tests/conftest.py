@@ -1,6 +1,5 @@
 """Personas (a rep, another rep, a manager, an admin, an outsider) and small record factories."""
 
-import importlib
 import os
 import subprocess
 import sys
@@ -12,7 +11,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from django.apps import apps as django_apps
 from django.contrib.auth.models import Group
 from django.core.cache import cache
 from django.db import connection
@@ -21,6 +19,7 @@ from django.utils import timezone
 
 from config.celery import app as celery_app
 from crm.models import Account, Contact, Lead, Opportunity, Role, Task, User
+from crm.roles import roles_sync
 from privacy.models import Individual
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -115,10 +114,10 @@ def _test_settings(settings: Any) -> None:
 
 
 def _ensure_roles() -> None:
-    """The roles come from a data migration; a transactional test's flush removes them."""
+    """The roles are synced after migrate (crm.roles); a transactional test's flush removes
+    them."""
     if not Group.objects.filter(name=Role.REP.value).exists():
-        roles_migration = importlib.import_module("crm.migrations.0002_roles")
-        roles_migration.create_roles(django_apps, None)
+        roles_sync()
 
 
 @pytest.fixture

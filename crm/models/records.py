@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 
 
 class Role(models.TextChoices):
-    """The groups created by migration 0002; their permissions are listed there."""
+    """The groups; what each may do is crm.roles, applied after every migrate."""
 
     REP = "Sales Rep"
     MANAGER = "Sales Manager"
