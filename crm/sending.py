@@ -13,10 +13,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.headerregistry import Address
 from email.utils import make_msgid
+from typing import Any
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Model, Q
+from django.db.models import Exists, Model, OuterRef, Q
 from django.db.models.functions import Upper
 from django.utils import timezone
 
@@ -57,10 +58,19 @@ class _Address:
     contact: Contact | None = None
     lead: Lead | None = None
     user: User | None = None
+    # A record with this address that the sender may not see: its privacy still governs the
+    # send, but the email is not linked to it and its fields fill no merge field.
+    hidden: Contact | Lead | None = None
 
     @property
     def person(self) -> Contact | Lead | None:
+        """The record the email is linked to: one the sender may see."""
         return self.contact or self.lead
+
+    @property
+    def privacy_person(self) -> Contact | Lead | None:
+        """Whose privacy decides the send: the linked record, else a hidden one."""
+        return self.person or self.hidden
 
 
 def email_send(
@@ -80,7 +90,7 @@ def email_send(
     `campaign` is a campaigns.Campaign, typed as a Model: crm does not import campaigns.
     """
     org = _sending_allowed()
-    addresses = _resolve(to, cc, bcc)
+    addresses = _resolve(to, cc, bcc, sender=sender)
     if not addresses:
         raise SendRefused("Add at least one recipient.")
     is_list = source == EmailMessage.Source.LIST
@@ -167,8 +177,10 @@ def _decide(
     """Each address's privacy decision, and the suppressed ones among them (one query)."""
     decisions = [
         email_policy(
-            item.person.individual if item.person else None,
-            has_opted_out_of_email=bool(item.person and item.person.has_opted_out_of_email),
+            item.privacy_person.individual if item.privacy_person else None,
+            has_opted_out_of_email=bool(
+                item.privacy_person and item.privacy_person.has_opted_out_of_email
+            ),
             is_list_email=is_list,
             enforce_privacy=org.enforce_email_privacy,
         )
@@ -358,13 +370,15 @@ def _links_of(email: EmailMessage) -> list[TrackedLink]:
     return rows
 
 
-def _resolve(*groups: Sequence[Recipient]) -> list[_Address]:
+def _resolve(
+    to: Sequence[Recipient], cc: Sequence[Recipient], bcc: Sequence[Recipient], *, sender: User
+) -> list[_Address]:
     """Each address once (To before Cc before Bcc), matched to its Contact, Lead or User."""
     kinds = (Relation.Type.TO, Relation.Type.CC, Relation.Type.BCC)
     seen: set[str] = set()
     result: list[_Address] = []
     plain: list[_Address] = []
-    for kind, group in zip(kinds, groups, strict=True):
+    for kind, group in zip(kinds, (to, cc, bcc), strict=True):
         for recipient in group:
             item = _address_of(recipient, kind)
             key = item.address.lower()
@@ -374,7 +388,7 @@ def _resolve(*groups: Sequence[Recipient]) -> list[_Address]:
             result.append(item)
             if isinstance(recipient, str):
                 plain.append(item)
-    _match_records(plain)
+    _match_records(plain, sender=sender)
     return result
 
 
@@ -388,36 +402,47 @@ def _address_of(recipient: Recipient, kind: str) -> _Address:
     return _Address(recipient.strip(), "", kind)
 
 
-def _match_records(items: list[_Address]) -> None:
-    """Link plain addresses to the Contact (else Lead) with that address: two queries in all."""
+def _match_records(items: list[_Address], *, sender: User) -> None:
+    """Link plain addresses to the Contact (else Lead) with that address that the sender may
+    see (`visible_to`, the one access rule). A record the sender may not see is not linked and
+    fills no merge field: the address is sent to as a plain one, under that record's privacy.
+    Two queries in all."""
     if not items:
         return
     wanted = {item.address.lower() for item in items}
-    contacts: dict[str, Contact] = {}
-    for contact in (
-        Contact.objects.annotate(address=Upper("email"))
-        .filter(address__in=[address.upper() for address in wanted])
-        .select_related("individual", "account")
-        .order_by("pk")
-    ):
-        contacts.setdefault(contact.email.lower(), contact)
-    leads: dict[str, Lead] = {}
-    rest = wanted - contacts.keys()
-    if rest:
-        for lead in (
-            Lead.objects.annotate(address=Upper("email"))
-            .filter(address__in=[address.upper() for address in rest])
-            .select_related("individual")
-            .order_by("pk")
-        ):
-            leads.setdefault(lead.email.lower(), lead)
+    contacts = _records_by_address(Contact, wanted, sender, "individual", "account")
+    leads = _records_by_address(Lead, wanted, sender, "individual")
     for item in items:
         key = item.address.lower()
-        item.contact = contacts.get(key)
-        item.lead = None if item.contact else leads.get(key)
-        person = item.person
-        if person is not None and not item.name:
-            item.name = person.name
+        visible = [r for r in (*contacts.get(key, ()), *leads.get(key, ())) if r.visible]
+        chosen = visible[0] if visible else None
+        item.contact = chosen if isinstance(chosen, Contact) else None
+        item.lead = chosen if isinstance(chosen, Lead) else None
+        # Privacy follows the first record with the address, seen or not (Contacts first).
+        first = next(iter((*contacts.get(key, ()), *leads.get(key, ()))), None)
+        item.hidden = first if chosen is None else None
+        if chosen is not None and not item.name:
+            item.name = chosen.name
+
+
+def _records_by_address(
+    model: type[Contact] | type[Lead], wanted: set[str], sender: User, *related: str
+) -> dict[str, list[Any]]:
+    """The records of `model` with one of the addresses, each annotated `visible` (the sender
+    may see it), by lower-cased address, oldest first."""
+    found: dict[str, list[Any]] = {}
+    rows = (
+        model.objects.annotate(
+            address=Upper("email"),
+            visible=Exists(model.objects.visible_to(sender).filter(pk=OuterRef("pk"))),
+        )
+        .filter(address__in=[address.upper() for address in wanted])
+        .select_related(*related)
+        .order_by("pk")
+    )
+    for record in rows:
+        found.setdefault(record.email.lower(), []).append(record)
+    return found
 
 
 def _daily_used(*, is_list: bool) -> int:

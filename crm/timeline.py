@@ -27,6 +27,7 @@ from crm.models import (
     Opportunity,
     PrivacyChange,
     Task,
+    User,
 )
 
 Record = Contact | Lead | Account | Opportunity
@@ -107,17 +108,23 @@ def timeline(
     cursor: str = "",
     limit: int = 20,
     previous_month: str = "",
+    viewer: User | None = None,
 ) -> Page:
-    """A page of the record's timeline; `previous_month` ("2026-11") is the last one shown."""
+    """A page of the record's timeline; `previous_month` ("2026-11") is the last one shown.
+
+    An account's timeline gathers its contacts' email and tasks: with a `viewer`, only those
+    of the contacts the viewer may see, so another rep's contact on the account shows nothing.
+    """
     position = Cursor.parse(cursor) if cursor else None
     window = _window(start, end)
+    contacts = Contact.objects.all() if viewer is None else Contact.objects.visible_to(viewer)
     entries: list[Entry] = []
     if kind in ("all", "emails"):
-        entries += _emails(record, window, position, limit)
+        entries += _emails(record, window, position, limit, contacts)
     if kind in ("all", "tasks"):
-        entries += _done_tasks(record, window, position, limit)
+        entries += _done_tasks(record, window, position, limit, contacts)
     if kind == "all" and isinstance(record, Contact | Lead | Account):
-        entries += _privacy_changes(record, window, position, limit)
+        entries += _privacy_changes(record, window, position, limit, contacts)
     entries.sort(key=lambda e: (e.when, _RANK[e.kind], e.pk), reverse=True)
     page, more = entries[:limit], len(entries) > limit
     for entry in page:
@@ -125,7 +132,7 @@ def timeline(
         if month != previous_month:
             entry.new_month = timezone.localtime(entry.when).strftime("%B %Y")
             previous_month = month
-    upcoming = [] if position or kind == "emails" else list(_open_tasks(record)[:50])
+    upcoming = [] if position or kind == "emails" else list(_open_tasks(record, contacts)[:50])
     return Page(upcoming=upcoming, entries=page, next_cursor=page[-1].cursor if more else "")
 
 
@@ -140,7 +147,9 @@ def _window(start: date | None, end: date | None) -> Q:
     return condition
 
 
-def _emails(record: Record, window: Q, position: Cursor | None, limit: int) -> list[Entry]:
+def _emails(
+    record: Record, window: Q, position: Cursor | None, limit: int, contacts: QuerySet[Contact]
+) -> list[Entry]:
     if isinstance(record, Contact | Lead):
         person: dict[str, Contact | Lead] = (
             {"contact": record} if isinstance(record, Contact) else {"lead": record}
@@ -162,7 +171,11 @@ def _emails(record: Record, window: Q, position: Cursor | None, limit: int) -> l
     if isinstance(record, Account):
         emails = EmailMessage.objects.filter(
             Q(related_account=record)
-            | Q(pk__in=EmailMessageRelation.objects.filter(contact__account=record).values("email"))
+            | Q(
+                pk__in=EmailMessageRelation.objects.filter(
+                    contact__in=contacts.filter(account=record)
+                ).values("email")
+            )
         )
     else:
         emails = EmailMessage.objects.filter(related_opportunity=record)
@@ -181,28 +194,30 @@ def _emails(record: Record, window: Q, position: Cursor | None, limit: int) -> l
     ]
 
 
-def _task_filter(record: Record) -> Q:
+def _task_filter(record: Record, contacts: QuerySet[Contact]) -> Q:
     if isinstance(record, Contact):
         return Q(who_contact=record)
     if isinstance(record, Lead):
         return Q(who_lead=record)
     if isinstance(record, Account):
-        return Q(what_account=record) | Q(who_contact__account=record)
+        return Q(what_account=record) | Q(who_contact__in=contacts.filter(account=record))
     return Q(what_opportunity=record)
 
 
-def _open_tasks(record: Record) -> QuerySet[Task]:
+def _open_tasks(record: Record, contacts: QuerySet[Contact]) -> QuerySet[Task]:
     return (
-        Task.objects.filter(_task_filter(record))
+        Task.objects.filter(_task_filter(record, contacts))
         .open()
         .select_related("owner")
         .order_by("due_date", "pk")
     )
 
 
-def _done_tasks(record: Record, window: Q, position: Cursor | None, limit: int) -> list[Entry]:
+def _done_tasks(
+    record: Record, window: Q, position: Cursor | None, limit: int, contacts: QuerySet[Contact]
+) -> list[Entry]:
     tasks = (
-        Task.objects.filter(_task_filter(record), status=Task.Status.COMPLETED)
+        Task.objects.filter(_task_filter(record, contacts), status=Task.Status.COMPLETED)
         .annotate(when=_TASK_WHEN)
         .filter(window)
         .select_related("owner")
@@ -214,10 +229,14 @@ def _done_tasks(record: Record, window: Q, position: Cursor | None, limit: int) 
 
 
 def _privacy_changes(
-    record: Contact | Lead | Account, window: Q, position: Cursor | None, limit: int
+    record: Contact | Lead | Account,
+    window: Q,
+    position: Cursor | None,
+    limit: int,
+    contacts: QuerySet[Contact],
 ) -> list[Entry]:
     if isinstance(record, Account):
-        changes = PrivacyChange.objects.filter(contact__account=record)
+        changes = PrivacyChange.objects.filter(contact__in=contacts.filter(account=record))
     elif isinstance(record, Contact):
         changes = PrivacyChange.objects.filter(contact=record)
     else:

@@ -8,7 +8,8 @@ from django.db.models import Count, Q
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 
-from crm.models import EmailMessage, EmailMessageRelation
+from crm.models import Contact, EmailMessage, EmailMessageRelation, Lead
+from crm.views.access import current_user, visible_pks
 from mailkit.display import safe_email_html
 from tracking.models import TrackingEvent
 
@@ -30,6 +31,10 @@ def email_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "contact", "lead"
         )
     )
+    user = current_user(request)
+    # A recipient's record is named and linked only for a user who may see it.
+    contacts = visible_pks(user, Contact, (r.contact_id for r in recipients))
+    leads = visible_pks(user, Lead, (r.lead_id for r in recipients))
     links = list(email.tracked_links.all())
     events = TrackingEvent.objects.filter(relation__email=email)
     machine_opens: dict[int, list[tuple[str, int]]] = defaultdict(list)
@@ -58,6 +63,15 @@ def email_detail(request: HttpRequest, pk: int) -> HttpResponse:
     rows: list[dict[str, Any]] = [
         {
             "relation": relation,
+            "record": (
+                relation.contact
+                if relation.contact_id in contacts
+                else relation.lead
+                if relation.lead_id in leads
+                else None
+            ),
+            # The stored name came from the record: shown only with it, or with no record.
+            "name": relation.name if not (relation.contact_id or relation.lead_id) else "",
             "machine_opens": machine_opens.get(relation.pk, []),
             "links": [
                 (link, clicks[relation.pk][link.pk])

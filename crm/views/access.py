@@ -4,6 +4,7 @@ A record outside the user's access answers 404, so its existence is not revealed
 permission answers 403.
 """
 
+from collections.abc import Iterable
 from typing import TypeVar
 
 from django.core.exceptions import PermissionDenied
@@ -48,3 +49,13 @@ def get_kind_for_user(
     if not request.user.has_perm(permission):
         raise PermissionDenied
     return get_record_for_user(model, request, pk)
+
+
+def visible_pks(user: User, model: type[OwnedRecord], pks: Iterable[int | None]) -> set[int]:
+    """Which of these records the user may see (one query): for pages that show records
+    linked from something the user may see (an email's recipients, an opportunity's roles)."""
+    wanted = {pk for pk in pks if pk is not None}
+    if not wanted:
+        return set()
+    visible = model.objects.visible_to(user)  # type: ignore[attr-defined]
+    return set(visible.filter(pk__in=wanted).values_list("pk", flat=True))

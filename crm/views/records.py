@@ -3,7 +3,6 @@ Leads, Opportunities and Tasks, the email list, and the home page's own records.
 
 from datetime import timedelta
 from typing import Any
-from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.contrib.auth.decorators import permission_required
@@ -16,9 +15,9 @@ from django.utils import timezone
 from django.utils.text import capfirst
 from django.views.decorators.http import require_POST
 from django_filters.views import FilterView
-from django_tables2 import RequestConfig, SingleTableMixin
 
 from crm import filters, forms, tables
+from crm.listing import BoundedTableMixin, filter_query, table_configure
 from crm.models import (
     Account,
     Contact,
@@ -113,11 +112,10 @@ def home_context(request: HttpRequest) -> dict[str, Any]:
     }
 
 
-class RecordListView(PermissionRequiredMixin, SingleTableMixin, FilterView):
+class RecordListView(PermissionRequiredMixin, BoundedTableMixin, FilterView):
     """A sortable, filterable, paginated list of the records this user may see."""
 
     template_name = "crm/record_list.html"
-    table_pagination = {"per_page": 25}
     raise_exception = True
     select_related: tuple[str, ...] = ("owner",)
     creatable = True
@@ -139,9 +137,7 @@ class RecordListView(PermissionRequiredMixin, SingleTableMixin, FilterView):
         if self.creatable:
             context["create_url"] = reverse(f"crm:{meta.model_name}_create")
             context["can_create"] = self.request.user.has_perm(f"crm.add_{meta.model_name}")
-        context["is_filtered"] = any(
-            v for k, v in self.request.GET.items() if k not in {"page", "sort"}
-        )
+        context["is_filtered"] = bool(filter_query(self.request))
         return context
 
 
@@ -160,9 +156,7 @@ class PeopleListView(RecordListView):
         context = super().get_context_data(**kwargs)
         if self.request.user.has_perm("campaigns.view_campaign"):
             context["member_kind"] = self.model._meta.model_name
-            context["filter_query"] = urlencode(
-                [(k, v) for k, v in self.request.GET.items() if k not in {"page", "sort"} and v]
-            )
+            context["filter_query"] = filter_query(self.request)
         return context
 
 
@@ -217,10 +211,13 @@ class EmailListView(RecordListView):
 @permission_required("crm.view_account", raise_exception=True)
 def account_detail(request: HttpRequest, pk: int) -> HttpResponse:
     account = get_record_for_user(Account, request, pk, "activity")
+    user = current_user(request)
     context = {
         "account": account,
-        "contacts": account.contacts.select_related("owner")[:50],
-        "opportunities": account.opportunities.select_related("owner")[:50],
+        # Related lists show only the records this user may see (another rep's contact may
+        # sit on this account).
+        "contacts": account.contacts.visible_to(user).select_related("owner")[:50],
+        "opportunities": account.opportunities.visible_to(user).select_related("owner")[:50],
         **timeline_context(request, account, "account"),
     }
     return render(request, "crm/account_detail.html", context)
@@ -253,7 +250,9 @@ def contact_detail(request: HttpRequest, pk: int) -> HttpResponse:
     contact = get_record_for_user(Contact, request, pk, "account", "individual", "activity")
     context = {
         "contact": contact,
-        "roles": contact.roles.select_related("opportunity")[:20],
+        "roles": contact.roles.filter(
+            opportunity__in=Opportunity.objects.visible_to(current_user(request))
+        ).select_related("opportunity")[:20],
         "privacy": privacy_context(request, contact),
         **timeline_context(request, contact, "contact"),
     }
@@ -350,7 +349,9 @@ def opportunity_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "opportunity": opportunity,
         "account": opportunity.account,
         "campaign": opportunity.campaign,
-        "roles": opportunity.roles.select_related("contact")[:50],
+        "roles": opportunity.roles.filter(
+            contact__in=Contact.objects.visible_to(current_user(request))
+        ).select_related("contact")[:50],
         **timeline_context(request, opportunity, "opportunity"),
     }
     return render(request, "crm/opportunity_detail.html", context)
@@ -409,7 +410,7 @@ def my_tasks(request: HttpRequest) -> HttpResponse:
     )
     task_filter = filters.MyTaskFilter(request.GET or None, queryset=queryset)
     table = tables.MyTaskTable(task_filter.qs)
-    RequestConfig(request, paginate={"per_page": 25}).configure(table)
+    table_configure(request, table)
     return render(request, "crm/my_tasks.html", {"table": table, "filter": task_filter})
 
 

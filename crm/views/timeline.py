@@ -40,6 +40,7 @@ def timeline_context(
         end=filters.get("end"),
         cursor=request.GET.get("before", ""),
         previous_month=request.GET.get("month", ""),
+        viewer=current_user(request),
     )
     more_url = ""
     if page.next_cursor:
