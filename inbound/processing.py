@@ -273,7 +273,11 @@ def _match(parsed: ParsedMessage) -> EmailMessageRelation | None:
     ids = [i for i in (parsed.original_message_id, *parsed.in_reply_to) if i]
     if not ids:
         return None
-    copies = EmailMessageRelation.objects.exclude(relation_type=EmailMessageRelation.Type.FROM)
+    # Only copies of email we sent: a received reply's Message-ID was chosen by its sender, and
+    # its "To" row is the rep, so matching it would let anyone who once replied bounce the rep.
+    copies = EmailMessageRelation.objects.exclude(
+        relation_type=EmailMessageRelation.Type.FROM
+    ).filter(email__incoming=False)
     found = copies.filter(message_id__in=ids).order_by("-pk").first()
     if found is not None:
         return found

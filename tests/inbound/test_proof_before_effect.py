@@ -216,3 +216,27 @@ def test_a_refused_apply_leaves_the_message_in_the_queue(sent, admin_user) -> No
 
     message.refresh_from_db()
     assert (message.status, message.applied_at, message.applied_by) == ("unmatched", None, None)
+
+
+def test_a_replys_own_message_id_is_no_proof_for_a_bounce_of_the_rep(sent, rep) -> None:
+    """Ada's reply is stored with the Message-ID she chose and a row for the rep: a DSN quoting
+    that id, "from" the rep, must not suppress the rep's address or opt anyone out."""
+    relation, _ = sent
+    reply = (
+        f"From: Ada <ada@example.com>\r\nTo: {rep.email}\r\nSubject: Re: Pricing\r\n"
+        f"Message-ID: <chosen-by-ada@attacker.example>\r\nIn-Reply-To: <{relation.message_id}>\r\n"
+        "Content-Type: text/plain\r\n\r\nSounds good.\r\n"
+    ).encode()
+    assert inbound_mail_process(raw=reply, source="imap").kind == "reply"
+    forged = dsn(
+        to="bounces@openrate.test",
+        recipient=rep.email,
+        status="5.1.1",
+        diagnostic="550 5.1.1 user unknown",
+        original="Message-ID: <chosen-by-ada@attacker.example>\r\n",
+    ).replace(b"From: MAILER-DAEMON@mx.example.com", f"From: {rep.email}".encode())
+
+    message = inbound_mail_process(raw=forged, source="pipe")
+
+    assert (message.status, message.relation) == ("unmatched", None)
+    assert not EmailSuppression.objects.filter(address=rep.email.lower()).exists()
