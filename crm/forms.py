@@ -442,3 +442,27 @@ class CodeForm(forms.Form):
         if len(code) != 6 or not code.isdigit():
             raise forms.ValidationError("Enter the six digits your authenticator app shows.")
         return code
+
+
+class SecurityChangeForm(CodeForm):
+    """Turning two-factor on or off: a code from the app and the account's password, so a
+    session left open is not enough to lock its owner out (or to drop the second factor)."""
+
+    password = forms.CharField(
+        label="Your password",
+        strip=False,
+        widget=forms.PasswordInput(
+            attrs={"class": "form-control", "autocomplete": "current-password"}
+        ),
+    )
+    field_order = ["password", "code"]
+
+    def __init__(self, *args: Any, user: User, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.user = user
+
+    def clean_password(self) -> str:
+        password: str = self.cleaned_data["password"]
+        if not self.user.check_password(password):
+            raise forms.ValidationError("That is not your password.")
+        return password

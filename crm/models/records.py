@@ -3,11 +3,13 @@ roles, Tasks, and the privacy changes shown on a person's timeline, with their Q
 
 from __future__ import annotations
 
+import secrets
 from datetime import date, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Self
 
 from django.conf import settings
+from django.contrib.auth import update_session_auth_hash
 from django.contrib.auth.models import AbstractUser
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models, transaction
@@ -15,9 +17,11 @@ from django.db.models import Q
 from django.db.models.functions import Upper
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.crypto import salted_hmac
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import AnonymousUser
+    from django.http import HttpRequest
 
 
 class Role(models.TextChoices):
@@ -29,6 +33,10 @@ class Role(models.TextChoices):
 
 
 class User(AbstractUser):
+    # Changed when two-factor is turned on or off: it is part of every session's hash, so the
+    # user's other sessions (opened before, perhaps by someone else) end; blank for most users.
+    session_epoch = models.CharField(max_length=32, blank=True, editable=False)
+
     class Meta:
         verbose_name = "user"
         permissions = [
@@ -44,6 +52,23 @@ class User(AbstractUser):
     @property
     def sees_all_records(self) -> bool:
         return self.has_perm("crm.view_all_records")
+
+    def _get_session_auth_hash(self, secret: str | None = None) -> str:
+        # Django's own hash (the password's), plus the epoch once one is set: sessions made
+        # before the epoch changed no longer match and are logged out.
+        value = f"{self.password}:{self.session_epoch}" if self.session_epoch else self.password
+        return salted_hmac(
+            "django.contrib.auth.models.AbstractBaseUser.get_session_auth_hash",
+            value,
+            secret=secret,
+            algorithm="sha256",
+        ).hexdigest()
+
+    def sessions_end_others(self, request: HttpRequest) -> None:
+        """End every other session of this user; the request's own stays logged in."""
+        self.session_epoch = secrets.token_hex(16)
+        self.save(update_fields=["session_epoch"])
+        update_session_auth_hash(request, self)
 
 
 class OwnedQuerySet(models.QuerySet):

@@ -36,7 +36,7 @@ from django_otp.oath import TOTP
 from django_otp.plugins.otp_totp.models import TOTPDevice
 from django_otp.util import random_hex
 
-from crm.forms import CodeForm, LoginForm
+from crm.forms import CodeForm, LoginForm, SecurityChangeForm
 from crm.models import User
 from crm.views.access import current_user
 
@@ -155,8 +155,8 @@ def _qr_code(text: str) -> str:
 def _security_page(
     request: HttpRequest,
     *,
-    enrol_form: CodeForm | None = None,
-    disable_form: CodeForm | None = None,
+    enrol_form: SecurityChangeForm | None = None,
+    disable_form: SecurityChangeForm | None = None,
 ) -> HttpResponse:
     user = current_user(request)
     device = _confirmed_device(user)
@@ -166,12 +166,12 @@ def _security_page(
         request.session[ENROLLING_KEY] = key
         unsaved = TOTPDevice(user=user, key=key)
         context |= {
-            "enrol_form": enrol_form or CodeForm(),
+            "enrol_form": enrol_form or SecurityChangeForm(user=user),
             "secret": base64.b32encode(unhexlify(key)).decode(),
             "qr_code": _qr_code(unsaved.config_url),
         }
     else:
-        context["disable_form"] = disable_form or CodeForm()
+        context["disable_form"] = disable_form or SecurityChangeForm(user=user)
     return render(request, "crm/account_security.html", context)
 
 
@@ -181,14 +181,15 @@ def security(request: HttpRequest) -> HttpResponse:
 
 
 @require_POST
-@sensitive_post_parameters("code")
+@sensitive_post_parameters("code", "password")
 def security_enrol(request: HttpRequest) -> HttpResponse:
-    """Turn two-factor on: the code proves the app holds the secret the page showed."""
+    """Turn two-factor on: the password proves the owner asks, the code that the app holds the
+    secret the page showed. The user's other sessions end."""
     user = current_user(request)
     key = request.session.get(ENROLLING_KEY)
     if _confirmed_device(user) is not None or not key:
         return redirect("crm:security")
-    form = CodeForm(request.POST)
+    form = SecurityChangeForm(request.POST, user=user)
     if form.is_valid():
         totp = TOTP(unhexlify(key))
         if totp.verify(int(form.cleaned_data["code"]), tolerance=1):
@@ -197,6 +198,7 @@ def security_enrol(request: HttpRequest) -> HttpResponse:
                 user=user, name="Authenticator app", key=key, last_t=totp.t()
             )
             del request.session[ENROLLING_KEY]
+            user.sessions_end_others(request)
             django_otp.login(request, device)
             messages.success(request, "Two-factor sign-in is on: login now asks for a code.")
             return redirect("crm:security")
@@ -205,17 +207,19 @@ def security_enrol(request: HttpRequest) -> HttpResponse:
 
 
 @require_POST
-@sensitive_post_parameters("code")
+@sensitive_post_parameters("code", "password")
 def security_disable(request: HttpRequest) -> HttpResponse:
-    """Turn two-factor off, confirmed by a current code."""
+    """Turn two-factor off, confirmed by the password and a current code. The user's other
+    sessions end."""
     user = current_user(request)
     device = _confirmed_device(user)
     if device is None:
         return redirect("crm:security")
-    form = CodeForm(request.POST)
+    form = SecurityChangeForm(request.POST, user=user)
     if form.is_valid():
         if django_otp.verify_token(user, device.persistent_id, form.cleaned_data["code"]):
             TOTPDevice.objects.filter(user=user).delete()
+            user.sessions_end_others(request)
             messages.success(
                 request, "Two-factor sign-in is off: login asks for the password only."
             )

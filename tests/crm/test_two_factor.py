@@ -36,7 +36,7 @@ def test_a_user_enrols_with_the_qr_code_and_a_code(client_for, rep) -> None:
     page = client.get(reverse("crm:security"))
     key = b32decode(page.context["secret"])
 
-    response = client.post(reverse("crm:security_enrol"), {"code": code_for(key)})
+    response = client.post(reverse("crm:security_enrol"), {"code": code_for(key), "password": "pw"})
 
     assert page.status_code == 200
     assert page.context["qr_code"].startswith("data:image/svg+xml;base64,")
@@ -63,7 +63,7 @@ def test_a_wrong_code_does_not_enrol(client_for, rep) -> None:
     key = b32decode(client.get(reverse("crm:security")).context["secret"])
     wrong = f"{(int(code_for(key)) + 1) % 1_000_000:06d}"
 
-    response = client.post(reverse("crm:security_enrol"), {"code": wrong})
+    response = client.post(reverse("crm:security_enrol"), {"code": wrong, "password": "pw"})
 
     assert response.status_code == 200
     assert b"does not match" in response.content
@@ -139,13 +139,14 @@ def test_turning_it_off_needs_a_current_code(client, rep, enrolled) -> None:
     client.post(reverse("login_code"), {"code": code_for(enrolled.bin_key)})
     wrong = f"{(int(code_for(enrolled.bin_key, steps_ahead=1)) + 1) % 1_000_000:06d}"
 
-    refused = client.post(reverse("crm:security_disable"), {"code": wrong})
+    refused = client.post(reverse("crm:security_disable"), {"code": wrong, "password": "pw"})
     assert refused.status_code == 200 and TOTPDevice.objects.exists()
 
     enrolled.refresh_from_db()
     enrolled.throttle_reset()
     done = client.post(
-        reverse("crm:security_disable"), {"code": code_for(enrolled.bin_key, steps_ahead=1)}
+        reverse("crm:security_disable"),
+        {"code": code_for(enrolled.bin_key, steps_ahead=1), "password": "pw"},
     )
 
     assert done["Location"] == reverse("crm:security")
@@ -172,3 +173,47 @@ def test_the_admin_asks_an_enrolled_admin_for_the_code(client_for, admin_user) -
 
 def test_the_admin_is_unchanged_for_an_admin_without_a_device(client_for, admin_user) -> None:
     assert client_for(admin_user).get(reverse("admin:index")).status_code == 200
+
+
+def test_an_open_session_alone_cannot_turn_two_factor_on(client_for, rep) -> None:
+    """Someone at an unattended session would lock the owner out with their own phone."""
+    client = client_for(rep)
+    key = b32decode(client.get(reverse("crm:security")).context["secret"])
+
+    response = client.post(
+        reverse("crm:security_enrol"), {"code": code_for(key), "password": "guess"}
+    )
+
+    assert response.status_code == 200
+    assert response.context["enrol_form"].errors["password"] == ["That is not your password."]
+    assert not TOTPDevice.objects.exists()
+
+
+def test_turning_two_factor_on_logs_out_the_users_other_sessions(client_for, rep) -> None:
+    elsewhere = client_for(rep)  # a session opened before, perhaps by someone else
+    assert elsewhere.get(reverse("crm:contact_list")).status_code == 200
+    client = client_for(rep)
+    key = b32decode(client.get(reverse("crm:security")).context["secret"])
+
+    client.post(reverse("crm:security_enrol"), {"code": code_for(key), "password": "pw"})
+
+    assert client.get(reverse("crm:contact_list")).status_code == 200
+    assert elsewhere.get(reverse("crm:contact_list"))["Location"].startswith(reverse("login"))
+
+
+def test_turning_two_factor_off_logs_out_the_users_other_sessions(client_for, rep) -> None:
+    client = client_for(rep)
+    key = b32decode(client.get(reverse("crm:security")).context["secret"])
+    client.post(reverse("crm:security_enrol"), {"code": code_for(key), "password": "pw"})
+    rep.refresh_from_db()
+    elsewhere = client_for(rep)
+    assert elsewhere.get(reverse("crm:contact_list")).status_code == 200
+
+    client.post(
+        reverse("crm:security_disable"),
+        {"code": code_for(key, steps_ahead=1), "password": "pw"},
+    )
+
+    assert not TOTPDevice.objects.exists()
+    assert client.get(reverse("crm:contact_list")).status_code == 200
+    assert elsewhere.get(reverse("crm:contact_list"))["Location"].startswith(reverse("login"))
