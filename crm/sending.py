@@ -8,6 +8,7 @@ off the send is also logged as a completed Email task, as in Salesforce.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -48,6 +49,9 @@ Relation = EmailMessageRelation
 
 class SendRefused(Exception):
     """The whole send is refused (Setup or a limit); the message says why, for the user."""
+
+
+_HIDDEN_REASON = "the person's privacy settings"
 
 
 @dataclass
@@ -185,6 +189,13 @@ def _decide(
             enforce_privacy=org.enforce_email_privacy,
         )
         for item in addresses
+    ]
+    # A record the sender may not see decides in silence: its flags are not named to them.
+    decisions = [
+        dataclasses.replace(decision, reason=_HIDDEN_REASON)
+        if item.person is None and item.hidden is not None and decision.reason
+        else decision
+        for item, decision in zip(addresses, decisions, strict=True)
     ]
     suppressed = dict(
         EmailSuppression.objects.filter(

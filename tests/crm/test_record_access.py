@@ -116,6 +116,9 @@ def test_the_hidden_records_privacy_still_governs_the_send(
     copy = email.relations.get(address="zelda@secret.example")
     assert copy.delivery_status == EmailMessageRelation.Delivery.REFUSED
     assert copy.contact is None
+    # The reason does not name the hidden record's flags to the sender.
+    assert copy.refusal_reason == "the person's privacy settings"
+    assert "Don't Process" not in email.failure_reason
 
 
 def test_a_visible_record_is_still_matched(ritas, rep, manager):
