@@ -16,6 +16,7 @@ each role's permissions from the rules below, so a new model is covered the day 
 from typing import Any
 
 from django.apps import apps as global_apps
+from django.db import DEFAULT_DB_ALIAS
 from django.db.models import Q
 
 from crm.models.records import Role
@@ -67,10 +68,14 @@ def role_permissions(role: Role) -> Q:
     )
 
 
-def roles_sync(*, apps: Any = global_apps, **_: Any) -> None:
-    """Create the roles if missing and set each one's permissions to exactly its rules."""
+def roles_sync(*, apps: Any = global_apps, using: str = DEFAULT_DB_ALIAS, **_: Any) -> None:
+    """Create the roles if missing and set each one's permissions to exactly its rules.
+
+    The rules are the source of truth: a permission given to a role by hand in the admin is
+    taken back at the next migrate. Change a role here, in code, reviewed like any change.
+    """
     Group = apps.get_model("auth", "Group")
     Permission = apps.get_model("auth", "Permission")
     for role in Role:
-        group, _created = Group.objects.get_or_create(name=role.value)
-        group.permissions.set(Permission.objects.filter(role_permissions(role)))
+        group, _created = Group.objects.using(using).get_or_create(name=role.value)
+        group.permissions.set(Permission.objects.using(using).filter(role_permissions(role)))

@@ -1,8 +1,14 @@
 """Tokens by purpose: copies already sent keep their one token for everything (False); copies
-sent from now on get a token per purpose (True). Adding the column with a constant default is
+sent from now on get a token per purpose (True), and so do copies not sent yet (pending or
+deferred: they will be rendered by the new code). Adding the column with a constant default is
 instant on PostgreSQL; the second step only changes the default Django writes for new rows."""
 
 from django.db import migrations, models
+
+
+def unsent_copies_get_purposes(apps, schema_editor):
+    relations = apps.get_model("crm", "EmailMessageRelation")
+    relations.objects.filter(sent_at__isnull=True).update(tokens_by_purpose=True)
 
 
 class Migration(migrations.Migration):
@@ -19,4 +25,5 @@ class Migration(migrations.Migration):
             name="tokens_by_purpose",
             field=models.BooleanField(default=True, editable=False),
         ),
+        migrations.RunPython(unsent_copies_get_purposes, migrations.RunPython.noop),
     ]
