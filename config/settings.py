@@ -166,6 +166,8 @@ AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
 AXES_VERBOSE = False  # no banner on every start; lockouts are still logged
 # The client's address behind TRACKING_TRUSTED_PROXIES proxies, read as the fast path reads it.
 AXES_CLIENT_IP_CALLABLE = "config.middleware.client_ip"
+# Axes logs every login (Django admin -> Axes -> Access logs); beat prunes older entries nightly.
+LOGIN_LOG_RETENTION_DAYS = env.int("LOGIN_LOG_RETENTION_DAYS", default=90)
 # Two-factor (django-otp, TOTP): optional per user, enrolled on the Account security page.
 OTP_TOTP_ISSUER = "Openrate"
 OTP_ADMIN_HIDE_SENSITIVE_DATA = True
@@ -261,6 +263,12 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
         "task": "crm.tasks.create_engagement_alerts",
         "schedule": env.float("ENGAGEMENT_ALERT_INTERVAL", default=900.0),
         "options": {"expires": 600},
+    },
+    # The login log's retention (LOGIN_LOG_RETENTION_DAYS), nightly.
+    "prune-login-log": {
+        "task": "crm.tasks.prune_login_log",
+        "schedule": crontab(minute=20, hour=env.int("EMAIL_LOG_PRUNE_HOUR", default=3)),
+        "options": {"expires": 3 * 3600},
     },
     # The email log's retention (Setup's months): old delivery, open and click events, nightly.
     "prune-email-log": {

@@ -1,6 +1,9 @@
-"""crm's Celery tasks: delivery with its retries, activity metrics, follow-ups and alerts."""
+"""crm's Celery tasks: delivery with its retries, activity metrics, follow-ups and alerts, and
+the login log's retention."""
 
+from axes.handlers.proxy import AxesProxyHandler
 from celery import Task, shared_task
+from django.conf import settings
 
 from crm.activity import (
     activity_metrics_recompute,
@@ -54,3 +57,9 @@ def create_follow_ups() -> int:
 @shared_task(acks_late=True)
 def create_engagement_alerts() -> int:
     return engagement_alerts_create()
+
+
+@shared_task(acks_late=True)
+def prune_login_log() -> int:
+    """Delete login log entries (django-axes' access logs) older than the retention."""
+    return AxesProxyHandler.reset_logs(age_days=settings.LOGIN_LOG_RETENTION_DAYS)

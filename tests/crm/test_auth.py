@@ -155,3 +155,23 @@ def test_the_admin_login_page_is_ours(client) -> None:
 
 def test_a_logged_in_user_without_admin_access_is_refused_not_looped(client_for, rep) -> None:
     assert client_for(rep).get(reverse("admin:index"), follow=True).status_code == 403
+
+
+def test_the_login_log_keeps_the_retention_and_no_more(client, rep, settings) -> None:
+    from axes.models import AccessLog
+
+    from crm.tasks import prune_login_log
+
+    settings.LOGIN_LOG_RETENTION_DAYS = 90
+    with time_machine.travel(timezone.now() - timedelta(days=91)):
+        assert (
+            client.post(reverse("login"), {"username": "rita", "password": "pw"}).status_code == 302
+        )
+    client.post(reverse("logout"))
+    assert client.post(reverse("login"), {"username": "rita", "password": "pw"}).status_code == 302
+    assert AccessLog.objects.count() == 2
+
+    assert prune_login_log.delay().get() == 1
+
+    (kept,) = AccessLog.objects.all()
+    assert kept.attempt_time > timezone.now() - timedelta(days=1)
