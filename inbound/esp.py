@@ -13,7 +13,7 @@ from typing import Any
 from django.http import HttpRequest, RawPostDataException
 
 from inbound.models import InboundMessage
-from inbound.parsing import HARD_REASONS, FailedRecipient, ParsedMessage, reason_from_text
+from inbound.parsing import FailedRecipient, ParsedMessage, is_hard, reason_from_text
 from inbound.processing import Arrival, EspFacts, inbound_mail_process, inbound_process
 
 # Anymail's event types that mean what inbound mail's kinds mean.
@@ -37,7 +37,8 @@ def esp_event_process(*, event: Any, esp_name: str) -> InboundMessage:
         status="",
         reply_code="",
         diagnostic=detail,
-        hard=event.reject_reason == "invalid" or reason in HARD_REASONS,
+        # anymail's "bounced" is a permanent failure: the taxonomy decides if the address is dead.
+        hard=event.reject_reason == "invalid" or (kind == "bounce" and is_hard(reason, "5")),
         reason=reason,
     )
     raw = payload_bytes(event.esp_event)

@@ -247,12 +247,21 @@ def _split_type(value: str) -> tuple[str, str]:
     return "", value.strip()
 
 
+# Header fields of a message, never of a delivery-status block: after the recipient fields
+# they start the copy of the original message even where no marker line introduces it.
+_MESSAGE_FIELD_RE = re.compile(
+    r"(?i)^(?:Received|Return-Path|DKIM-Signature|Message-ID|From|Subject|MIME-Version)\s*:"
+)
+
+
 def _cut_original_dsn(text: str) -> str:
     # Only the part before the copy of the original message: its own headers are not ours.
     lines = text.splitlines()
+    seen_recipient = False
     for index, line in enumerate(lines):
-        if ORIGINAL_MARKER_RE.match(line):
+        if ORIGINAL_MARKER_RE.match(line) or (seen_recipient and _MESSAGE_FIELD_RE.match(line)):
             return "\n".join(lines[:index])
+        seen_recipient = seen_recipient or line.lower().startswith(_RECIPIENT_FIELDS)
     return text
 
 

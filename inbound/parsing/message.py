@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import html
 import json
 import re
 import textwrap
@@ -199,10 +200,10 @@ def mail_from(msg: Message) -> Mail:
 _TAG_RE = re.compile(r"<[^>]*>")
 
 
-def _strip_html(html: str) -> str:
-    text = re.sub(r"(?is)<(script|style)\b.*?</\1>", " ", html)
+def _strip_html(markup: str) -> str:
+    text = re.sub(r"(?is)<(script|style)\b.*?</\1>", " ", markup)
     text = re.sub(r"(?i)<br\s*/?>|</p>|</div>|</tr>", "\n", text)
-    return _TAG_RE.sub(" ", text).replace("&nbsp;", " ").replace("&lt;", "<").replace("&gt;", ">")
+    return html.unescape(_TAG_RE.sub(" ", text)).replace("\xa0", " ")
 
 
 # Lines that introduce the copy of the original message in a plain-text bounce.

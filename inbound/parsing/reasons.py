@@ -8,12 +8,9 @@ from dataclasses import dataclass
 from inbound.parsing.codes import find_reply_code, find_status, prefer_status, smtp_command
 from inbound.parsing.message import join
 from inbound.parsing.results import FailedRecipient
+from inbound.parsing.taxonomy import REPLY_REASONS, default_status, is_hard, reason_from_status
 
 MAX_DIAGNOSTIC = 500
-
-# Reasons where the address itself is dead: mailing it again can only bounce again. A domain
-# that accepts no mail at all (null MX, "notaccept") is dead too, unless it says so for now.
-HARD_REASONS = frozenset({"userunknown", "hostunknown", "hasmoved"})
 
 
 @dataclass
@@ -31,250 +28,188 @@ class Hit:
     named: bool = True  # the report names this recipient (rather than us guessing it)
 
 
-# Reasons read from the diagnostic text, tried in order; the first match wins. The order puts
-# what the receiving side says about the mailbox (full, moved, disabled) before what it says
-# about the address, and the address before the sender or the connection.
-REASON_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
-    (reason, re.compile(pattern, re.IGNORECASE))
-    for reason, pattern in (
-        (
-            "mailboxfull",
-            r"mailbox\s+(?:is\s+)?full|over\s*quota|quota\s+(?:exceeded|full)|exceeds?\s+allowed\s+size"
-            r"|mail\s*folder\s+is\s+full|mailbox\s+exceeded|disk\s+quota|mailbox\s+size\s+limit"
-            r"|messages\s+in\s+recipient'?s\s+mailbox\s+exceeded|user\s+is\s+over|quota\s+exceeded",
-        ),
-        (
-            "mesgtoobig",
-            r"message\s+(?:is\s+)?too\s+(?:big|large)|message\s+size\s+exceeds|size\s+limit\s+exceeded"
-            r"|exceeds?\s+(?:the\s+)?(?:maximum|max)\s+(?:message\s+)?size",
-        ),
-        ("exceedlimit", r"message\s+length\s+exceeds\s+administrative\s+limit"),
-        (
-            "suspend",
-            r"(?:account|mailbox|address|user)(?:\s+\w+)?\s+(?:is\s+|has\s+been\s+)?"
-            r"(?:disabled|suspended|locked|inactive|deactivated|frozen)"
-            r"|disabled\s+recipient|account\s+disabled",
-        ),
-        ("hasmoved", r"has\s+moved|no\s+forwarding\s+address"),
-        (
-            "norelaying",
-            r"relay(?:ing)?\s+(?:access\s+)?(?:denied|not\s+permitted|not\s+allowed)"
-            r"|not\s+permitted\s+to\s+relay|no\s+relaying|unable\s+to\s+relay",
-        ),
-        (
-            "authfailure",
-            r"\bdmarc\b|\bspf\b|\bdkim\b|sender\s+policy\s+framework|authentication\s+checks\s+failed",
-        ),
-        ("filtered", r"recipient\s+preferences|message\s+filtered|content\s+filter|user\s+reject"),
-        (
-            "userunknown",
-            r"user\s*unknown|unknown\s+(?:user|recipient|local\s+part|mailbox)"
-            r"|no\s+such\s+(?:user|mailbox|recipient|account|person)"
-            r"|(?:user|recipient|mailbox|address)\s+(?:not\s+found|does\s*n[o']t\s+exist|unknown|not\s+exist)"
-            r"|recipientnotfound|recipnotfound|recipient\s+name\s+is\s+not\s+recognized"
-            r"|not\s+listed\s+in\s+(?:the\s+)?(?:domino\s+directory|public\s+name)"
-            r"|doesn't\s+have\s+an?\s+\S+\s+account|invalid\s+final\s+delivery|illegal\s+user"
-            r"|bad\s+destination\s+mailbox|recipient\s+address\s+rejected:\s+access\s+denied"
-            r"|no\s+mailbox\s+here|account\s+that\s+you\s+tried\s+to\s+reach\s+does\s+not\s+exist"
-            r"|invalid\s+(?:recipient|mailbox)|address\s+(?:wasn.t|was\s+not|couldn.t\s+be)\s+found"
-            r"|mailbox\s+unavailable|no\s+valid\s+recipients|check\s+if\s+(?:the\s+)?address\s+is\s+correct"
-            r"|recipient\s+address\s+rejected\.?\s*(?:\(in\s+reply|$)"
-            r"|utilisateur\s+inconnu|destinataire\s+(?:inconnu|invalide)|usuario\s+desconocido"
-            r"|unbekannte[rn]?\s+(?:empf[äa]nger|benutzer)|ディレクトリには見つかりません"
-            r"|(?:ユーザ|宛先|アドレス)\S{0,8}(?:存在しません|見つかりません)",
-        ),
-        (
-            "requireptr",
-            r"reverse\s+dns|\bptr\b|\brdns\b|reverse\s+(?:dns\s+)?lookup|unverif(?:y|i)able\s+sending"
-            r"|ip\s+name\s+lookup\s+failed|mismatches\s+client\s+ip",
-        ),
-        (
-            "notcompliantrfc",
-            r"rfc\s*5322|rfc\s*2822|not\s+(?:rfc\s+)?compliant|multiple\s+\S+\s+headers"
-            r"|multiple\s+addresses\s+in\s+from",
-        ),
-        ("badreputation", r"reputation|unexpected\s+volume\s+or\s+user\s+complaints"),
-        ("contenterror", r"media\s+error|content\s+error|invalid\s+header|8-bit\s+data"),
-        (
-            "rejected",
-            r"sender\s+(?:address\s+)?(?:was\s+)?rejected|unroutable\s+sender|sender\s+verify\s+failed"
-            r"|invalid\s+sender|bad\s+sender|domain\s+is\s+invalid|sender\s+domain"
-            r"|address\s+that\s+has\s+been\s+blacklisted|not\s+a\s+member",
-        ),
-        (
-            "hostunknown",
-            r"host\s+unknown|unknown\s+host|domain\s+(?:does\s+not\s+exist|not\s+found|name\s+not\s+found)"
-            r"|host\s+(?:or\s+domain\s+name\s+|\S+\s+)?not\s+found|couldn't\s+find\s+a\s+mail\s+exchanger"
-            r"|bad\s+destination\s+system|name\s+or\s+service\s+not\s+known|unrouteable\s+address"
-            r"|no\s+(?:mx|a)\s+record|domain\s+is\s+not\s+reachable|nxdomain|no\s+such\s+domain",
-        ),
-        ("virusdetected", r"\bvirus|malware|infected"),
-        (
-            "spamdetected",
-            r"\bspam\b|unsolicited|bulk\s+e-?mail|junk\s+mail|\bUBE\b|content\s+rejected",
-        ),
-        (
-            "speeding",
-            r"rate\s+limit|too\s+many\s+messages|sending\s+too\s+fast|throttl|at\s+a\s+rate",
-        ),
-        ("toomanyconn", r"too\s+many\s+(?:connections|concurrent|sessions|recipients)"),
-        (
-            "blocked",
-            r"\bblocked\b|black\s*list|block\s*list|banned|access\s+denied|client\s+host\s+rejected"
-            r"|\bdnsbl\b|\brbl\b|smtp\s+server\s+of\s+your\s+isp|not\s+allowed\s+to\s+send"
-            r"|refused\s+to\s+talk|your\s+e-?mail\s+is\s+redundant|invalid\s+domain\s+name",
-        ),
-        (
-            "policyviolation",
-            r"policy\s+(?:reasons|violation)|violat\w+\s+\S*\s*policy|content\s+policy"
-            r"|denied\s+by\s+policy|protocol\s+violation|potential\s+security\s+issue",
-        ),
-        (
-            "systemerror",
-            r"system\s+error|internal\s+(?:server\s+)?error|server\s+error"
-            r"|queue\s+file\s+write\s+error|service\s+(?:currently\s+)?unavailable"
-            r"|does\s+not\s+support\s+tls",
-        ),
-        (
-            "securityerror",
-            r"\btls\b|starttls|certificate|authentication\s+required|unauthenticated"
-            r"|smtp\s+authentication",
-        ),
-        ("systemfull", r"system\s+(?:is\s+)?full|insufficient\s+(?:system\s+storage|disk\s+space)"),
-        (
-            "notaccept",
-            r"does\s+not\s+accept\s+mail|null\s+mx|no\s+smtp\s+service"
-            r"|not\s+accepting\s+(?:any\s+)?(?:e-?mail|mail|messages|network\s+messages)",
-        ),
-        (
-            "expired",
-            r"retry\s+timeout\s+exceeded|in\s+the\s+queue\s+too\s+long|message\s+expired"
-            r"|delivery\s+time\s+expired|could\s+not\s+deliver\s+for\s+the\s+last|giving\s+up"
-            r"|after\s+multiple\s+retries|failed\s+\d+\s+attempts|envelope\s+expired"
-            r"|cannot\s+send\s+message\s+for|failing\s+for\s+a\s+long\s+time|aborted\s+after"
-            r"|has\s+been\s+delayed|will\s+be\s+retried|not\s+yet\s+been\s+delivered"
-            r"|unable\s+to\s+deliver\s+this\s+message\s+after|connection\s+timed\s+out|socket\s+error",
-        ),
-        (
-            "networkerror",
-            r"connection\s+(?:refused|reset)|no\s+route\s+to\s+host|network\s+unreachable"
-            r"|lost\s+connection|name\s+server|host\s+name\s+lookup\s+failure|dns\s+(?:error|query)"
-            r"|too\s+many\s+hops|hop\s+count|routing\s+loop|mail\s+loop|loop\s+detected",
-        ),
-        ("mailererror", r"mailer\s+error|pipe\s+to\s+\||procmail|exit\s+code|mail\.local"),
-        ("syntaxerror", r"syntax\s+error|malformed\s+(?:recipient\s+)?address"),
-    )
+# Wordings that name a reason in a diagnostic text, tried in order; the first match wins. The
+# order puts what the receiving side says about the mailbox (full, moved, disabled) before what
+# it says about the address, and the address before the sender or the connection. Each "|"
+# alternative is its own entry of WORDINGS, so that one wording can be told apart (and switched
+# off) from the others of its reason.
+_WORDING_SOURCE: tuple[tuple[str, str], ...] = (
+    (
+        "mailboxfull",
+        r"(?:mailbox|mail\s*folder|inbox)\b[^.;:]{0,30}\b(?:full|exceed)|over\s*quota"
+        r"|(?<!relay\s)(?<!daily\s)(?<!sending\s)\bquota\b|exceeds?\s+allowed\s+size"
+        r"|mailbox\s+size\s+limit|user\s+is\s+over",
+    ),
+    (
+        "mesgtoobig",
+        r"message\s+(?:is\s+)?too\s+(?:big|large)|message\s+size\s+exceeds|size\s+limit\s+exceeded"
+        r"|exceeds?\s+(?:the\s+)?(?:maximum|max)\s+(?:message\s+)?size",
+    ),
+    ("exceedlimit", r"message\s+length\s+exceeds\s+administrative\s+limit"),
+    (
+        "suspend",
+        r"(?:account|mailbox|address|user)(?:\s+\w+)?\s+(?:is\s+|has\s+been\s+)?"
+        r"(?:disabled|suspended|locked|inactive|deactivated|frozen)"
+        r"|disabled\s+recipient|account\s+disabled",
+    ),
+    ("hasmoved", r"has\s+moved|no\s+forwarding\s+address"),
+    (
+        "norelaying",
+        r"relay(?:ing)?\s+(?:access\s+)?(?:denied|not\s+permitted|not\s+allowed)"
+        r"|not\s+permitted\s+to\s+relay|no\s+relaying|unable\s+to\s+relay",
+    ),
+    (
+        "authfailure",
+        r"\bdmarc\b|\bspf\b|\bdkim\b|sender\s+policy\s+framework|authentication\s+checks\s+failed",
+    ),
+    ("filtered", r"recipient\s+preferences|message\s+filtered|content\s+filter|user\s+reject"),
+    (
+        "userunknown",
+        r"user\s*unknown|unknown\s+(?:user|recipient|local\s+part|mailbox)"
+        r"|no\s+such\s+(?:user|mailbox|recipient|account|person)"
+        r"|(?:user|recipient|mailbox|address)\s+(?:not\s+found|does\s*n[o']t\s+exist|unknown|not\s+exist)"
+        r"|recipientnotfound|recipnotfound|recipient\s+name\s+is\s+not\s+recognized"
+        r"|not\s+listed\s+in\s+(?:the\s+)?(?:domino\s+directory|public\s+name)"
+        r"|doesn't\s+have\s+an?\s+\S+\s+account|invalid\s+final\s+delivery|illegal\s+user"
+        r"|bad\s+destination\s+mailbox|recipient\s+address\s+rejected:\s+access\s+denied"
+        r"|no\s+mailbox\s+here|account\s+that\s+you\s+tried\s+to\s+reach\s+does\s+not\s+exist"
+        r"|invalid\s+(?:recipient|mailbox)|address\s+(?:wasn.t|was\s+not|couldn.t\s+be)\s+found"
+        r"|mailbox\s+unavailable|no\s+valid\s+recipients|check\s+if\s+(?:the\s+)?address\s+is\s+correct"
+        r"|recipient\s+address\s+rejected\.?\s*(?:\(in\s+reply|$)"
+        r"|utilisateur\s+inconnu|destinataire\s+(?:inconnu|invalide)|usuario\s+desconocido"
+        r"|unbekannte[rn]?\s+(?:empf[äa]nger|benutzer)|ディレクトリには見つかりません"
+        r"|(?:ユーザ|宛先|アドレス)\S{0,8}(?:存在しません|見つかりません)",
+    ),
+    (
+        "requireptr",
+        r"reverse\s+dns|\bptr\b|\brdns\b|reverse\s+(?:dns\s+)?lookup|unverif(?:y|i)able\s+sending"
+        r"|ip\s+name\s+lookup\s+failed|mismatches\s+client\s+ip",
+    ),
+    (
+        "notcompliantrfc",
+        r"rfc\s*5322|rfc\s*2822|not\s+(?:rfc\s+)?compliant|multiple\s+\S+\s+headers"
+        r"|multiple\s+addresses\s+in\s+from",
+    ),
+    ("badreputation", r"reputation|unexpected\s+volume\s+or\s+user\s+complaints"),
+    ("contenterror", r"media\s+error|content\s+error|invalid\s+header|8-bit\s+data"),
+    (
+        "rejected",
+        r"sender\s+(?:address\s+)?(?:was\s+)?rejected|unroutable\s+sender|sender\s+verify\s+failed"
+        r"|invalid\s+sender|bad\s+sender|domain\s+is\s+invalid|sender\s+domain"
+        r"|address\s+that\s+has\s+been\s+blacklisted|not\s+a\s+member",
+    ),
+    (
+        "hostunknown",
+        r"host\s+unknown|unknown\s+host|domain\s+(?:does\s+not\s+exist|not\s+found|name\s+not\s+found)"
+        r"|host\s+(?:or\s+domain\s+name\s+|\S+\s+)?not\s+found|couldn't\s+find\s+a\s+mail\s+exchanger"
+        r"|bad\s+destination\s+system|name\s+or\s+service\s+not\s+known|unrouteable\s+address"
+        r"|no\s+(?:mx|a)\s+record|domain\s+is\s+not\s+reachable|nxdomain|no\s+such\s+domain",
+    ),
+    ("virusdetected", r"\bvirus|malware|infected"),
+    (
+        "spamdetected",
+        r"\bspam\b|unsolicited|bulk\s+e-?mail|junk\s+mail|\bUBE\b|content\s+rejected",
+    ),
+    (
+        "speeding",
+        r"rate\s+limit|too\s+many\s+messages|sending\s+too\s+fast|throttl|at\s+a\s+rate",
+    ),
+    ("toomanyconn", r"too\s+many\s+(?:connections|concurrent|sessions|recipients)"),
+    (
+        "blocked",
+        r"\bblocked\b|black\s*list|block\s*list|banned|access\s+denied|client\s+host\s+rejected"
+        r"|\bdnsbl\b|\brbl\b|smtp\s+server\s+of\s+your\s+isp|not\s+allowed\s+to\s+send"
+        r"|refused\s+to\s+talk|your\s+e-?mail\s+is\s+redundant|invalid\s+domain\s+name",
+    ),
+    (
+        "policyviolation",
+        r"\bpolicy\b|\bviolation\b|potential\s+security\s+issue",
+    ),
+    (
+        "systemerror",
+        r"system\s+error|internal\s+(?:server\s+)?error|server\s+error"
+        r"|queue\s+file\s+write\s+error|service\s+(?:currently\s+)?unavailable"
+        r"|does\s+not\s+support\s+tls",
+    ),
+    (
+        "securityerror",
+        r"\btls\b|starttls|certificate|authentication\s+required|unauthenticated"
+        r"|smtp\s+authentication",
+    ),
+    ("systemfull", r"system\s+(?:is\s+)?full|insufficient\s+(?:system\s+storage|disk\s+space)"),
+    (
+        "notaccept",
+        r"does\s+not\s+accept\s+mail|null\s+mx|no\s+smtp\s+service"
+        r"|not\s+accepting\s+(?:any\s+)?(?:e-?mail|mail|messages|network\s+messages)",
+    ),
+    (
+        "expired",
+        r"\bexpired\b|retry\s+timeout\s+exceeded|in\s+the\s+queue\s+too\s+long"
+        r"|could\s+not\s+deliver\s+for\s+the\s+last|giving\s+up"
+        r"|after\s+multiple\s+retries|failed\s+\d+\s+attempts"
+        r"|cannot\s+send\s+message\s+for|failing\s+for\s+a\s+long\s+time|aborted\s+after"
+        r"|has\s+been\s+delayed|will\s+be\s+retried|not\s+yet\s+been\s+delivered"
+        r"|unable\s+to\s+deliver\s+this\s+message\s+after|connection\s+timed\s+out|socket\s+error",
+    ),
+    (
+        "networkerror",
+        r"connection\s+(?:refused|reset)|no\s+route\s+to\s+host|network\s+unreachable"
+        r"|lost\s+connection|name\s+server|host\s+name\s+lookup\s+failure|dns\s+(?:error|query)"
+        r"|too\s+many\s+hops|hop\s+count|routing\s+loop|mail\s+loop|loop\s+detected",
+    ),
+    (
+        "mailererror",
+        r"mailer\s+error|(?:^|[\s\"'(])\|\s*/|procmail|exit\s+code|mail\.local",
+    ),
+    ("syntaxerror", r"syntax\s+error|malformed\s+(?:recipient\s+)?address"),
 )
 
-# RFC 3463 status codes that name a reason by themselves.
-STATUS_REASONS = {
-    "4.1.6": "hasmoved",
-    "4.2.1": "blocked",
-    "4.2.2": "mailboxfull",
-    "4.2.3": "exceedlimit",
-    "4.3.0": "systemerror",
-    "4.3.1": "systemfull",
-    "4.3.2": "notaccept",
-    "4.4.1": "expired",
-    "4.4.2": "networkerror",
-    "4.4.4": "networkerror",
-    "4.4.5": "systemfull",
-    "4.4.6": "networkerror",
-    "4.4.7": "expired",
-    "4.7.1": "blocked",
-    "4.7.25": "requireptr",
-    "4.7.26": "authfailure",
-    "5.1.0": "userunknown",
-    "5.1.1": "userunknown",
-    "5.1.2": "hostunknown",
-    "5.1.3": "userunknown",
-    "5.1.4": "filtered",
-    "5.1.6": "hasmoved",
-    "5.1.7": "rejected",
-    "5.1.8": "rejected",
-    "5.1.10": "notaccept",
-    "5.2.0": "filtered",
-    "5.2.1": "filtered",
-    "5.2.2": "mailboxfull",
-    "5.2.3": "exceedlimit",
-    "5.2.4": "filtered",
-    "5.3.0": "systemerror",
-    "5.3.1": "systemfull",
-    "5.3.2": "notaccept",
-    "5.3.4": "mesgtoobig",
-    "5.3.5": "systemerror",
-    "5.4.0": "networkerror",
-    "5.4.3": "systemerror",
-    "5.4.4": "hostunknown",
-    "5.5.3": "toomanyconn",
-    "5.6.0": "contenterror",
-    "5.6.1": "contenterror",
-    "5.7.13": "suspend",
-    "5.7.17": "hasmoved",
-    "5.7.18": "hasmoved",
-    "5.7.20": "authfailure",
-    "5.7.21": "authfailure",
-    "5.7.22": "authfailure",
-    "5.7.23": "authfailure",
-    "5.7.24": "authfailure",
-    "5.7.25": "requireptr",
-    "5.7.26": "authfailure",
-    "5.7.27": "notaccept",
-}
 
-# When a report carries no status code, one is derived from the reason: "X.0.9nn", the
-# convention of the test corpus (Sisimai's), so "5.0.911" reads "permanent, no standard code,
-# user unknown". A reason without an entry gets a bare "X.0.0".
-REASON_STATUS = {
-    "authfailure": "926",
-    "badreputation": "975",
-    "blocked": "971",
-    "contenterror": "960",
-    "exceedlimit": "923",
-    "expired": "947",
-    "filtered": "910",
-    "hasmoved": "916",
-    "hostunknown": "912",
-    "mailboxfull": "922",
-    "mailererror": "939",
-    "mesgtoobig": "934",
-    "networkerror": "944",
-    "norelaying": "909",
-    "notaccept": "932",
-    "notcompliantrfc": "974",
-    "onhold": "901",
-    "policyviolation": "972",
-    "rejected": "918",
-    "requireptr": "973",
-    "securityerror": "970",
-    "spamdetected": "980",
-    "speeding": "946",
-    "suspend": "921",
-    "syntaxerror": "902",
-    "systemerror": "930",
-    "systemfull": "931",
-    "toomanyconn": "945",
-    "undefined": "900",
-    "userunknown": "911",
-    "virusdetected": "981",
-}
-# Reasons that are never transient: their derived code stays permanent.
-_PERMANENT_ONLY = frozenset({"userunknown", "hostunknown", "hasmoved"})
+@dataclass(frozen=True)
+class Wording:
+    """One wording of a reason, as MTAs phrase it."""
+
+    reason: str
+    pattern: re.Pattern[str]
+
+
+def _alternatives(pattern: str) -> list[str]:
+    """Split a regular expression at its top-level "|"."""
+    parts, depth, start, index = [], 0, 0, 0
+    in_class = False
+    while index < len(pattern):
+        char = pattern[index]
+        if char == "\\":
+            index += 2
+            continue
+        if in_class:
+            in_class = char != "]"
+        elif char == "[":
+            in_class = True
+        elif char == "(":
+            depth += 1
+        elif char == ")":
+            depth -= 1
+        elif char == "|" and depth == 0:
+            parts.append(pattern[start:index])
+            start = index + 1
+        index += 1
+    return [*parts, pattern[start:]]
+
+
+WORDINGS: tuple[Wording, ...] = tuple(
+    Wording(reason, re.compile(alternative, re.IGNORECASE))
+    for reason, pattern in _WORDING_SOURCE
+    for alternative in _alternatives(pattern)
+)
 
 
 def reason_from_text(diagnostic: str) -> str:
     """The failure class that the diagnostic text names, or "" if it names none."""
-    for reason, pattern in REASON_PATTERNS:
-        if pattern.search(diagnostic):
-            return reason
+    for wording in WORDINGS:
+        if wording.pattern.search(diagnostic):
+            return wording.reason
     return ""
-
-
-def reason_from_status(status: str) -> str:
-    """The failure class that an RFC 3463 status code names by itself, or ""."""
-    if status.startswith("2."):
-        return "delivered"
-    return STATUS_REASONS.get(status, "")
 
 
 @dataclass(frozen=True)
@@ -322,6 +257,8 @@ def _confirms_unknown_user(text: str, evidence: _Evidence) -> bool:
 
 
 def _decide_reason(diagnostic: str, context: str, evidence: _Evidence, named: bool) -> str:
+    """The wording of the recipient's diagnostic, else its status code, else the report's
+    wording, else the stage of the session, the status's subject, the action or the reply."""
     if evidence.status.startswith("2."):
         return "delivered"
     if evidence.diagnostic_type == "x-unix":
@@ -334,12 +271,14 @@ def _decide_reason(diagnostic: str, context: str, evidence: _Evidence, named: bo
         return reason
     if evidence.command in ("HELO", "CONN"):
         return "blocked"  # refused before any address was given: the client was refused
-    if evidence.status[1:3] == ".6":
-        return "contenterror"
+    if evidence.command == "MAIL":
+        return "rejected"  # refused at MAIL FROM: our sender, not the recipient
     if evidence.status[1:3] == ".7":
         return "securityerror"
     if evidence.action in ("delayed", "expired"):
         return "expired"
+    if evidence.reply_code in REPLY_REASONS and not evidence.status[2:].strip(".0"):
+        return REPLY_REASONS[evidence.reply_code]
     # A recipient the report names, for reasons it does not give, is on hold; one we had to
     # guess from the original message, with no diagnostic at all, is undefined.
     return "onhold" if diagnostic or (named and context) else "undefined"
@@ -385,10 +324,8 @@ def recipient(hit: Hit) -> FailedRecipient:
     )
     reason = hit.reason or _decide_reason(diagnostic, context, evidence, hit.named)
     if not status:
-        temporary = _is_temporary(reply_code, join(diagnostic, context))
-        klass = "4" if temporary and reason not in _PERMANENT_ONLY else "5"
-        status = f"{klass}.0.{REASON_STATUS.get(reason, '0')}"
-    hard = reason in HARD_REASONS or (reason == "notaccept" and not status.startswith("4"))
+        status = default_status(reason, _is_temporary(reply_code, join(diagnostic, context)))
+    hard = is_hard(reason, status)
     return FailedRecipient(
         address=hit.address,
         status=status,

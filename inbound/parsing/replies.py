@@ -65,8 +65,10 @@ class Content:
     date: datetime | None
 
 
-def message_content(raw: bytes) -> Content:
+def message_content(raw: bytes | str) -> Content:
     """A reply's subject, text and HTML bodies and Date, for storing it; never raises."""
+    if isinstance(raw, str):
+        raw = raw.encode("utf-8", "surrogateescape")
     try:
         msg = message_from_bytes(raw[:MAX_TEXT], policy=email_policy.default)
         subject = str(msg.get("Subject", "") or "")

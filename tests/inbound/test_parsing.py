@@ -7,7 +7,8 @@ from django.core.management import call_command
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from inbound.parsing import FailedRecipient, classify_message
+from inbound.parsing import FailedRecipient, classify_message, message_content
+from inbound.parsing.taxonomy import TAXONOMY, default_status, is_hard
 
 ORIGINAL = (
     b"Message-ID: <orig-1@openrate.example>\r\n"
@@ -210,6 +211,109 @@ def test_a_dns_failure_that_will_be_retried_is_soft():
     recipient = classify_message(raw).recipients[0]
 
     assert (recipient.reason, recipient.hard) == ("networkerror", False)
+
+
+def test_only_a_dead_address_is_hard_whatever_the_reason_table_holds():
+    hard = {reason for reason in TAXONOMY if is_hard(reason, "5.0.0")}
+
+    assert hard == {"userunknown", "hostunknown", "hasmoved", "notaccept"}
+
+
+def test_a_domain_that_accepts_no_mail_for_now_is_soft():
+    assert is_hard("notaccept", "5.1.10")
+    assert not is_hard("notaccept", "4.3.2")
+    assert is_hard("userunknown", "4.1.1")  # the mailbox is gone, even if said temporarily
+
+
+def test_a_report_without_a_status_gets_its_reasons_default_code():
+    assert default_status("mailboxfull", temporary=True) == "4.0.922"
+    assert default_status("userunknown", temporary=True) == "5.0.911"
+    assert default_status("no-such-reason", temporary=False) == "5.0.0"
+
+
+def test_a_status_names_its_reason_in_either_class():
+    raw = _dsn(
+        _recipient(b"bob@example.org", b"5.4.6", b"554 5.4.6 Hop count exceeded"),
+        _recipient(b"ann@example.org", b"4.4.6", b"451 4.4.6 Hop count exceeded"),
+    )
+
+    reasons = [r.reason for r in classify_message(raw).recipients]
+
+    assert reasons == ["networkerror", "networkerror"]
+
+
+def test_any_content_status_is_a_content_error():
+    raw = _dsn(_recipient(b"bob@example.org", b"5.6.9", b"550 5.6.9 not acceptable here"))
+
+    assert classify_message(raw).recipients[0].reason == "contenterror"
+
+
+def test_the_reply_code_names_the_reason_when_nothing_else_does():
+    raw = _dsn(_recipient(b"bob@example.org", b"4.0.0", b"421 closing transmission channel"))
+
+    recipient = classify_message(raw).recipients[0]
+
+    assert (recipient.reason, recipient.status, recipient.hard) == ("blocked", "4.0.0", False)
+
+
+def test_a_refusal_at_mail_from_is_about_our_sender():
+    raw = _text_bounce(
+        "  bob@example.org\n"
+        "    SMTP error from remote mail server after MAIL FROM:<rita@openrate.example>:\n"
+        "    550 go away\n"
+    )
+
+    recipient = classify_message(raw).recipients[0]
+
+    assert (recipient.reason, recipient.hard) == ("rejected", False)
+
+
+def test_a_full_mailbox_is_recognised_however_the_mta_words_it():
+    raw = _text_bounce("<bob@example.org>:\nThe recipient's inbox has exceeded its limit\n")
+
+    recipient = classify_message(raw).recipients[0]
+
+    assert (recipient.reason, recipient.hard) == ("mailboxfull", False)
+
+
+def test_html_entities_of_a_bounce_are_read_as_text():
+    message = EmailMessage()
+    message["From"] = "Mail Delivery System <Mailer-Daemon@mx.openrate.example>"
+    message["To"] = "rita@openrate.example"
+    message["Subject"] = "Undeliverable"
+    message.set_content(
+        "<p>Delivery has failed to these recipients:</p>"
+        "<p>bob@example.org</p><p>550 5.1.1 User&#39;s mailbox &quot;bob&quot; is unknown</p>",
+        subtype="html",
+    )
+
+    recipient = classify_message(message.as_bytes()).recipients[0]
+
+    assert (recipient.address, recipient.reason) == ("bob@example.org", "userunknown")
+
+
+def test_a_pasted_report_ends_where_the_original_message_begins():
+    raw = _text_bounce(
+        "Final-Recipient: rfc822; bob@example.org\n"
+        "Action: failed\n"
+        "Status: 5.1.1\n"
+        "Diagnostic-Code: smtp; 550 5.1.1 User unknown\n"
+        "\n"
+        "Received: from mx.openrate.example\n"
+        "From: rita@openrate.example\n"
+        "Subject: Fwd: an old report\n"
+        "\n"
+        "Final-Recipient: rfc822; eve@example.org\n"
+        "Status: 5.2.2\n"
+    )
+
+    assert [r.address for r in classify_message(raw).recipients] == ["bob@example.org"]
+
+
+def test_message_content_accepts_text_as_well_as_bytes():
+    content = message_content("Subject: Hello\r\n\r\nThanks!\r\n")
+
+    assert (content.subject, content.text.strip()) == ("Hello", "Thanks!")
 
 
 def test_it_reads_an_arf_complaint():
