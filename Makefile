@@ -47,6 +47,7 @@ bench: install
 	$(BIN)/python bench/timeline.py
 	$(BIN)/python bench/metrics.py
 	$(BIN)/python bench/ingest.py
+	$(BIN)/python bench/classify.py
 	$(BIN)/python bench/listemail.py
 	$(BIN)/python bench/dashboard.py
 

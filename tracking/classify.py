@@ -12,10 +12,19 @@ Every rule is a small function from the event's facts to a reason string (or Non
 6. Apple Mail Privacy Protection -> apple_mpp (opens only).
 7. a mail provider's image proxy -> image_proxy. Before the crawler rule, because ua-parser
    files some proxies (YahooMailProxy) under the "Spider" device family.
-8. a crawler user agent -> bot.
+8. a user agent that is not a person's client -> bot. A person's client is recognised, not
+   presumed: a browser engine (Gecko, WebKit / Blink, Trident / EdgeHTML, Presto, KHTML), an
+   in-app web view or a known mail client (Outlook, Thunderbird, Apple Mail, Airmail, eM
+   Client, Mailbird, Spark, Samsung Email, the Outlook and Yahoo Mail apps). Even then it is
+   a bot if it carries an injection probe, a headless or automated browser's name, a
+   crawler's name (ua-parser's "Spider" family, a robot word, the crawler-user-agents
+   package's patterns) or a contact address. Anything else is a bot too, named as an HTTP
+   library when a product token belongs to one, otherwise as "no known client": every
+   machine nobody listed used to pass as a person, and the list of clients people read mail
+   with is short and stable.
 9. a data-centre address -> scanner. Last of the machine rules: it only knows where a request
    came from, so a more specific rule above gets to name the machine first.
-10. otherwise human.
+10. otherwise human: a person's client with no machine signal.
 
 Machine events are stored with their label, never dropped (see DESIGN.md), so a heuristic
 that misfires hides an event from "opened", it does not lose it.
@@ -29,7 +38,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 
-import ua_parser
+from tracking.user_agents import user_agent_judge
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
@@ -57,13 +66,6 @@ class EventFacts:
 class Verdict:
     label: str
     reason: str
-
-
-@dataclass(frozen=True, slots=True)
-class Client:
-    device: str
-    os: str
-    browser: str
 
 
 # The user-agent tables are (name shown in the reason, regex fragments), matched without
@@ -101,25 +103,6 @@ SCANNER_SIGNATURES: Signatures = (
 IMAGE_PROXY_SIGNATURES: Signatures = (
     ("Gmail image proxy (GoogleImageProxy)", ("googleimageproxy", r"ggpht\.com")),
     ("Yahoo Mail image proxy (YahooMailProxy)", ("yahoomailproxy",)),
-)
-
-# Automated clients that ua-parser does not file under the "Spider" device family. "bot"
-# skips "cubot", a phone brand.
-CRAWLER_SIGNATURES: Signatures = (
-    ("curl", ("curl/",)),
-    ("Wget", ("wget/",)),
-    ("python-requests", ("python-requests",)),
-    ("Python urllib", ("python-urllib",)),
-    ("aiohttp", ("aiohttp",)),
-    ("httpx", ("python-httpx",)),
-    ("Go http client", ("go-http-client",)),
-    ("Java", ("java/",)),
-    ("Apache HttpClient", ("apache-httpclient",)),
-    ("headless browser", ("headless",)),
-    ("PhantomJS", ("phantomjs",)),
-    ("bot", ("(?<!cu)bot",)),
-    ("crawler", ("crawler",)),
-    ("spider", ("spider",)),
 )
 
 # A handful of the largest published prefixes of the big clouds (from each provider's
@@ -185,7 +168,6 @@ def _signature_finder(table: Signatures) -> Callable[[str], str | None]:
 
 _scanner_vendor = _signature_finder(SCANNER_SIGNATURES)
 _image_proxy_name = _signature_finder(IMAGE_PROXY_SIGNATURES)
-_crawler_name = _signature_finder(CRAWLER_SIGNATURES)
 
 
 def _address_ranges(
@@ -237,19 +219,6 @@ def _apply_rules(facts: EventFacts, window: float) -> Verdict:
 
 
 _remembered = lru_cache(maxsize=65_536)(_apply_rules)
-
-
-# Distinct user agents number in the thousands, not millions, so caching parses is cheap
-# and turns ua-parser's regex cascade into a dictionary lookup for the common ones.
-@lru_cache(maxsize=8192)
-def describe_client(user_agent: str) -> Client:
-    """Device, operating system and browser (or mail client) families of a user agent."""
-    result = ua_parser.parse(user_agent)
-    return Client(
-        device=result.device.family if result.device is not None else "Other",
-        os=result.os.family if result.os is not None else "Other",
-        browser=result.user_agent.family if result.user_agent is not None else "Other",
-    )
 
 
 @lru_cache(maxsize=65_536)  # a day of opens comes from far fewer addresses
@@ -305,17 +274,11 @@ def _image_proxy(facts: EventFacts, window: float) -> str | None:
 
 def _crawler(facts: EventFacts, window: float) -> str | None:
     user_agent = facts.user_agent.strip()
-    if not user_agent:
-        return "empty user agent"
     # No browser sends a bare "Mozilla/5.0"; on an open it is Apple's proxy (rule 6), on a
     # click it is a script.
     if user_agent == MPP_USER_AGENT:
         return f"bare {MPP_USER_AGENT} user agent on a {facts.kind}"
-    client = describe_client(user_agent)
-    if client.device == "Spider":
-        return f"crawler user agent: {client.browser}"
-    name = _crawler_name(user_agent)
-    return None if name is None else f"crawler user agent: {name}"
+    return user_agent_judge().machine_reason(user_agent)
 
 
 def _data_centre(facts: EventFacts, window: float) -> str | None:

@@ -31,8 +31,9 @@ from crm.models import OrgSettings
 from mailkit.tokens import configured_keys, parse_token
 from tracking import buffer
 from tracking.buffer import RawEvent
-from tracking.classify import EventFacts, Label, classify, describe_client, truncate_ip
+from tracking.classify import EventFacts, Label, classify, truncate_ip
 from tracking.rollups import INGEST_LOCK, rollups_add_batch
+from tracking.user_agents import describe_client
 
 logger = logging.getLogger(__name__)
 

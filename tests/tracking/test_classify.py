@@ -1,17 +1,24 @@
 import dataclasses
 import ipaddress
+import re
 
 import pytest
+from crawleruseragents import CRAWLER_USER_AGENTS_DATA
 
 from tracking.classify import (
     DATA_CENTRE_PREFIXES,
-    Client,
     EventFacts,
     Label,
     Verdict,
     classify,
-    describe_client,
     truncate_ip,
+)
+from tracking.user_agents import (
+    Client,
+    UserAgentJudge,
+    _crawler_searches,
+    describe_client,
+    user_agent_judge,
 )
 
 CHROME = (
@@ -175,20 +182,143 @@ def test_the_image_proxy_rule_comes_before_the_data_centre_rule():
     ("user_agent", "reason"),
     [
         (GOOGLEBOT, "crawler user agent: Googlebot"),
-        ("curl/8.5.0", "crawler user agent: curl"),
-        ("python-requests/2.32.3", "crawler user agent: python-requests"),
-        ("Go-http-client/1.1", "crawler user agent: Go http client"),
+        ("Googlebot/2.1 (+http://www.google.com/bot.html)", "crawler user agent: Googlebot"),
         (
-            "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
-            "HeadlessChrome/124.0.0.0 Safari/537.36",
-            "crawler user agent: headless browser",
+            "Mozilla/5.0 (compatible; AhrefsBot/7.0; +http://ahrefs.com/robot/)",
+            "crawler user agent: AhrefsBot",
+        ),
+        (
+            "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
+            "Chrome/124.0.0.0 Safari/537.36 (compatible; ExampleFetcher/1.0; +https://fetch.example)",
+            "crawler user agent: fetch.example",
         ),
         ("", "empty user agent"),
         ("   ", "empty user agent"),
     ],
 )
-def test_a_crawler_or_script_is_a_bot(user_agent, reason):
+def test_a_crawler_is_a_bot_named_by_its_user_agent(user_agent, reason):
     assert classify(click_event(user_agent=user_agent)) == Verdict("bot", reason)
+
+
+@pytest.mark.parametrize(
+    ("user_agent", "library"),
+    [
+        ("curl/8.5.0", "curl"),
+        ("python-requests/2.32.3", "python-requests"),
+        ("Go-http-client/1.1", "Go-http-client"),
+        ("okhttp/4.12.0", "okhttp"),
+        ("Apache-HttpClient/4.5.14 (Java/17.0.9)", "Apache-HttpClient"),
+        ("Java/17.0.2", "Java"),
+        ("axios/1.6.8", "axios"),
+        ("node", "node"),
+        ("Faraday v2.9.0", "Faraday"),
+        ("Dalvik/2.1.0 (Linux; U; Android 13; Pixel 7 Build/TQ3A.230901.001)", "Dalvik"),
+    ],
+)
+def test_an_http_library_is_a_bot(user_agent, library):
+    assert classify(open_event(user_agent=user_agent)) == Verdict("bot", f"HTTP library: {library}")
+
+
+@pytest.mark.parametrize(
+    "user_agent", ["test", "Foo/1.0", "Mozilla/5.0 (compatible; Acme/2.0)", "Mozilla/4.0"]
+)
+def test_a_user_agent_of_no_known_client_is_a_bot(user_agent):
+    assert classify(open_event(user_agent=user_agent)) == Verdict("bot", "no known client")
+
+
+@pytest.mark.parametrize(
+    ("user_agent", "reason"),
+    [
+        (
+            "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
+            "HeadlessChrome/124.0.0.0 Safari/537.36",
+            "headless browser: HeadlessChrome",
+        ),
+        (
+            "Mozilla/5.0 (Unknown; Linux x86_64) AppleWebKit/538.1 (KHTML, like Gecko) "
+            "PhantomJS/2.1.1 Safari/538.1",
+            "headless browser: PhantomJS",
+        ),
+    ],
+)
+def test_a_browser_driven_by_a_program_is_a_bot(user_agent, reason):
+    assert classify(click_event(user_agent=user_agent)) == Verdict("bot", reason)
+
+
+@pytest.mark.parametrize(
+    "probe",
+    [
+        "${jndi:ldap://203.0.113.9/a}",
+        "{{7*7}}",
+        "<script>alert(1)</script>",
+        "' OR 1=1 --",
+        "1 or 1=1",
+        "%24%7Bjndi:ldap://x%7D",
+        "() { :; }; /bin/bash -c id",
+        "../../../../etc/passwd",
+    ],
+)
+def test_an_injection_probe_is_a_bot_even_inside_a_browsers_user_agent(probe):
+    for user_agent in (probe, f"{CHROME} {probe}", f"Mozilla/5.0 ({probe}) Gecko/20100101"):
+        verdict = classify(open_event(user_agent=user_agent))
+
+        assert verdict == Verdict("bot", "injection probe in user agent"), user_agent
+
+
+@pytest.mark.parametrize(
+    "user_agent",
+    [
+        "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:128.0) Gecko/20100101 Thunderbird/128.5.0",
+        "Mozilla/4.0 (compatible; ms-office; MSOffice 16)",
+        "Outlook-iOS/709.2189123.prod.iphone (4.2408.0)",
+        "Outlook-Android/2.0",
+        "Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) AppleWebKit/605.1.15 "
+        "(KHTML, like Gecko) Mobile/15E148",
+        "eM Client/9.2.2054.0",
+        "Airmail/5.7.2 (Macintosh; macOS 14.4)",
+        "Mailbird/3.0.6.0",
+        "Spark/3.14.1 (iPhone; iOS 17.4)",
+        "YahooMobileMail/1.0 (Android Mail; 7.40.1)",
+        "Mozilla/5.0 (Windows NT 10.0; WOW64; Trident/7.0; rv:11.0) like Gecko",
+        "Opera/9.80 (Windows NT 6.1; WOW64) Presto/2.12.388 Version/12.18",
+        "Mozilla/5.0 (Linux; Android 13; SM-G991B Build/TP1A.220624.014; wv) AppleWebKit/537.36 "
+        "(KHTML, like Gecko) Version/4.0 Chrome/124.0.6367.82 Mobile Safari/537.36",
+    ],
+)
+def test_a_mail_client_browser_engine_or_web_view_is_human(user_agent):
+    assert classify(open_event(user_agent=user_agent)) == Verdict("human", "no machine signal")
+
+
+def test_a_crawler_pattern_that_also_matches_people_is_left_out():
+    android_15 = (
+        "Mozilla/5.0 (Linux; Android 15; CPH2581 Build/AP3A.240617.008; wv) AppleWebKit/537.36 "
+        "(KHTML, like Gecko) Version/4.0 Chrome/131.0.6778.135 Mobile Safari/537.36"
+    )
+    judge = UserAgentJudge([r"AP3A\.240617\.008", "Slurp"])
+
+    assert judge.machine_reason(android_15) is None
+    assert judge.machine_reason(f"{android_15} Slurp") == "crawler user agent: Slurp"
+
+
+def test_the_crawler_search_finds_what_the_packages_patterns_find():
+    patterns = [entry["pattern"] for entry in CRAWLER_USER_AGENTS_DATA]
+    one_alternation = re.compile("|".join(f"(?:{pattern})" for pattern in patterns))
+    searches = _crawler_searches(patterns)
+    samples = [i for entry in CRAWLER_USER_AGENTS_DATA for i in entry.get("instances", [])]
+
+    for user_agent in [*samples, CHROME, SAFARI_IPHONE, OUTLOOK, APPLE_MAIL, "curl/8.5.0"]:
+        found = any(search(user_agent) for search in searches)
+        assert found == bool(one_alternation.search(user_agent)), user_agent
+
+
+def test_the_package_patterns_name_a_crawler_the_generic_rules_miss():
+    dareboost = (
+        "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
+        "Chrome/62.0.3202.75 Safari/537.36 DareBoost"
+    )
+
+    assert UserAgentJudge([]).machine_reason(dareboost) is None
+    assert user_agent_judge().machine_reason(dareboost) == "crawler user agent: DareBoost"
 
 
 @pytest.mark.parametrize(
