@@ -78,7 +78,12 @@ class Cursor:
     @classmethod
     def parse(cls, value: str) -> Cursor | None:
         parts = value.split("|")
-        if len(parts) != 3 or parts[1] not in _RANK or not parts[2].isdigit():
+        # isascii: "²".isdigit() is true, and int("²") fails.
+        if (
+            len(parts) != 3
+            or parts[1] not in _RANK
+            or not (parts[2].isascii() and parts[2].isdigit())
+        ):
             return None
         try:
             when = parse_datetime(parts[0])

@@ -17,7 +17,7 @@ from django.views.decorators.http import require_POST
 from django_filters.views import FilterView
 
 from crm import filters, forms, tables
-from crm.listing import BoundedTableMixin, filter_query, table_configure
+from crm.listing import BoundedTableMixin, filter_query, ids_from, table_configure
 from crm.models import (
     Account,
     Contact,
@@ -417,9 +417,9 @@ def my_tasks(request: HttpRequest) -> HttpResponse:
 @permission_required("crm.add_task", raise_exception=True)
 def task_create(request: HttpRequest) -> HttpResponse:
     initial = {
-        key: request.GET[key]
+        key: ids[0]
         for key in ("who_contact", "who_lead", "what_account", "what_opportunity")
-        if request.GET.get(key, "").isdigit()
+        if (ids := ids_from([request.GET.get(key, "")]))
     }
     return _edit_record(
         request, form_class=forms.TaskForm, instance=None, title="New task", initial=initial

@@ -252,3 +252,14 @@ def test_opens_and_clicks_are_offered_only_once_the_email_has_gone_out(
     entries = page.content.decode().split('class="timeline-entry')[1:]
 
     assert ["Opens and clicks" in entry for entry in entries] == [False, True]
+
+
+def test_a_cursor_with_a_non_ascii_digit_is_ignored_not_a_server_error(
+    client_for, rep, make_contact
+) -> None:
+    contact = make_contact()
+    url = reverse("crm:timeline", args=["contact", contact.pk])
+
+    response = client_for(rep).get(url, {"before": "2026-01-01T00:00:00+00:00|email|²"})
+
+    assert response.status_code == 200
