@@ -3,6 +3,7 @@ second factor on the admin site for users who enrolled one, and the admin's quer
 bounded like every other list's."""
 
 from collections.abc import Callable
+from functools import cache
 from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import urlencode
 
@@ -35,6 +36,13 @@ class LoginRequiredMiddleware(DjangoLoginRequired):
         return super().process_view(request, view_func, view_args, view_kwargs)
 
 
+@cache
+def _admin_prefix() -> str:
+    """Where the admin site is mounted, resolved once (both admin middlewares ask on every
+    request)."""
+    return reverse("admin:index")
+
+
 class AdminRequiresVerifiedMiddleware:
     """The admin site answers an enrolled user only in a session verified by their code.
 
@@ -48,7 +56,7 @@ class AdminRequiresVerifiedMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         user: Any = request.user
         if (
-            request.path_info.startswith(reverse("admin:index"))
+            request.path_info.startswith(_admin_prefix())
             and user.is_authenticated
             and not user.is_verified()
             and user_has_device(user)
@@ -68,7 +76,7 @@ class AdminQueryBoundsMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        if request.path_info.startswith(reverse("admin:index")):
+        if request.path_info.startswith(_admin_prefix()):
             query = request.GET.copy()
             if "q" in query:
                 query["q"] = search_text(query.get("q") or "")

@@ -10,6 +10,8 @@ import nh3
 # A Content-Security-Policy for the iframe's document: nothing may load but inline data images.
 FRAME_CSP = "default-src 'none'; img-src data: cid:; style-src 'unsafe-inline'"
 _TAGS = nh3.ALLOWED_TAGS | {"center", "font"}
+# Links and images may point only here, whether the body is read or edited.
+_URL_SCHEMES = {"http", "https", "mailto", "tel", "data", "cid"}
 _ATTRIBUTES = {
     **nh3.ALLOWED_ATTRIBUTES,
     "a": {"href", "title"},
@@ -33,7 +35,7 @@ def safe_email_html(html: str) -> str:
         html,
         tags=_TAGS,
         attributes=_ATTRIBUTES,
-        url_schemes={"http", "https", "mailto", "tel", "data", "cid"},
+        url_schemes=_URL_SCHEMES,
         attribute_filter=_no_remote_images,
         link_rel="noopener noreferrer nofollow",
         set_tag_attribute_values={"a": {"target": "_blank"}},
@@ -80,7 +82,7 @@ def editable_html(html: str) -> str:
         html,
         tags=nh3.ALLOWED_TAGS | {"font"},
         attributes=_EDITABLE_ATTRIBUTES,
-        url_schemes={"http", "https", "mailto", "tel", "data", "cid"},
+        url_schemes=_URL_SCHEMES,
         filter_style_properties=_EDITABLE_STYLES,
         link_rel=None,
     )
