@@ -116,7 +116,8 @@ class Engagement:
     recipients: int
     human_opens: int
     machine_opens: int
-    opened_by_people: int  # recipients with at least one human open
+    opened_by_people: int  # recipients with a human open or a human click
+    opened_by_click: int  # of them, those shown only by a click (images blocked)
     machine_only: int  # recipients whose copy was opened only by machines
     human_clicks: int
     machine_clicks: int
@@ -131,8 +132,11 @@ def campaign_engagement(*, campaign: Campaign) -> Engagement:
         total_recipients=Count("pk"),
         total_human_opens=Sum("human_opens"),
         total_machine_opens=Sum("machine_opens"),
-        total_opened_by_people=Count("pk", filter=Q(human_opens__gt=0)),
-        total_machine_only=Count("pk", filter=Q(human_opens=0, machine_opens__gt=0)),
+        total_opened_by_people=Count("pk", filter=Q(human_opens__gt=0) | Q(human_clicks__gt=0)),
+        total_opened_by_click=Count("pk", filter=Q(human_opens=0, human_clicks__gt=0)),
+        total_machine_only=Count(
+            "pk", filter=Q(human_opens=0, human_clicks=0, machine_opens__gt=0)
+        ),
         total_human_clicks=Sum("human_clicks"),
         total_machine_clicks=Sum("machine_clicks"),
     )

@@ -243,7 +243,7 @@ def _person_facts(kind: _MetricKind, only: Callable[[str], str]) -> str:
                     AS clicks_30d
             FROM tracking_trackingevent AS t
             JOIN crm_emailmessagerelation AS r ON r.id = t.relation_id
-            WHERE t.label = 'human' AND {person} IS NOT NULL {only(person)}
+            WHERE t.label = 'human' AND NOT t.internal AND {person} IS NOT NULL {only(person)}
             GROUP BY {person}
         ),
         {_task_facts(kind, only)},
@@ -481,7 +481,8 @@ def _engagement_counts(
             COUNT(*) FILTER (WHERE t.kind = 'click')
         FROM tracking_trackingevent AS t
         JOIN crm_emailmessagerelation AS r ON r.id = t.relation_id
-        WHERE t.label = 'human' AND t.occurred_at > %(since)s AND t.occurred_at <= %(now)s
+        WHERE t.label = 'human' AND NOT t.internal
+            AND t.occurred_at > %(since)s AND t.occurred_at <= %(now)s
             AND r.{column} IS NOT NULL {scope}
         GROUP BY r.{column}
         HAVING COUNT(*) >= %(threshold)s

@@ -12,6 +12,7 @@ from django.core.validators import validate_email
 from django.db.models import QuerySet
 from django.utils import timezone
 
+from crm import internal
 from crm.models import (
     Account,
     Contact,
@@ -283,6 +284,8 @@ class SetupForm(BootstrapMixin, forms.ModelForm):
             "engagement_alert_threshold",
             "machine_open_filtering",
             "store_full_ip",
+            "internal_addresses",
+            "internal_ip_ranges",
             "scanner_window_seconds",
             "soft_bounce_limit",
             "soft_bounce_window_days",
@@ -293,7 +296,23 @@ class SetupForm(BootstrapMixin, forms.ModelForm):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        for name in ("internal_addresses", "internal_ip_ranges"):
+            self.fields[name].widget.attrs["rows"] = 3
         self.style_widgets()
+
+    def clean_internal_addresses(self) -> str:
+        value: str = self.cleaned_data["internal_addresses"]
+        _, _, errors = internal.parse_addresses(value)
+        if errors:
+            raise forms.ValidationError(errors)
+        return value
+
+    def clean_internal_ip_ranges(self) -> str:
+        value: str = self.cleaned_data["internal_ip_ranges"]
+        _, errors = internal.parse_ip_ranges(value)
+        if errors:
+            raise forms.ValidationError(errors)
+        return value
 
 
 def parse_addresses(value: str) -> list[str]:

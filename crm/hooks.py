@@ -9,8 +9,8 @@ commits or rolls back with the change that caused it.
   recipients' copies of campaign emails, or inbound recorded a reply: campaigns moves its
   members along the funnel (campaigns.members.members_advance).
 - setup_changed(fields=...): Setup saved these fields: tracking queues a recount of every
-  email's opens and clicks when machine-open filtering switched
-  (tracking.recount.recount_when_filtering_switched).
+  email's opens and clicks when machine-open filtering switched or the internal addresses and
+  IP ranges changed (tracking.recount.recount_when_setup_changed).
 """
 
 from __future__ import annotations

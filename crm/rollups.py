@@ -9,7 +9,9 @@ lowest app both use.
 
 from __future__ import annotations
 
+import calendar
 from collections.abc import Sequence
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from django.db import connection
@@ -53,3 +55,19 @@ def upsert(table: str, key: Sequence[str], columns: Sequence[str], select: str) 
 def execute(sql: str, params: dict[str, Any]) -> None:
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
+
+
+def months_before(moment: datetime, months: int) -> datetime:
+    """The same day and time `months` earlier (the month's last day if it is shorter)."""
+    index = moment.year * 12 + moment.month - 1 - months
+    year, month = divmod(index, 12)
+    last_day = calendar.monthrange(year, month + 1)[1]
+    return moment.replace(year=year, month=month + 1, day=min(moment.day, last_day))
+
+
+def first_day_held_in_full(retention_months: int) -> date:
+    """The first day whose events the email log still holds in full: older days' events were
+    deleted by Setup's retention, and their rollups are all that is left of them, so a rebuild
+    starts here."""
+    cutoff = months_before(timezone.now(), retention_months)
+    return timezone.localdate(cutoff) + timedelta(days=1)

@@ -45,6 +45,9 @@ MACHINE_LABELS = {
     "scanner": "link scanner",
     "bot": "bot",
 }
+# A person clicked a link of a copy whose open pixel never loaded (their mail program blocked
+# images): they read it all the same.
+OPENED_BY_CLICK = "Opened, shown by a click"
 
 
 @dataclass
@@ -280,6 +283,8 @@ def _relation_badges(row: EmailMessageRelation) -> list[tuple[str, str]]:
     if row.human_opens:
         times = "once" if row.human_opens == 1 else f"{row.human_opens} times"
         badges.append((f"Opened {times}", "success"))
+    elif row.opened_by_click:
+        badges.append((OPENED_BY_CLICK, "success"))
     elif row.machine_opens:
         label = MACHINE_LABELS.get(row.machine_open_label, "machine")
         badges.append((f"Machine open only ({label})", "secondary"))
@@ -306,6 +311,8 @@ def _email_badges(email: EmailMessage) -> list[tuple[str, str]]:
     if email.times_opened:
         times = "once" if email.times_opened == 1 else f"{email.times_opened} times"
         badges.append((f"Opened {times}", "success"))
+    elif email.is_opened:
+        badges.append((OPENED_BY_CLICK, "success"))
     if email.times_clicked:
         badges.append(
             (f"{email.times_clicked} click{'s' if email.times_clicked > 1 else ''}", "primary")

@@ -227,7 +227,7 @@ def dashboard(scope: Scope, *, leaderboard: bool = True) -> Dashboard:
             "Send day",
             labels,
             [
-                rates("recipients_opened_human", "Open rate (people)"),
+                rates("recipients_opened_human", "Open rate (people; a click shows an open)"),
                 rates("recipients_opened_any", "Open rate as Salesforce shows it"),
                 rates("recipients_clicked_human", "Click rate (people)"),
                 rates("recipients_clicked_any", "Click rate with machine clicks"),

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import calendar
 from datetime import datetime
 from typing import Any
 
@@ -10,6 +9,7 @@ from django.db.models import Model
 from django.utils import timezone
 
 from crm.models import EmailEvent, OrgSettings
+from crm.rollups import months_before
 from tracking.models import TrackingEvent
 
 # Rows deleted per statement: short transactions, so ingestion and sending never wait long.
@@ -24,14 +24,6 @@ def email_log_prune(*, now: datetime | None = None, chunk: int = PRUNE_CHUNK) ->
     months = OrgSettings.load().email_log_retention_months
     cutoff = months_before(now or timezone.now(), months)
     return sum(_delete_before(model, cutoff, chunk) for model in (EmailEvent, TrackingEvent))
-
-
-def months_before(moment: datetime, months: int) -> datetime:
-    """The same day and time `months` earlier (the month's last day if it is shorter)."""
-    index = moment.year * 12 + moment.month - 1 - months
-    year, month = divmod(index, 12)
-    last_day = calendar.monthrange(year, month + 1)[1]
-    return moment.replace(year=year, month=month + 1, day=min(moment.day, last_day))
 
 
 def _delete_before(model: type[Model], cutoff: datetime, chunk: int) -> int:

@@ -10,6 +10,6 @@ class TrackingConfig(AppConfig):
     def ready(self) -> None:
         from crm import hooks
         from tracking import tasks  # noqa: F401 -- registers the tasks queued by name (crm.jobs)
-        from tracking.recount import recount_when_filtering_switched
+        from tracking.recount import recount_when_setup_changed
 
-        hooks.on_setup_changed(recount_when_filtering_switched)
+        hooks.on_setup_changed(recount_when_setup_changed)

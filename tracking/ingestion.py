@@ -8,6 +8,9 @@ set-based UPDATE each adds it to the counters of its recipients, emails and link
 rollups and the campaign funnel move on from it. A batch delivered twice therefore inserts
 nothing and adds nothing the second time. The buffer entries are removed only after the
 commit, so a crash loses nothing and counts nothing twice.
+
+Events from Setup's internal addresses and IP ranges (crm.internal) are stored, marked
+internal, and struck from the batch before counting: they count nowhere.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from django.db import connection, transaction
 
 from crm import hooks, rollups, sql
 from crm.activity import activity_refresh_enqueue
+from crm.internal import InternalRules
 from crm.models import OrgSettings
 from mailkit.tokens import configured_keys, parse_token
 from tracking import buffer
@@ -80,6 +84,8 @@ def _store(raw_events: Sequence[RawEvent]) -> int:
     stored = _insert(rows)
     if not stored:
         return 0
+    if any(row[_INTERNAL] for row in rows) and not _strike_internal():
+        return stored  # all internal: stored, counted nowhere
     _count(machine_open_filtering=org.machine_open_filtering)
     # Only the recipients of campaign emails have a member to move along the funnel (campaigns
     # registers this hook; see crm.hooks).
@@ -125,7 +131,8 @@ def _label(raw_events: Sequence[RawEvent], org: OrgSettings) -> list[tuple[Any, 
         row[0]: row[1:]
         for row in _select_by_ids(
             f"SELECT r.id, {_EPOCH[connection.vendor]}, r.email_id, COALESCE(m.sender_id, 0), "
-            f"COALESCE(m.campaign_id, 0), {sent_day} FROM crm_emailmessagerelation AS r "
+            f"COALESCE(m.campaign_id, 0), {sent_day}, r.address "
+            "FROM crm_emailmessagerelation AS r "
             "JOIN crm_emailmessage AS m ON m.id = r.email_id WHERE ",
             {relation for _, relation, _ in parsed},
             column="r.id",
@@ -146,6 +153,10 @@ def _label(raw_events: Sequence[RawEvent], org: OrgSettings) -> list[tuple[Any, 
     )
     window = org.scanner_window_seconds
     vendor_time = _time_adapter()
+    rules = InternalRules.from_setup(
+        org.internal_addresses, org.internal_ip_ranges, full_ip=org.store_full_ip
+    )
+    internal_ips: dict[str, bool] = {}
     rows: list[tuple[Any, ...]] = []
     for raw, relation_id, link_id in parsed:
         recipient = recipients.get(relation_id)
@@ -154,7 +165,7 @@ def _label(raw_events: Sequence[RawEvent], org: OrgSettings) -> list[tuple[Any, 
         if _EVENT_ID.fullmatch(raw.event_id) is None:
             logger.warning("Dropping an event with a malformed id: %r", raw.event_id[:64])
             continue
-        sent_at, email_id, sender_key, campaign_key, day = recipient
+        sent_at, email_id, sender_key, campaign_key, day, address = recipient
         verdict = classify(
             EventFacts(
                 kind=raw.kind,
@@ -172,6 +183,12 @@ def _label(raw_events: Sequence[RawEvent], org: OrgSettings) -> list[tuple[Any, 
             scanner_window_seconds=window,
         )
         client = describe_client(raw.user_agent)
+        ip = raw.ip if org.store_full_ip else truncate_ip(raw.ip)
+        internal = False
+        if rules:
+            if ip not in internal_ips:
+                internal_ips[ip] = rules.ip_is_internal(ip)
+            internal = internal_ips[ip] or rules.address_is_internal(address)
         rows.append(
             (
                 # 32 hex digits, as both databases' columns take a UUID.
@@ -182,12 +199,13 @@ def _label(raw_events: Sequence[RawEvent], org: OrgSettings) -> list[tuple[Any, 
                 vendor_time(datetime.fromtimestamp(raw.received_at, tz=UTC)),
                 verdict.label,
                 verdict.reason[:200],
-                (raw.ip if org.store_full_ip else truncate_ip(raw.ip)) or None,
+                ip or None,
                 raw.user_agent[:512],
                 raw.method[:8],
                 client.device[:64],
                 client.browser[:64],
                 client.os[:64],
+                internal,
                 email_id,
                 sender_key,
                 campaign_key,
@@ -208,20 +226,21 @@ _EPOCH = {
 BATCH_TABLE = "ingest_batch"
 BATCH_COLUMNS = (
     "event_id, kind, relation_id, link_id, occurred_at, label, reason, ip, user_agent, method, "
-    "device, client, os"
+    "device, client, os, internal"
 )
 # Also in the batch: what counting, the rollups (tracking.rollups.rollups_add_batch) and the
 # funnel need of each event's recipient, looked up once while labelling; and the event's place
 # in the batch (the buffer is first in, first out), which orders events of the same instant.
 FACT_COLUMNS = "email_id, sender_key, campaign_key, sent_day, seq"
+_INTERNAL = BATCH_COLUMNS.split(", ").index("internal")  # its place in a row
 _CREATE_BATCH_TABLE = {
     vendor: f"""
     CREATE TEMP TABLE IF NOT EXISTS {BATCH_TABLE} (
         event_id {uuid}, kind varchar(5), relation_id bigint, link_id bigint,
         occurred_at {timestamp}, label varchar(12), reason varchar(200), ip {inet},
         user_agent varchar(512), method varchar(8), device varchar(64), client varchar(64),
-        os varchar(64), email_id bigint, sender_key bigint, campaign_key bigint, sent_day date,
-        seq integer
+        os varchar(64), internal boolean, email_id bigint, sender_key bigint,
+        campaign_key bigint, sent_day date, seq integer
     ) {end}
     """
     for vendor, uuid, timestamp, inet, end in (
@@ -259,7 +278,7 @@ def _insert(rows: list[tuple[Any, ...]]) -> int:
             return len(rows) - cursor.rowcount
         cursor.executemany(
             f"INSERT INTO {BATCH_TABLE} ({BATCH_COLUMNS}, {FACT_COLUMNS}) "
-            f"VALUES ({', '.join(['%s'] * 18)})",
+            f"VALUES ({', '.join(['%s'] * 19)})",
             rows,
         )
         # SQLite has one writer at a time, and this transaction is it from the DELETE on:
@@ -276,11 +295,21 @@ def _insert(rows: list[tuple[Any, ...]]) -> int:
         return cursor.rowcount
 
 
+def _strike_internal() -> int:
+    """Strike the batch's internal events (stored, counted nowhere); returns how many remain."""
+    with connection.cursor() as cursor:
+        cursor.execute(f"DELETE FROM {BATCH_TABLE} WHERE internal")
+        cursor.execute(f"SELECT COUNT(*) FROM {BATCH_TABLE}")
+        return int(cursor.fetchone()[0])
+
+
 def _count(*, machine_open_filtering: bool) -> None:
     """Add the batch's new events to their recipients, emails and links: one UPDATE each.
 
-    An open or click "counts" (first / last opened, last clicked, the email's figures) when
-    human, or always when machine-open filtering is off, as in plain Salesforce.
+    An open or click "counts" (the email's figures, last clicked) when human, or always when
+    machine-open filtering is off, as in plain Salesforce. A copy is opened (first / last
+    opened) by a counted open, or by a human click: a person who clicked read the email even
+    if their mail program blocked the pixel ("opened, shown by a click").
     """
     if connection.vendor == "postgresql":
         # Serialise the counting step of concurrent ingesters, so that rows are always locked
@@ -294,6 +323,10 @@ def _count(*, machine_open_filtering: bool) -> None:
 
     def counts(alias: str = "b") -> str:
         return human(alias) if machine_open_filtering else "TRUE"
+
+    def opened(alias: str = "b") -> str:
+        counted_open = f"{alias}.kind = 'open' AND {counts(alias)}"
+        return f"(({counted_open}) OR ({alias}.kind = 'click' AND {human(alias)}))"
 
     def earliest(column: str) -> str:
         return f"{least}(COALESCE(t.{column}, d.{column}), COALESCE(d.{column}, t.{column}))"
@@ -329,10 +362,8 @@ def _count(*, machine_open_filtering: bool) -> None:
                     COUNT(*) FILTER (WHERE b.kind = 'open' AND NOT {human()}) AS machine_opens,
                     COUNT(*) FILTER (WHERE b.kind = 'click' AND {human()}) AS human_clicks,
                     COUNT(*) FILTER (WHERE b.kind = 'click' AND NOT {human()}) AS machine_clicks,
-                    MIN(b.occurred_at) FILTER (WHERE b.kind = 'open' AND {counts()})
-                        AS first_opened_at,
-                    MAX(b.occurred_at) FILTER (WHERE b.kind = 'open' AND {counts()})
-                        AS last_opened_at,
+                    MIN(b.occurred_at) FILTER (WHERE {opened()}) AS first_opened_at,
+                    MAX(b.occurred_at) FILTER (WHERE {opened()}) AS last_opened_at,
                     MAX(b.occurred_at) FILTER (WHERE b.kind = 'click' AND {counts()})
                         AS last_clicked_at,
                     MAX(CASE WHEN b.is_click AND b.click_rank = 1 THEN b.link_id END)
@@ -357,21 +388,22 @@ def _count(*, machine_open_filtering: bool) -> None:
             WHERE t.id = d.relation_id
             """
         )
-        # An email's figures change only with the events that count.
+        # An email's figures change only with the events that count (a human click counts
+        # whatever the setting, so every event that opens a copy is among them).
         cursor.execute(
             f"""
             UPDATE crm_emailmessage AS t SET
                 times_opened = t.times_opened + d.opens,
                 times_clicked = t.times_clicked + d.clicks,
-                is_opened = t.times_opened + d.opens > 0,
+                is_opened = t.is_opened OR d.first_opened_at IS NOT NULL,
                 first_opened_at = {earliest("first_opened_at")},
                 last_opened_at = {latest("last_opened_at")}
             FROM (
                 SELECT b.email_id,
                     COUNT(*) FILTER (WHERE b.kind = 'open') AS opens,
                     COUNT(*) FILTER (WHERE b.kind = 'click') AS clicks,
-                    MIN(b.occurred_at) FILTER (WHERE b.kind = 'open') AS first_opened_at,
-                    MAX(b.occurred_at) FILTER (WHERE b.kind = 'open') AS last_opened_at
+                    MIN(b.occurred_at) FILTER (WHERE {opened()}) AS first_opened_at,
+                    MAX(b.occurred_at) FILTER (WHERE {opened()}) AS last_opened_at
                 FROM {BATCH_TABLE} AS b
                 WHERE {counts()}
                 GROUP BY b.email_id

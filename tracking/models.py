@@ -44,6 +44,8 @@ class TrackingEvent(models.Model):
     device = models.CharField(max_length=64, blank=True)
     client = models.CharField(max_length=64, blank=True)
     os = models.CharField(max_length=64, blank=True)
+    # From Setup's internal addresses or IP ranges (crm.internal): shown, never counted.
+    internal = models.BooleanField(default=False, db_default=False)
 
     class Meta:
         ordering = ["occurred_at", "pk"]

@@ -1,8 +1,10 @@
 """Recounting opens and clicks from the stored events, set-based, when they must be counted
-again: Setup switched machine-open filtering (every email), the demo data, a repair.
+again: Setup switched machine-open filtering or changed its internal addresses and IP ranges
+(every email), the demo data, a repair.
 
 Ingestion adds each new event to the counters (tracking.ingestion); this recomputes them from
-every stored event of the recipients named.
+every stored event of the recipients named, with the same rules: internal events count nowhere,
+and a human click opens a copy whose pixel never loaded.
 """
 
 from __future__ import annotations
@@ -12,20 +14,28 @@ from collections.abc import Collection, Sequence
 from django.db import connection, transaction
 
 from crm import jobs, sql
-from crm.models import EmailMessageRelation, OrgSettings
+from crm.internal import InternalRules
+from crm.models import EmailMessageRelation, OrgSettings, TrackedLink
+from crm.rollups import first_day_held_in_full
 from tracking.classify import Label
 from tracking.models import TrackingEvent
-from tracking.rollups import INGEST_LOCK
+from tracking.rollups import INGEST_LOCK, rollups_rebuild
 
 # recount() names at most this many ids per statement (SQLite allows 32,766 parameters).
 CHUNK = 10_000
 RECOUNT_COUNTERS = "tracking.tasks.recount_counters"
+RECOUNT_INTERNAL = "tracking.tasks.recount_internal"
+_INTERNAL_FIELDS = {"internal_addresses", "internal_ip_ranges"}
 
 
-def recount_when_filtering_switched(*, fields: Collection[str]) -> None:
-    """crm's setup_changed hook: machine-open filtering decides which opens count, so switching
-    it queues a recount of every email's figures, once the change commits."""
-    if "machine_open_filtering" in fields:
+def recount_when_setup_changed(*, fields: Collection[str]) -> None:
+    """crm's setup_changed hook: once the change commits, queue a recount of every email's
+    figures when what counts changed. Machine-open filtering decides which opens count; the
+    internal addresses and ranges decide which events are engagement at all (and the rollups
+    then change too)."""
+    if _INTERNAL_FIELDS & set(fields):
+        jobs.enqueue(RECOUNT_INTERNAL)  # recounts everything, filtering included
+    elif "machine_open_filtering" in fields:
         jobs.enqueue(RECOUNT_COUNTERS)
 
 
@@ -40,7 +50,11 @@ def recount(*, relation_ids: set[int], link_ids: set[int], machine_open_filterin
         with connection.cursor() as cursor:
             cursor.execute("SELECT pg_advisory_xact_lock(%s)", [INGEST_LOCK])
     counted = "" if machine_open_filtering else "OR TRUE"
-    human = f"label = '{Label.HUMAN}'"
+    human = f"label = '{Label.HUMAN}' AND NOT internal"
+    machine = f"label <> '{Label.HUMAN}' AND NOT internal"
+    # What counts (the email's figures, last clicked), and what opens a copy.
+    counts = f"NOT internal AND (label = '{Label.HUMAN}' {counted})"
+    opened = f"((kind = 'open' AND {counts}) OR (kind = 'click' AND {human}))"
     for ids in sql.chunks(relation_ids, CHUNK):
         _execute(
             f"""
@@ -55,27 +69,24 @@ def recount(*, relation_ids: set[int], link_ids: set[int], machine_open_filterin
                 last_clicked_link_id = (
                     SELECT e.link_id FROM tracking_trackingevent AS e
                     WHERE e.relation_id = crm_emailmessagerelation.id AND e.kind = 'click'
-                        AND (e.{human} {counted})
+                        AND NOT e.internal AND (e.label = '{Label.HUMAN}' {counted})
                     ORDER BY e.occurred_at DESC, e.id DESC LIMIT 1
                 ),
                 machine_open_label = COALESCE((
                     SELECT e.label FROM tracking_trackingevent AS e
                     WHERE e.relation_id = crm_emailmessagerelation.id AND e.kind = 'open'
-                        AND NOT e.{human}
+                        AND e.label <> '{Label.HUMAN}' AND NOT e.internal
                     ORDER BY e.occurred_at DESC, e.id DESC LIMIT 1
                 ), '')
             FROM (
                 SELECT relation_id,
                     COUNT(*) FILTER (WHERE kind = 'open' AND {human}) AS human_opens,
-                    COUNT(*) FILTER (WHERE kind = 'open' AND NOT {human}) AS machine_opens,
+                    COUNT(*) FILTER (WHERE kind = 'open' AND {machine}) AS machine_opens,
                     COUNT(*) FILTER (WHERE kind = 'click' AND {human}) AS human_clicks,
-                    COUNT(*) FILTER (WHERE kind = 'click' AND NOT {human}) AS machine_clicks,
-                    MIN(occurred_at) FILTER (WHERE kind = 'open' AND ({human} {counted}))
-                        AS first_opened_at,
-                    MAX(occurred_at) FILTER (WHERE kind = 'open' AND ({human} {counted}))
-                        AS last_opened_at,
-                    MAX(occurred_at) FILTER (WHERE kind = 'click' AND ({human} {counted}))
-                        AS last_clicked_at
+                    COUNT(*) FILTER (WHERE kind = 'click' AND {machine}) AS machine_clicks,
+                    MIN(occurred_at) FILTER (WHERE {opened}) AS first_opened_at,
+                    MAX(occurred_at) FILTER (WHERE {opened}) AS last_opened_at,
+                    MAX(occurred_at) FILTER (WHERE kind = 'click' AND {counts}) AS last_clicked_at
                 FROM tracking_trackingevent
                 WHERE relation_id IN ({sql.placeholders(ids)})
                 GROUP BY relation_id
@@ -98,7 +109,7 @@ def recount(*, relation_ids: set[int], link_ids: set[int], machine_open_filterin
             UPDATE crm_emailmessage SET
                 times_opened = a.opens,
                 times_clicked = a.clicks,
-                is_opened = a.opens > 0,
+                is_opened = a.first_opened_at IS NOT NULL,
                 first_opened_at = a.first_opened_at,
                 last_opened_at = a.last_opened_at
             FROM (
@@ -120,7 +131,7 @@ def recount(*, relation_ids: set[int], link_ids: set[int], machine_open_filterin
             FROM (
                 SELECT link_id,
                     COUNT(*) FILTER (WHERE {human}) AS human,
-                    COUNT(*) FILTER (WHERE NOT {human}) AS machine
+                    COUNT(*) FILTER (WHERE {machine}) AS machine
                 FROM tracking_trackingevent
                 WHERE link_id IN ({sql.placeholders(ids)})
                 GROUP BY link_id
@@ -131,10 +142,44 @@ def recount(*, relation_ids: set[int], link_ids: set[int], machine_open_filterin
         )
 
 
-def counters_recount_all() -> int:
+def internal_recount_all() -> int:
+    """After Setup changed its internal addresses or IP ranges: mark every stored event
+    internal or not by the new rules, then recount every counter, link and rollup from them.
+    Returns how many recipients were recounted."""
+    internal_marks_refresh()
+    total = counters_recount_all(links=True)
+    rollups_rebuild(since=first_day_held_in_full(OrgSettings.load().email_log_retention_months))
+    return total
+
+
+@transaction.atomic
+def internal_marks_refresh() -> None:
+    """Mark the stored events internal by Setup's rules now (crm.internal), set-based: clear
+    every mark, then mark the events of internal recipients' copies, then those from internal
+    IP ranges. The addresses are matched in SQL; the ranges on the distinct stored IPs, which
+    are far fewer than the events (SQLite has no network type to match them in SQL)."""
+    org = OrgSettings.load()
+    rules = InternalRules.from_setup(
+        org.internal_addresses, org.internal_ip_ranges, full_ip=org.store_full_ip
+    )
+    events = TrackingEvent.objects.order_by()
+    events.filter(internal=True).update(internal=False)
+    if rules.addresses or rules.domains:
+        copies = EmailMessageRelation.objects.filter(rules.address_q("address")).values("pk")
+        events.filter(relation__in=copies).update(internal=True)
+    if rules.networks:
+        distinct = events.exclude(ip=None).values_list("ip", flat=True).distinct()
+        matched = [str(ip) for ip in distinct.iterator() if rules.ip_is_internal(str(ip))]
+        for start in range(0, len(matched), CHUNK):
+            events.filter(ip__in=matched[start : start + CHUNK]).update(internal=True)
+
+
+def counters_recount_all(*, links: bool = False) -> int:
     """Recount every recipient with events, and their emails, from the stored events, a chunk
     of recipients per transaction: machine-open filtering decides which opens count, so
-    switching it must recount what was counted the other way. Returns how many recipients."""
+    switching it must recount what was counted the other way. Links count human and machine
+    clicks apart, whatever the setting: they are recounted only when asked (`links`), when the
+    events that count changed. Returns how many recipients."""
     machine_open_filtering = OrgSettings.load().machine_open_filtering
     last = total = 0
     while True:
@@ -146,10 +191,18 @@ def counters_recount_all() -> int:
         )
         if not ids:
             return total
+        link_ids: set[int] = set()
+        if links:
+            link_ids = set(
+                TrackedLink.objects.filter(email__relations__in=ids)
+                .order_by()
+                .values_list("pk", flat=True)
+            )
         with transaction.atomic():
-            # Links count human and machine clicks apart, whatever the setting.
             recount(
-                relation_ids=set(ids), link_ids=set(), machine_open_filtering=machine_open_filtering
+                relation_ids=set(ids),
+                link_ids=link_ids,
+                machine_open_filtering=machine_open_filtering,
             )
         last, total = ids[-1], total + len(ids)
 

@@ -41,10 +41,18 @@ _COHORT_COLUMNS = (
     "recipients_clicked_human",
     "recipients_clicked_any",
 )
-# (kind, human only) of each cohort column, in order, and the recipient's counter of it.
-_COHORT_FLAGS = (("open", True), ("open", False), ("click", True), ("click", False))
+_HUMAN = f"e.label = '{Label.HUMAN}'"
+# The events that put a recipient in each cohort column, in order, and the recipient's counter
+# of them. A person opened a copy when a human open or a human click shows it (a click with no
+# open: images were blocked); "any" is the pixel only, as Salesforce counts opens.
+_COHORT_FLAGS = (
+    f"e.kind IN ('open', 'click') AND {_HUMAN}",
+    "e.kind = 'open'",
+    f"e.kind = 'click' AND {_HUMAN}",
+    "e.kind = 'click'",
+)
 _COHORT_COUNTERS = (
-    "r.human_opens",
+    "r.human_opens + r.human_clicks",
     "r.human_opens + r.machine_opens",
     "r.human_clicks",
     "r.human_clicks + r.machine_clicks",
@@ -60,8 +68,8 @@ def rollups_add_batch(*, table: str) -> None:
     Contract: call it once per event, in the transaction that inserted them, after the
     counting step has added them to their recipients' counters (on PostgreSQL that step's
     advisory lock then serialises batches, which the first-open test below relies on). A
-    recipient counts in the cohort columns when this batch holds their first open (click) of a
-    kind: none of that kind is stored outside the batch.
+    recipient counts in a cohort column when this batch holds their first event of that
+    column (_COHORT_FLAGS): none is stored outside the batch.
     """
     source = f"{table} AS e"
     _add_event_counts(source, {})
@@ -115,12 +123,13 @@ def rollups_rebuild(*, since: date | None = None) -> None:
 
 def _stored_events(scope: str) -> str:
     """The stored events matching `scope` as a source for the event and link counts: the
-    batch's columns but sent_day, which only the batch's cohort reads; aliased e."""
+    batch's columns but sent_day, which only the batch's cohort reads; aliased e. Internal
+    events (crm.internal) count nowhere."""
     return f"""(
         SELECT e.relation_id, e.kind, e.label, e.link_id, e.occurred_at,
             {_SENDER_KEY} AS sender_key, {_CAMPAIGN_KEY} AS campaign_key
         FROM tracking_trackingevent AS e {_JOINS}
-        WHERE {scope}
+        WHERE {scope} AND NOT e.internal
     ) AS e"""  # noqa: S608
 
 
@@ -208,7 +217,7 @@ def _add_stored_cohort(
     select = f"""SELECT {day}, {_KEYS}, {", ".join(counts)}
         FROM (
             SELECT e.relation_id, {", ".join(flags)} FROM tracking_trackingevent AS e
-            WHERE {scope} GROUP BY e.relation_id
+            WHERE {scope} AND NOT e.internal GROUP BY e.relation_id
         ) AS n
         JOIN crm_emailmessagerelation AS r ON r.id = n.relation_id
         JOIN crm_emailmessage AS m ON m.id = r.email_id
@@ -222,9 +231,8 @@ def _add_stored_cohort(
 def _cohort_expressions(*, first_only: bool) -> tuple[list[str], list[str]]:
     """Per recipient, a flag sum per cohort column (f0...), and the count of recipients for it."""
     flags, counts = [], []
-    for index, (kind, human) in enumerate(_COHORT_FLAGS):
-        label = f" AND e.label = '{Label.HUMAN}'" if human else ""
-        flags.append(f"SUM(CASE WHEN e.kind = '{kind}'{label} THEN 1 ELSE 0 END) AS f{index}")
+    for index, condition in enumerate(_COHORT_FLAGS):
+        flags.append(f"SUM(CASE WHEN {condition} THEN 1 ELSE 0 END) AS f{index}")
         first = f"AND n.f{index} = {_COHORT_COUNTERS[index]}" if first_only else ""
         counts.append(f"COUNT(*) FILTER (WHERE n.f{index} > 0 {first})")
     return flags, counts

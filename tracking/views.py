@@ -1,6 +1,6 @@
 """The email page: each recipient's status, opens and clicks, and the body shown safely."""
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 from typing import Any
 
 from django.contrib.auth.decorators import permission_required
@@ -37,18 +37,25 @@ def email_detail(request: HttpRequest, pk: int) -> HttpResponse:
     leads = visible_pks(user, Lead, (r.lead_id for r in recipients))
     links = list(email.tracked_links.all())
     events = TrackingEvent.objects.filter(relation__email=email)
+    # Internal events (Setup's own addresses and IP ranges) are listed, and counted apart.
+    counted = events.filter(internal=False)
     machine_opens: dict[int, list[tuple[str, int]]] = defaultdict(list)
+    internal: Counter[int] = Counter()
     for row in (
-        events.filter(kind=TrackingEvent.Kind.OPEN)
-        .exclude(label=TrackingEvent.Label.HUMAN)
-        .values("relation_id", "label")
+        events.filter(
+            Q(internal=True) | Q(kind=TrackingEvent.Kind.OPEN) & ~Q(label=TrackingEvent.Label.HUMAN)
+        )
+        .values("relation_id", "label", "internal")
         .annotate(n=Count("pk"))
         .order_by("relation_id", "label")
     ):
-        machine_opens[row["relation_id"]].append((LABELS[row["label"]], row["n"]))
+        if row["internal"]:
+            internal[row["relation_id"]] += row["n"]
+        else:
+            machine_opens[row["relation_id"]].append((LABELS[row["label"]], row["n"]))
     clicks: dict[int, dict[int, dict[str, int]]] = defaultdict(lambda: defaultdict(dict))
     for row in (
-        events.filter(kind=TrackingEvent.Kind.CLICK)
+        counted.filter(kind=TrackingEvent.Kind.CLICK)
         .values("relation_id", "link_id")
         .annotate(
             human=Count("pk", filter=Q(label=TrackingEvent.Label.HUMAN)),
@@ -73,6 +80,7 @@ def email_detail(request: HttpRequest, pk: int) -> HttpResponse:
             # The stored name came from the record: shown only with it, or with no record.
             "name": relation.name if not (relation.contact_id or relation.lead_id) else "",
             "machine_opens": machine_opens.get(relation.pk, []),
+            "internal": internal.get(relation.pk, 0),
             "links": [
                 (link, clicks[relation.pk][link.pk])
                 for link in links
@@ -105,7 +113,7 @@ def relation_activity(request: HttpRequest, pk: int) -> HttpResponse:
     )
     events = relation.tracking_events.select_related("link")
     clicks = (
-        events.filter(kind=TrackingEvent.Kind.CLICK, link__is_honeypot=False)
+        events.filter(kind=TrackingEvent.Kind.CLICK, link__is_honeypot=False, internal=False)
         .values("link__url")
         .annotate(
             human=Count("pk", filter=Q(label=TrackingEvent.Label.HUMAN)),

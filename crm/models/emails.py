@@ -232,7 +232,13 @@ class EmailMessageRelation(models.Model):
 
     @property
     def is_opened(self) -> bool:
-        return self.human_opens > 0
+        """A person opened this copy: a human open, or a human click (images were blocked)."""
+        return self.human_opens > 0 or self.human_clicks > 0
+
+    @property
+    def opened_by_click(self) -> bool:
+        """Opened, shown by a click: clicked by a person, the open pixel never loaded."""
+        return self.human_opens == 0 and self.human_clicks > 0
 
 
 class EmailTemplate(models.Model):

@@ -87,6 +87,19 @@ class OrgSettings(models.Model):
         help_text="Keep the whole IP of each open and click; off zeroes the last part (the last "
         "octet of IPv4, the last 80 bits of IPv6).",
     )
+    internal_addresses = models.TextField(
+        "Internal addresses and domains",
+        blank=True,
+        help_text="One per line: an address (rep@example.com) or a domain (example.com, with its "
+        "subdomains). Opens and clicks on email sent to them are shown but never counted as "
+        "engagement, so reps testing their own email do not inflate the rates.",
+    )
+    internal_ip_ranges = models.TextField(
+        "Internal IP ranges",
+        blank=True,
+        help_text="One per line: an address or range (203.0.113.0/24, 2001:db8::/32), e.g. your "
+        "offices and VPN. Opens and clicks from them are shown but never counted as engagement.",
+    )
     soft_bounce_limit = models.PositiveSmallIntegerField(
         "Soft bounces before suppression",
         default=3,

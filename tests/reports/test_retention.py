@@ -6,7 +6,8 @@ import time_machine
 from django.conf import settings
 
 from crm.models import EmailDailyStat, EmailEvent, OrgSettings
-from reports.services import email_log_prune, months_before
+from crm.rollups import months_before
+from reports.services import email_log_prune
 from reports.tasks import prune_email_log
 from tests.reports.conftest import History
 from tracking.models import TrackingEvent

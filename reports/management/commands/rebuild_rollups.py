@@ -1,13 +1,12 @@
 """Recompute the dashboards' daily rollups from the email log and the stored events."""
 
-from datetime import date, timedelta
+from datetime import date
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
-from django.utils import timezone
 
 from crm.models import OrgSettings
-from reports.services import months_before
+from crm.rollups import first_day_held_in_full
 from tracking.rollups import rollups_rebuild
 
 
@@ -24,8 +23,6 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, since: date | None = None, **options: Any) -> None:
         if since is None:
-            months = OrgSettings.load().email_log_retention_months
-            cutoff = months_before(timezone.now(), months)
-            since = timezone.localdate(cutoff) + timedelta(days=1)
+            since = first_day_held_in_full(OrgSettings.load().email_log_retention_months)
         rollups_rebuild(since=since)
         self.stdout.write(self.style.SUCCESS(f"Rollups rebuilt from {since}."))
