@@ -17,18 +17,19 @@ from typing import Any
 from inbound.parsing.codes import find_reply_code, find_status
 from inbound.parsing.message import (
     ADDRESS,
-    ORIGINAL_MARKER_RE,
     Mail,
     clean_address,
     header,
     header_addresses,
     header_all,
+    is_original_marker,
     join,
     mail_from,
 )
-from inbound.parsing.reasons import Hit, reason_from_text, recipient
+from inbound.parsing.reasons import Hit, Wording, reason_from_text, recipient
 from inbound.parsing.replies import FORWARD_SUBJECT_RE, REPLY_SUBJECT_RE
 from inbound.parsing.results import FailedRecipient
+from inbound.parsing.rules import Rule, rules, search
 
 # Bounce reports are short; this bound keeps a huge or hostile message cheap to classify.
 MAX_BLOCK_LINES = 60
@@ -69,10 +70,20 @@ def _bounce_hits(mail: Mail) -> list[Hit]:
         hits, context = _fallback_hits(mail, evidence), ""
     for hit in hits:
         hit.context = join(hit.context, context)[:3000]
-        if not hit.reason and "groups.google.com" in mail.report_text:
-            # Google Groups refuses a post from a non-member or to a missing group.
-            hit.reason = "rejected"
+        if not hit.reason:
+            hit.reason = _reporter_reason(mail.report_text)
     return hits
+
+
+# Mail systems whose reports always mean one reason, recognised by what they write.
+REPORTERS: tuple[Wording, ...] = (
+    # Google Groups refuses a post from a non-member or to a missing group.
+    Wording("rejected", re.compile(r"groups\.google\.com")),
+)
+
+
+def _reporter_reason(report_text: str) -> str:
+    return next((r.reason for r in REPORTERS if r.pattern.search(report_text)), "")
 
 
 def _merge_text_hits(dsn_hits: list[Hit], text_hits: list[Hit]) -> None:
@@ -96,28 +107,30 @@ def _meaningful(text: str) -> bool:
 
 # Subjects, senders and phrases that only mail systems use. A message needs one of these (or a
 # delivery-status part) before its text is searched for failed recipients.
-_BOUNCE_SUBJECT_RE = re.compile(
-    r"""(?ix)
-    undeliver|delivery\s+(?:status|failure|failed|report|notification|problem)
+BOUNCE_SUBJECTS: tuple[Rule, ...] = rules(
+    "bounce subject",
+    r"""undeliver|delivery\s+(?:status|failure|failed|report|notification|problem)
     |returned\s+mail|returning\s+message|failure\s+notice|mail\s+delivery\s+failed
     |non\s+remis|non\s+recapitabile|unzustellbar|no\s+entregado|niet\s+bezorgd
     |could\s+not\s+be\s+delivered|delivery\s+has\s+failed|warning:\s+message\s+\S+\s+delayed
     |delayed\s+mail|mail\s+system\s+error|failed\s+delivery|failure\s+delivery
     |there\s+was\s+an\s+error\s+sending|mail\s+failed|mail\s+failure|returned\s+to\s+sender
-    |could\s+not\s+send\s+message|not\s+delivered
-    """
+    |could\s+not\s+send\s+message|not\s+delivered""",
+    re.IGNORECASE | re.VERBOSE,
 )
-_DAEMON_RE = re.compile(
-    r"(?i)\b(?:mailer-daemon|mail-daemon|mailer\s*daemon|postmaster|post_master|"
-    r"mail\s+delivery\s+(?:system|subsystem|service)|mail\s+deliver\s+system)\b"
+DAEMON_SENDERS: tuple[Rule, ...] = rules(
+    "mail system sender",
+    r"mailer-daemon|mail-daemon|mailer\s*daemon|postmaster|post_master"
+    r"|mail\s+delivery\s+(?:system|subsystem|service)|mail\s+deliver\s+system",
+    prefix=r"\b",
 )
-_BOUNCE_BODY_RE = re.compile(
-    r"""(?ix)
-    could\s+not\s+be\s+delivered\s+to|was\s+not\s+delivered\s+to|wasn't\s+delivered\s+to
+BOUNCE_PHRASES: tuple[Rule, ...] = rules(
+    "bounce phrase",
+    r"""could\s+not\s+be\s+delivered\s+to|was\s+not\s+delivered\s+to|wasn't\s+delivered\s+to
     |unable\s+to\s+deliver\s+(?:your\s+)?message\s+to|delivery\s+to\s+the\s+following
     |following\s+addresses\s+had\s+(?:permanent\s+)?(?:fatal\s+|delivery\s+)?errors
-    |this\s+is\s+a\s+permanent\s+error|delivery\s+has\s+failed\s+to\s+these\s+recipients
-    """
+    |this\s+is\s+a\s+permanent\s+error|delivery\s+has\s+failed\s+to\s+these\s+recipients""",
+    re.IGNORECASE | re.VERBOSE,
 )
 _AUTOMATED_SENDER_RE = re.compile(r"(?i)^(?:no-?reply|do-?not-?reply|mailer|daemon|bounce)")
 
@@ -128,10 +141,10 @@ STRONG, WEAK = "strong", "weak"
 def _bounce_evidence(mail: Mail) -> str:
     """How surely a message without a delivery-status part is a bounce: STRONG, WEAK or ""."""
     msg = mail.msg
-    if msg.get("X-Failed-Recipients") or _DAEMON_RE.search(mail.from_header):
+    if msg.get("X-Failed-Recipients") or search(DAEMON_SENDERS, mail.from_header):
         return STRONG
     forwarded = REPLY_SUBJECT_RE.match(mail.subject) or FORWARD_SUBJECT_RE.match(mail.subject)
-    if not forwarded and _BOUNCE_SUBJECT_RE.search(mail.subject):
+    if not forwarded and search(BOUNCE_SUBJECTS, mail.subject):
         return WEAK
     # A bounce phrase alone could be a person quoting one; it counts from an automated sender.
     automated = (
@@ -139,7 +152,7 @@ def _bounce_evidence(mail: Mail) -> str:
         or bool(_AUTOMATED_SENDER_RE.match(mail.from_address))
         or bool(msg.get("Auto-Submitted"))
     )
-    return WEAK if automated and _BOUNCE_BODY_RE.search(mail.report_text) else ""
+    return WEAK if automated and search(BOUNCE_PHRASES, mail.report_text) else ""
 
 
 def _names_an_error(text: str) -> bool:
@@ -214,29 +227,37 @@ def _dsn_hits(text: str) -> list[Hit]:
                 action=(block.get("action", "").split() or [""])[0].lower(),
                 diagnostic_type=diagnostic_type,
                 structured=True,
-                reason=_POWERMTA_CATEGORIES.get(block.get("x-powermta-bouncecategory", ""), ""),
+                reason=_powermta_reason(block.get("x-powermta-bouncecategory", "")),
             )
         )
     return hits
 
 
-# PowerMTA classifies each failure itself; its categories map onto our reasons.
-_POWERMTA_CATEGORIES = {
-    "bad-mailbox": "userunknown",
-    "bad-domain": "hostunknown",
-    "inactive-mailbox": "suspend",
-    "quota-issues": "mailboxfull",
-    "message-expired": "expired",
-    "no-answer-from-host": "expired",
-    "bad-connection": "networkerror",
-    "routing-errors": "systemerror",
-    "relaying-issues": "norelaying",
-    "spam-related": "spamdetected",
-    "virus-related": "virusdetected",
-    "content-related": "contenterror",
-    "policy-related": "policyviolation",
-    "invalid-sender": "rejected",
-}
+# PowerMTA classifies each failure itself (X-PowerMTA-BounceCategory); its categories map onto
+# our reasons.
+POWERMTA_CATEGORIES: tuple[Wording, ...] = tuple(
+    Wording(reason, re.compile(re.escape(category)))
+    for category, reason in (
+        ("bad-mailbox", "userunknown"),
+        ("bad-domain", "hostunknown"),
+        ("inactive-mailbox", "suspend"),
+        ("quota-issues", "mailboxfull"),
+        ("message-expired", "expired"),
+        ("no-answer-from-host", "expired"),
+        ("bad-connection", "networkerror"),
+        ("routing-errors", "systemerror"),
+        ("relaying-issues", "norelaying"),
+        ("spam-related", "spamdetected"),
+        ("virus-related", "virusdetected"),
+        ("content-related", "contenterror"),
+        ("policy-related", "policyviolation"),
+        ("invalid-sender", "rejected"),
+    )
+)
+
+
+def _powermta_reason(category: str) -> str:
+    return next((c.reason for c in POWERMTA_CATEGORIES if c.pattern.fullmatch(category)), "")
 
 
 def _split_type(value: str) -> tuple[str, str]:
@@ -259,7 +280,7 @@ def _cut_original_dsn(text: str) -> str:
     lines = text.splitlines()
     seen_recipient = False
     for index, line in enumerate(lines):
-        if ORIGINAL_MARKER_RE.match(line) or (seen_recipient and _MESSAGE_FIELD_RE.match(line)):
+        if is_original_marker(line) or (seen_recipient and _MESSAGE_FIELD_RE.match(line)):
             return "\n".join(lines[:index])
         seen_recipient = seen_recipient or line.lower().startswith(_RECIPIENT_FIELDS)
     return text
@@ -297,53 +318,75 @@ def _mailing_list_error(mail: Mail) -> Hit | None:
     msg = mail.msg
     if not (msg.get("X-MLServer") or msg.get("X-ML-Server") or msg.get("X-ML-Name")):
         return None
-    if re.search(r"(?i)\bnot\s+(?:a\s+)?member\b", mail.subject):
-        reason = "rejected"
-    elif re.search(r"(?i)\bloop\b", mail.subject):
-        reason = "systemerror"
-    else:
+    error = next((e for e in LIST_ERRORS if e.pattern.search(mail.subject)), None)
+    if error is None:
         return None
-    return Hit(address=mail.from_address, diagnostic=mail.subject, reason=reason)
+    return Hit(address=mail.from_address, diagnostic=mail.subject, reason=error.reason)
+
+
+# What a mailing-list manager's subject says when it refuses a post.
+LIST_ERRORS: tuple[Wording, ...] = (
+    Wording("rejected", re.compile(r"(?i)\bnot\s+(?:a\s+)?member\b")),
+    Wording("systemerror", re.compile(r"(?i)\bloop\b")),
+)
 
 
 # --- Plain-text reports ----------------------------------------------------------------------
 
 # A line that names a failed recipient, in the shapes MTAs print it. The optional "diag" group
 # is diagnostic text that shares the line with the address.
-_RECIPIENT_LINE_RES = (
-    # Sendmail transcript: "550 <user@example.com>... User unknown"
-    re.compile(rf"^\s*(?P<code>\d{{3}})\s+<(?P<addr>{ADDRESS})>\.\.\.\s*(?P<diag>.*)$"),
-    # An SMTP transcript: "RCPT TO:<user@example.com>"
-    re.compile(rf"(?i)^\s*(?:In:|>>>|Sent\s*<<<)?\s*RCPT\s+TO:\s*<(?P<addr>{ADDRESS})>"),
-    # The address alone, maybe quoted, bracketed, bulleted, with a trailing colon or date.
-    re.compile(
-        rf"""^\s*(?:[*-]\s*|Recipient:\s*)?["'<]?(?P<addr>{ADDRESS})[>"']?
-        (?:\s*<mailto:[^>]*>)?\s*:?\s*
-        (?:on\s+\S.*|\((?:unrecoverable\s+error|expanded\s+from[^)]*)\)|\[(?P<diag>[^\]]*)\])?\s*$""",
-        re.IGNORECASE | re.VERBOSE,
+RECIPIENT_LINES: tuple[Rule, ...] = (
+    Rule(
+        "sendmail transcript",  # "550 <user@example.com>... User unknown"
+        re.compile(rf"^\s*(?P<code>\d{{3}})\s+<(?P<addr>{ADDRESS})>\.\.\.\s*(?P<diag>.*)$"),
     ),
-    # "<user@example.com>: 550 5.1.1 ..." (OpenSMTPD, MXLogic, Postfix text)
-    re.compile(rf"""^\s*["<]?(?P<addr>{ADDRESS})[">]?:\s+(?P<diag>\S.*)$"""),
-    # "user@example.com ... unknown host"
-    re.compile(rf"^\s*(?P<addr>{ADDRESS})\s+\.\.\.\s+(?P<diag>.+)$"),
-    # A sentence that names the address: "Could not be delivered to: <user@example.com>"
-    re.compile(
-        rf"""(?ix)(?:could\s+not\s+be\s+delivered\s+to|unable\s+to\s+deliver\s+(?:message\s+)?to
+    Rule(
+        "smtp transcript",  # "RCPT TO:<user@example.com>"
+        re.compile(rf"(?i)^\s*(?:In:|>>>|Sent\s*<<<)?\s*RCPT\s+TO:\s*<(?P<addr>{ADDRESS})>"),
+    ),
+    Rule(
+        "address alone",  # maybe quoted, bracketed, bulleted, with a trailing colon or date
+        re.compile(
+            rf"""^\s*(?:[*-]\s*|Recipient:\s*)?["'<]?(?P<addr>{ADDRESS})[>"']?
+            (?:\s*<mailto:[^>]*>)?\s*:?\s*
+            (?:on\s+\S.*|\((?:unrecoverable\s+error|expanded\s+from[^)]*)\)|\[(?P<diag>[^\]]*)\])?\s*$""",
+            re.IGNORECASE | re.VERBOSE,
+        ),
+    ),
+    Rule(
+        "address: diagnostic",  # "<user@example.com>: 550 5.1.1 ..." (OpenSMTPD, Postfix text)
+        re.compile(rf"""^\s*["<]?(?P<addr>{ADDRESS})[">]?:\s+(?P<diag>\S.*)$"""),
+    ),
+    Rule(
+        "address ... diagnostic",  # "user@example.com ... unknown host"
+        re.compile(rf"^\s*(?P<addr>{ADDRESS})\s+\.\.\.\s+(?P<diag>.+)$"),
+    ),
+    *rules(
+        "sentence naming the address",  # "Could not be delivered to: <user@example.com>"
+        r"""could\s+not\s+be\s+delivered\s+to|unable\s+to\s+deliver\s+(?:message\s+)?to
         |error\s+delivering\s+your\s+mail\s+to|did\s+not\s+reach\s+the\s+following\s+recipient
         |rejected\s+recipient|returned\s+permanent\s+errors|delivery\s+to
-        |wasn't\s+delivered\s+to|was\s+not\s+delivered\s+to)
-        \s*:?\s*["<]?(?P<addr>{ADDRESS})[>"]?[.,]?(?P<diag>.*)$"""
+        |wasn't\s+delivered\s+to|was\s+not\s+delivered\s+to""",
+        re.IGNORECASE | re.VERBOSE,
+        suffix=rf"""\s*:?\s*["<]?(?P<addr>{ADDRESS})[>"]?[.,]?(?P<diag>.*)$""",
     ),
-    # "User mailbox exceeds allowed size: user@example.com"
-    re.compile(rf"""^\s*(?P<diag>[A-Za-z][^:<>@]{{5,}}):\s*<?(?P<addr>{ADDRESS})>?\s*$"""),
-    # "user@example.com Invalid Address, ERROR_CODE :550, ..." (Zoho)
-    re.compile(rf"^(?P<addr>{ADDRESS})\s+(?P<diag>[A-Za-z].*)$"),
+    Rule(
+        "diagnostic: address",  # "User mailbox exceeds allowed size: user@example.com"
+        re.compile(rf"""^\s*(?P<diag>[A-Za-z][^:<>@]{{5,}}):\s*<?(?P<addr>{ADDRESS})>?\s*$"""),
+    ),
+    Rule(
+        "address diagnostic",  # "user@example.com Invalid Address, ERROR_CODE :550, ..." (Zoho)
+        re.compile(rf"^(?P<addr>{ADDRESS})\s+(?P<diag>[A-Za-z].*)$"),
+    ),
 )
 # Lines after which a recipient's diagnostic is over: boilerplate, not the error.
-_BLOCK_END_RE = re.compile(
-    r"""(?ix)^\s*(?:\*{5,}|no\s+action\s+is\s+required|рекомендуем|please\s|if\s+you\s
+BLOCK_ENDS: tuple[Rule, ...] = rules(
+    "boilerplate",
+    r"""\*{5,}|no\s+action\s+is\s+required|рекомендуем|please\s|if\s+you\s
     |for\s+(?:further|more)\s|the\s+attachment\s+contains|included\s+is\s+a\s+copy
-    |this\s+message\s+was\s+created\s+automatically)"""
+    |this\s+message\s+was\s+created\s+automatically""",
+    re.IGNORECASE | re.VERBOSE,
+    prefix=r"^\s*",
 )
 
 
@@ -365,7 +408,7 @@ def _text_hits(mail: Mail) -> tuple[list[Hit], str]:
             open_block = not complete
         elif current is None:
             preamble.append(line)
-        elif _BLOCK_END_RE.match(line):
+        elif search(BLOCK_ENDS, line):
             open_block = False
         elif open_block and len(current) < MAX_BLOCK_LINES:
             current.append(line)
@@ -390,8 +433,8 @@ def _match_recipient_line(line: str) -> tuple[str, str, bool] | None:
     """(address, diagnostic on the line, whether the line is the whole diagnostic)."""
     if len(line) > 1000 or "@" not in line:
         return None
-    for pattern in _RECIPIENT_LINE_RES:
-        match = pattern.search(line)
+    for rule in RECIPIENT_LINES:
+        match = rule.pattern.search(line)
         if match:
             groups = match.groupdict()
             address = match.group("addr").lower().strip(".")

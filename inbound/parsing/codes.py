@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from inbound.parsing.rules import Rule, rules
 
 _STATUS_RE = re.compile(r"(?<![\w.])([245])\.([0-7])\.(\d{1,3})(?!\w|\.\d)")
 _REPLY_RE = re.compile(r"(?<![\w.\-/=#])([2-5]\d\d)(?=[\s\-:,;)\]]|$)")
@@ -52,39 +56,61 @@ def prefer_status(field_status: str, in_text: str, reply_code: str) -> str:
         return in_text  # "X.0.0", "X.Y.0" or "X.0.Z" says less than the text
     if in_text.endswith(".0.0"):
         return field_status
-    # Codes that MTAs use for whatever went wrong; the text usually knows better.
-    if field_status in ("4.4.7", "4.7.0") or field_status[:3] == "5.3":
-        return in_text
-    if field_status[1:4] in (".5.1", ".5.2", ".5.4", ".5.5"):
-        return in_text
-    if field_status == "5.1.1":
-        return field_status if ".0" in in_text or in_text.startswith("5.5.") else in_text
-    if field_status == "5.1.3" and in_text.startswith("5.7."):
-        return in_text
+    for preference in STATUS_PREFERENCES:
+        if preference.applies(field_status, in_text):
+            return in_text
     return field_status
 
 
-# The SMTP command a server was answering, as MTAs word it in their reports.
-_COMMAND_RES = (
-    (
-        "RCPT",
-        r"(?:after|in\s+reply\s+to|following|our)\s+RCPT|does\s+not\s+like\s+recipient"
-        r"|RCPT\s+TO\s+response|\[RCPT_TO\]|SMTP:RCPT|>>>\s*RCPT|Sent\s*<<<\s*RCPT|RCPT\s+command",
+@dataclass(frozen=True)
+class StatusPreference:
+    """A Status: field that the code in the diagnostic text overrides, where it applies."""
+
+    name: str
+    applies: Callable[[str, str], bool]  # (field status, status in the text)
+
+
+# Status fields that MTAs fill in for whatever went wrong; the text usually knows better.
+STATUS_PREFERENCES: tuple[StatusPreference, ...] = (
+    StatusPreference("catch-all field", lambda field, _: field in ("4.4.7", "4.7.0")),
+    StatusPreference("system-status field", lambda field, _: field[:3] == "5.3"),
+    StatusPreference(
+        "protocol field", lambda field, _: field[1:4] in (".5.1", ".5.2", ".5.4", ".5.5")
     ),
-    ("MAIL", r"(?:after|in\s+reply\s+to|our)\s+MAIL\s+FROM|sender\s+was\s+rejected|\[MAIL_FROM\]"),
-    (
-        "DATA",
-        r"(?:after|in\s+reply\s+to|our)\s+(?:end\s+of\s+|final\s+)?DATA|\(DATA\)"
-        r"|failed\s+after\s+I\s+sent\s+the\s+message|SMTP\s+command\W+DATA\b|>>>\s*DATA",
+    StatusPreference(
+        "unknown-user field",
+        lambda field, text: field == "5.1.1" and ".0" not in text and not text.startswith("5.5."),
     ),
-    ("HELO", r"my\s+name\s+was\s+rejected|(?:after|in\s+reply\s+to)\s+(?:HELO|EHLO)|>>>\s*[EH]LO"),
-    ("CONN", r"after\s+initial\s+connection|connection\s+greeting|greeting\s+from"),
 )
-_COMMAND_RE = re.compile(
-    "|".join(f"(?P<{name}>{pattern})" for name, pattern in _COMMAND_RES), re.IGNORECASE
+
+
+# The SMTP command a server was answering, as reports name it: the command itself, as every
+# transcript and most reports spell it (upper case), or a phrase around it ("after end of data").
+COMMANDS: tuple[Rule, ...] = (
+    Rule("RCPT", re.compile(r"(?<![A-Za-z])RCPT(?![a-z])")),
+    Rule("MAIL", re.compile(r"(?<![A-Za-z])MAIL[\s_]+FROM(?![a-z])")),
+    Rule("DATA", re.compile(r"(?<![A-Za-z])DATA(?![A-Za-z])")),
+    Rule("HELO", re.compile(r"(?<![A-Za-z])(?:EHLO|HELO)(?![A-Za-z])")),
+    *rules("RCPT", r"(?:after|in\s+reply\s+to|following|our)\s+RCPT|does\s+not\s+like\s+recipient"),
+    *rules("MAIL", r"(?:after|in\s+reply\s+to|our)\s+MAIL\s+FROM"),
+    *rules("DATA", r"(?:after|in\s+reply\s+to|our)\s+(?:end\s+of\s+|final\s+)?DATA"),
+    *rules("CONN", r"after\s+initial\s+connection|connection\s+greeting|greeting\s+from"),
 )
 
 
 def smtp_command(text: str) -> str:
-    match = _COMMAND_RE.search(text)
-    return (match.lastgroup or "") if match else ""
+    """The command that the server's failure answered ("RCPT", "MAIL", "DATA", "HELO",
+    "CONN"), or "": the last one named before the first failure reply, as a transcript has it
+    ("MAIL FROM ... RCPT TO ... 550"), else the first one named ("550 ... in reply to RCPT")."""
+    mentions = sorted(
+        (match.start(), rule.name) for rule in COMMANDS for match in rule.pattern.finditer(text)
+    )
+    if not mentions:
+        return ""
+    failure = next((m.start() for m in _REPLY_RE.finditer(text) if _is_failure(m.group(1))), -1)
+    before = [name for start, name in mentions if start < failure]
+    return before[-1] if before else mentions[0][1]
+
+
+def _is_failure(code: str) -> bool:
+    return code in _REPLY_CODES and code[0] in "45"

@@ -17,9 +17,12 @@ from email.message import Message
 from email.utils import getaddresses, parseaddr
 from typing import Any
 
+from inbound.parsing.rules import Rule, rules
+
 # Bounce reports are short; these bounds keep a huge or hostile message cheap to classify.
 MAX_TEXT = 1_000_000
 MAX_REPORT = 100_000
+MAX_HEADER_LINES = 1_000  # of a quoted original's header block
 
 ORIGINAL_HEADER_NAMES = ("Message-ID", "To", "From", "Subject", "Date", "X-Openrate-Token")
 
@@ -207,24 +210,23 @@ def _strip_html(markup: str) -> str:
 
 
 # Lines that introduce the copy of the original message in a plain-text bounce.
-ORIGINAL_MARKER_RE = re.compile(
-    r"""^[\s|>-]*(?:
-        -+\s*(?:original\s+(?:message|mail)|returned\s+message|message\s+text\s+follows)
+ORIGINAL_MARKERS: tuple[Rule, ...] = rules(
+    "original message marker",
+    r"""-+\s*(?:original\s+(?:message|mail)|returned\s+message|message\s+text\s+follows)
       | (?:-+\s*)?below\s+this\s+line\s+is\s+a\s+copy
       | -+\s*(?:this\s+is\s+a\s+)?copy\s+of\s+(?:the|your)\s+message
       | -+\s*the\s+header\s+of\s+the\s+original\s+message
-      | -+\s*enclosed\s+is\s+a\s+copy
-      | -+\s*unsent\s+message\s+follows
       | (?:-+\s*)?original\s+message\s+follows
-      | original\s+message\s+headers
-      | original\s+mail\s+as\s+follows
-      | message\s+headers\s+follow
-      | included\s+is\s+a\s+copy\s+of\s+the\s+message
-      | below\s+is\s+a\s+copy\s+of\s+the\s+original\s+message
-      | original\s+message:
-    )""",
+      | original\s+message\s+headers""",
     re.IGNORECASE | re.VERBOSE,
+    prefix=r"^[\s|>-]*",
 )
+
+
+def is_original_marker(line: str) -> bool:
+    return any(rule.pattern.match(line) for rule in ORIGINAL_MARKERS)
+
+
 # A header block of the quoted original that no marker announced.
 _ORIGINAL_HEADER_RE = re.compile(
     r"^(?:Return-Path|Received|DKIM-Signature|X-Received|Authentication-Results|ARC-Seal):",
@@ -236,11 +238,19 @@ def _split_original(text: str) -> tuple[str, str]:
     """Split a plain-text bounce into its report and the copy of the original message."""
     lines = text.splitlines()
     for index, line in enumerate(lines):
-        if ORIGINAL_MARKER_RE.match(line):
+        if is_original_marker(line):
             return "\n".join(lines[:index]), "\n".join(lines[index + 1 :])
-        if _ORIGINAL_HEADER_RE.match(line):
+        if _ORIGINAL_HEADER_RE.match(line) or _starts_quoted_headers(lines[index : index + 3]):
             return "\n".join(lines[:index]), "\n".join(lines[index:])
     return text, ""
+
+
+# Header fields that every message has; three in a row are a quoted message's header block.
+_MESSAGE_HEADER_RE = re.compile(r"^(?:From|To|Cc|Subject|Date|Message-ID|Sender|Reply-To):\s*\S")
+
+
+def _starts_quoted_headers(lines: list[str]) -> bool:
+    return len(lines) == 3 and all(_MESSAGE_HEADER_RE.match(line) for line in lines)
 
 
 def _cut_original(text: str) -> str:
@@ -285,7 +295,7 @@ def _header_block(text: str) -> Message:
     """Headers quoted in a report, read leniently: MTAs rewrap them without indenting."""
     headers = Message()
     name, value = "", ""
-    for line in text.lstrip().splitlines():
+    for line in text.lstrip().splitlines()[:MAX_HEADER_LINES]:
         if not line.strip():
             break
         match = _HEADER_LINE_RE.match(line)

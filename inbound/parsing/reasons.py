@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from inbound.parsing.codes import find_reply_code, find_status, prefer_status, smtp_command
 from inbound.parsing.message import join
 from inbound.parsing.results import FailedRecipient
+from inbound.parsing.rules import Rule, alternatives, rules, search
 from inbound.parsing.taxonomy import REPLY_REASONS, default_status, is_hard, reason_from_status
 
 MAX_DIAGNOSTIC = 500
@@ -70,15 +71,16 @@ _WORDING_SOURCE: tuple[tuple[str, str], ...] = (
         r"|(?:user|recipient|mailbox|address)\s+(?:not\s+found|does\s*n[o']t\s+exist|unknown|not\s+exist)"
         r"|recipientnotfound|recipnotfound|recipient\s+name\s+is\s+not\s+recognized"
         r"|not\s+listed\s+in\s+(?:the\s+)?(?:domino\s+directory|public\s+name)"
-        r"|doesn't\s+have\s+an?\s+\S+\s+account|invalid\s+final\s+delivery|illegal\s+user"
+        r"|doesn't\s+have\s+an?\s+\S+\s+account|illegal\s+user"
+        r"|invalid\s+(?:\w+\s+){0,2}user(?:id)?\b(?!\s+(?:or|and)\s+password)"
         r"|bad\s+destination\s+mailbox|recipient\s+address\s+rejected:\s+access\s+denied"
         r"|no\s+mailbox\s+here|account\s+that\s+you\s+tried\s+to\s+reach\s+does\s+not\s+exist"
         r"|invalid\s+(?:recipient|mailbox)|address\s+(?:wasn.t|was\s+not|couldn.t\s+be)\s+found"
         r"|mailbox\s+unavailable|no\s+valid\s+recipients|check\s+if\s+(?:the\s+)?address\s+is\s+correct"
         r"|recipient\s+address\s+rejected\.?\s*(?:\(in\s+reply|$)"
         r"|utilisateur\s+inconnu|destinataire\s+(?:inconnu|invalide)|usuario\s+desconocido"
-        r"|unbekannte[rn]?\s+(?:empf[äa]nger|benutzer)|ディレクトリには見つかりません"
-        r"|(?:ユーザ|宛先|アドレス)\S{0,8}(?:存在しません|見つかりません)",
+        r"|unbekannte[rn]?\s+(?:empf[äa]nger|benutzer)"
+        r"|(?:ユーザ|宛先|アドレス)[^。\n]{0,60}?(?:存在しません|見つかりません)",
     ),
     (
         "requireptr",
@@ -103,7 +105,8 @@ _WORDING_SOURCE: tuple[tuple[str, str], ...] = (
         r"host\s+unknown|unknown\s+host|domain\s+(?:does\s+not\s+exist|not\s+found|name\s+not\s+found)"
         r"|host\s+(?:or\s+domain\s+name\s+|\S+\s+)?not\s+found|couldn't\s+find\s+a\s+mail\s+exchanger"
         r"|bad\s+destination\s+system|name\s+or\s+service\s+not\s+known|unrouteable\s+address"
-        r"|no\s+(?:mx|a)\s+record|domain\s+is\s+not\s+reachable|nxdomain|no\s+such\s+domain",
+        r"|no\s+(?:mx|a)\s+record|domain\s+is\s+(?:not\s+reachable|unreachable)"
+        r"|nxdomain|no\s+such\s+domain",
     ),
     ("virusdetected", r"\bvirus|malware|infected"),
     (
@@ -119,7 +122,7 @@ _WORDING_SOURCE: tuple[tuple[str, str], ...] = (
         "blocked",
         r"\bblocked\b|black\s*list|block\s*list|banned|access\s+denied|client\s+host\s+rejected"
         r"|\bdnsbl\b|\brbl\b|smtp\s+server\s+of\s+your\s+isp|not\s+allowed\s+to\s+send"
-        r"|refused\s+to\s+talk|your\s+e-?mail\s+is\s+redundant|invalid\s+domain\s+name",
+        r"|refused\s+to\s+talk|invalid\s+domain\s+name",
     ),
     (
         "policyviolation",
@@ -139,15 +142,17 @@ _WORDING_SOURCE: tuple[tuple[str, str], ...] = (
     ("systemfull", r"system\s+(?:is\s+)?full|insufficient\s+(?:system\s+storage|disk\s+space)"),
     (
         "notaccept",
-        r"does\s+not\s+accept\s+mail|null\s+mx|no\s+smtp\s+service"
+        r"does(?:\s+not|n't)\s+(?:accept|receive)\s+(?:any\s+)?(?:e-?mail|mail)"
+        r"|null\s+mx|no\s+smtp\s+service"
         r"|not\s+accepting\s+(?:any\s+)?(?:e-?mail|mail|messages|network\s+messages)",
     ),
     (
         "expired",
         r"\bexpired\b|retry\s+timeout\s+exceeded|in\s+the\s+queue\s+too\s+long"
         r"|could\s+not\s+deliver\s+for\s+the\s+last|giving\s+up"
-        r"|after\s+multiple\s+retries|failed\s+\d+\s+attempts"
-        r"|cannot\s+send\s+message\s+for|failing\s+for\s+a\s+long\s+time|aborted\s+after"
+        r"|after\s+multiple\s+retries|\b\d+\s+(?:delivery\s+)?attempts\b"
+        r"|(?:has|have)\s+been\s+failing"
+        r"|cannot\s+send\s+message\s+for|aborted\s+after"
         r"|has\s+been\s+delayed|will\s+be\s+retried|not\s+yet\s+been\s+delivered"
         r"|unable\s+to\s+deliver\s+this\s+message\s+after|connection\s+timed\s+out|socket\s+error",
     ),
@@ -173,34 +178,10 @@ class Wording:
     pattern: re.Pattern[str]
 
 
-def _alternatives(pattern: str) -> list[str]:
-    """Split a regular expression at its top-level "|"."""
-    parts, depth, start, index = [], 0, 0, 0
-    in_class = False
-    while index < len(pattern):
-        char = pattern[index]
-        if char == "\\":
-            index += 2
-            continue
-        if in_class:
-            in_class = char != "]"
-        elif char == "[":
-            in_class = True
-        elif char == "(":
-            depth += 1
-        elif char == ")":
-            depth -= 1
-        elif char == "|" and depth == 0:
-            parts.append(pattern[start:index])
-            start = index + 1
-        index += 1
-    return [*parts, pattern[start:]]
-
-
 WORDINGS: tuple[Wording, ...] = tuple(
     Wording(reason, re.compile(alternative, re.IGNORECASE))
     for reason, pattern in _WORDING_SOURCE
-    for alternative in _alternatives(pattern)
+    for alternative in alternatives(pattern)
 )
 
 
@@ -236,9 +217,14 @@ def _reason_in(text: str, evidence: _Evidence) -> str:
 
 
 # Wordings that only a recipient lookup produces, whatever the stage of the session.
-_DEFINITE_UNKNOWN_USER_RE = re.compile(
-    r"(?i)doesn't\s+have\s+an?\s+\S+\s+account|destinataire\s+invalide|resolver\.adr\.recip"
-    r"|account\s+that\s+you\s+tried\s+to\s+reach\s+does\s+not\s+exist"
+DEFINITE_UNKNOWN_USER: tuple[Rule, ...] = rules(
+    "recipient lookup",
+    r"doesn't\s+have\s+an?\s+\S+\s+account|destinataire\s+invalide|resolver\.adr\.recip"
+    r"|account\s+that\s+you\s+tried\s+to\s+reach\s+does\s+not\s+exist",
+)
+# "550 : User unknown": a reply that names no mailbox comes from a filter, not a lookup.
+FILTER_UNKNOWN_USER: tuple[Rule, ...] = rules(
+    "reply naming no mailbox", r"\b[45]\d\d\s*:?\s*:\s*user\s+unknown"
 )
 
 
@@ -246,14 +232,13 @@ def _confirms_unknown_user(text: str, evidence: _Evidence) -> bool:
     by_status = reason_from_status(evidence.status)
     if by_status == "userunknown" or evidence.command == "RCPT":
         return True
-    if _DEFINITE_UNKNOWN_USER_RE.search(text):
+    if search(DEFINITE_UNKNOWN_USER, text):
         return True
     if evidence.command == "DATA" or by_status == "filtered":
         return False
     if evidence.reply_code and not evidence.structured:
         return False  # an SMTP reply quoted in prose, at an unknown stage of the session
-    # "550 : User unknown": a reply that names no mailbox comes from a filter, not a lookup.
-    return not re.search(r"(?i)\b[45]\d\d\s*:?\s*:\s*user\s+unknown", text)
+    return not search(FILTER_UNKNOWN_USER, text)
 
 
 def _decide_reason(diagnostic: str, context: str, evidence: _Evidence, named: bool) -> str:
@@ -295,13 +280,17 @@ def _unfold_reply(diagnostic: str, reply_code: str, status: str) -> str:
     return join(diagnostic[:head], reply_code, status if status in diagnostic else "", unfolded)
 
 
+# Wordings of a failure that was temporary, or of one that kept failing temporarily until the
+# MTA gave up on the address.
+TEMPORARY: tuple[Rule, ...] = rules(
+    "temporary", r"\btemporar|\bpersistent|retry\s+timeout\s+exceeded|been\s+failing"
+)
+
+
 def _is_temporary(reply_code: str, text: str) -> bool:
     if reply_code:
         return reply_code.startswith("4")
-    # Exim gives up on an address whose deliveries kept failing temporarily.
-    return bool(
-        re.search(r"(?i)\btemporar|\bpersistent|retry\s+timeout\s+exceeded|been\s+failing", text)
-    )
+    return search(TEMPORARY, text) is not None
 
 
 def recipient(hit: Hit) -> FailedRecipient:
