@@ -120,8 +120,9 @@ BOUNCE_SUBJECTS: tuple[Rule, ...] = rules(
 )
 DAEMON_SENDERS: tuple[Rule, ...] = rules(
     "mail system sender",
-    r"mailer-daemon|mail-daemon|mailer\s*daemon|postmaster|post_master"
-    r"|mail\s+delivery\s+(?:system|subsystem|service)|mail\s+deliver\s+system",
+    # Spelled with or without a separator ("MAILER-DAEMON", "Mailer Daemon", "post_master").
+    r"mail(?:er)?[\s_-]?daemon|post[_-]?master"
+    r"|mail\s+deliver(?:y)?\s+(?:system|subsystem|service)",
     prefix=r"\b",
 )
 BOUNCE_PHRASES: tuple[Rule, ...] = rules(

@@ -91,7 +91,11 @@ COMMANDS: tuple[Rule, ...] = (
     Rule("MAIL", re.compile(r"(?<![A-Za-z])MAIL[\s_]+FROM(?![a-z])")),
     Rule("DATA", re.compile(r"(?<![A-Za-z])DATA(?![A-Za-z])")),
     Rule("HELO", re.compile(r"(?<![A-Za-z])(?:EHLO|HELO)(?![A-Za-z])")),
-    *rules("RCPT", r"(?:after|in\s+reply\s+to|following|our)\s+RCPT|does\s+not\s+like\s+recipient"),
+    *rules(
+        "RCPT",
+        r"(?:after|in\s+reply\s+to|following|our)\s+RCPT"
+        r"|(?:does|did)\s+not\s+like\s+(?:our\s+)?(?:recipient|RCPT)",  # qmail, DragonFly
+    ),
     *rules("MAIL", r"(?:after|in\s+reply\s+to|our)\s+MAIL\s+FROM"),
     *rules("DATA", r"(?:after|in\s+reply\s+to|our)\s+(?:end\s+of\s+|final\s+)?DATA"),
     *rules("CONN", r"after\s+initial\s+connection|connection\s+greeting|greeting\s+from"),

@@ -33,17 +33,24 @@ class Hit:
 # order puts what the receiving side says about the mailbox (full, moved, disabled) before what
 # it says about the address, and the address before the sender or the connection. Each "|"
 # alternative is its own entry of WORDINGS, so that one wording can be told apart (and switched
-# off) from the others of its reason.
+# off) from the others of its reason. A parenthesised alternative is one wording said in more
+# than one order or form ("host unknown", "unknown host"); a list of unrelated phrases is not.
 _WORDING_SOURCE: tuple[tuple[str, str], ...] = (
     (
         "mailboxfull",
         r"(?:mailbox|mail\s*folder|inbox)\b[^.;:]{0,30}\b(?:full|exceed)|over\s*quota"
         r"|(?<!relay\s)(?<!daily\s)(?<!sending\s)\bquota\b|exceeds?\s+allowed\s+size"
-        r"|mailbox\s+size\s+limit|user\s+is\s+over",
+        r"|mailbox\s+size\s+limit|user\s+is\s+over"
+        # The same in the languages mail systems most often answer in besides English.
+        r"|bo[îi]te\s+(?:aux\s+lettres\s+)?(?:pleine|satur[ée]e)|(?:buz[óo]n|casilla)\s+(?:\w+\s+)?llen[oa]"
+        r"|(?:postfach|mailbox)\s+(?:ist\s+)?voll|casella\s+(?:\w+\s+)?piena"
+        r"|(?:почтов\w+\s+)?ящик\w*\s+(?:\w+\s+)?переполнен|メールボックス[^。\n]{0,30}?(?:いっぱい|容量)",
     ),
     (
         "mesgtoobig",
-        r"message\s+(?:is\s+)?too\s+(?:big|large)|message\s+size\s+exceeds|size\s+limit\s+exceeded"
+        # Not "message size exceeds ...": said of a per-message (X.3.4) and of a per-user limit
+        # (X.2.3) alike, it leaves the choice to the status code.
+        r"message\s+(?:is\s+)?too\s+(?:big|large)|size\s+limit\s+exceeded"
         r"|exceeds?\s+(?:the\s+)?(?:maximum|max)\s+(?:message\s+)?size",
     ),
     ("exceedlimit", r"message\s+length\s+exceeds\s+administrative\s+limit"),
@@ -56,8 +63,9 @@ _WORDING_SOURCE: tuple[tuple[str, str], ...] = (
     ("hasmoved", r"has\s+moved|no\s+forwarding\s+address"),
     (
         "norelaying",
-        r"relay(?:ing)?\s+(?:access\s+)?(?:denied|not\s+permitted|not\s+allowed)"
-        r"|not\s+permitted\s+to\s+relay|no\s+relaying|unable\s+to\s+relay",
+        # One rule: relaying and a refusal, in either order ("relay access denied", "no relaying").
+        r"(?:relay(?:ing)?\s+(?:access\s+)?(?:denied|not\s+(?:permitted|allowed)|prohibited|refused)"
+        r"|(?:\bno|not\s+(?:permitted|allowed)\s+to|unable\s+to|cannot|can't)\s+relay)",
     ),
     (
         "authfailure",
@@ -77,15 +85,23 @@ _WORDING_SOURCE: tuple[tuple[str, str], ...] = (
         r"|no\s+mailbox\s+here|account\s+that\s+you\s+tried\s+to\s+reach\s+does\s+not\s+exist"
         r"|invalid\s+(?:recipient|mailbox)|address\s+(?:wasn.t|was\s+not|couldn.t\s+be)\s+found"
         r"|mailbox\s+unavailable|no\s+valid\s+recipients|check\s+if\s+(?:the\s+)?address\s+is\s+correct"
-        r"|recipient\s+address\s+rejected\.?\s*(?:\(in\s+reply|$)"
-        r"|utilisateur\s+inconnu|destinataire\s+(?:inconnu|invalide)|usuario\s+desconocido"
-        r"|unbekannte[rn]?\s+(?:empf[äa]nger|benutzer)"
+        # The recipient (or its address) refused with no reason after it: refused as unknown.
+        r"|(?:recipient(?:\s+address)?|@[\w.-]+>?)\s+rejected\.?\s*(?:\(in\s+reply|$)"
+        # The same in the languages mail systems most often answer in besides English.
+        r"|(?:utilisateur|destinataire)\s+(?:inconnu|invalide|inexistant)"
+        r"|(?:usuario|destinatario|buz[óo]n)\s+(?:desconocido|inexistente|no\s+existe)"
+        r"|(?:usu[áa]rio|destinat[áa]rio)\s+(?:desconhecido|inexistente|n[ãa]o\s+existe)"
+        r"|(?:utente|destinatario|casella)\s+(?:sconosciut[oa]|inesistente|non\s+esiste)"
+        r"|unbekannte[rn]?\s+(?:empf[äa]nger|benutzer)|(?:empf[äa]nger|benutzer)\s+unbekannt"
+        r"|onbekende\s+(?:gebruiker|ontvanger)|(?:gebruiker|ontvanger)\s+onbekend"
+        r"|(?:пользовател|адресат|получател|почтов\w+\s+ящик)\w*\s+(?:\w+\s+)?(?:не\s+существует|не\s+найден)"
         r"|(?:ユーザ|宛先|アドレス)[^。\n]{0,60}?(?:存在しません|見つかりません)",
     ),
     (
         "requireptr",
-        r"reverse\s+dns|\bptr\b|\brdns\b|reverse\s+(?:dns\s+)?lookup|unverif(?:y|i)able\s+sending"
-        r"|ip\s+name\s+lookup\s+failed|mismatches\s+client\s+ip",
+        r"reverse\s+dns|\bptr\b|\brdns\b|unverif(?:y|i)able\s+sending|mismatches\s+client\s+ip"
+        # A lookup of the client's name from its IP address: "reverse lookup", "IP name lookup".
+        r"|(?:reverse|ip\s+name)\s+(?:dns\s+)?lookup",
     ),
     (
         "notcompliantrfc",
@@ -102,10 +118,12 @@ _WORDING_SOURCE: tuple[tuple[str, str], ...] = (
     ),
     (
         "hostunknown",
-        r"host\s+unknown|unknown\s+host|domain\s+(?:does\s+not\s+exist|not\s+found|name\s+not\s+found)"
+        # One rule: the host or domain and "unknown", in either order.
+        r"(?:(?:host|domain)\s+unknown|unknown\s+(?:host|domain)\b)"
+        r"|domain\s+(?:name\s+)?(?:is\s+)?(?:does\s+not\s+exist|not\s+found|not\s+reachable|unreachable)"
         r"|host\s+(?:or\s+domain\s+name\s+|\S+\s+)?not\s+found|couldn't\s+find\s+a\s+mail\s+exchanger"
         r"|bad\s+destination\s+system|name\s+or\s+service\s+not\s+known|unrouteable\s+address"
-        r"|no\s+(?:mx|a)\s+record|domain\s+is\s+(?:not\s+reachable|unreachable)"
+        r"|no\s+(?:mx|a)\s+record"
         r"|nxdomain|no\s+such\s+domain",
     ),
     ("virusdetected", r"\bvirus|malware|infected"),
@@ -113,15 +131,21 @@ _WORDING_SOURCE: tuple[tuple[str, str], ...] = (
         "spamdetected",
         r"\bspam\b|unsolicited|bulk\s+e-?mail|junk\s+mail|\bUBE\b|content\s+rejected",
     ),
+    # A limit on connections, before the limits on messages that say "rate limit" too.
+    (
+        "toomanyconn",
+        # One rule: too many connections, sessions or recipients, or a limit on them.
+        r"(?:too\s+many\s+(?:connections|concurrent|sessions|recipients)"
+        r"|(?:connection|concurrency|session|recipient)s?\s+(?:rate\s+)?limit)",
+    ),
     (
         "speeding",
         r"rate\s+limit|too\s+many\s+messages|sending\s+too\s+fast|throttl|at\s+a\s+rate",
     ),
-    ("toomanyconn", r"too\s+many\s+(?:connections|concurrent|sessions|recipients)"),
     (
         "blocked",
         r"\bblocked\b|black\s*list|block\s*list|banned|access\s+denied|client\s+host\s+rejected"
-        r"|\bdnsbl\b|\brbl\b|smtp\s+server\s+of\s+your\s+isp|not\s+allowed\s+to\s+send"
+        r"|\bdnsbl\b|\brbl\b|not\s+allowed\s+to\s+send"
         r"|refused\s+to\s+talk|invalid\s+domain\s+name",
     ),
     (
@@ -142,16 +166,14 @@ _WORDING_SOURCE: tuple[tuple[str, str], ...] = (
     ("systemfull", r"system\s+(?:is\s+)?full|insufficient\s+(?:system\s+storage|disk\s+space)"),
     (
         "notaccept",
-        r"does(?:\s+not|n't)\s+(?:accept|receive)\s+(?:any\s+)?(?:e-?mail|mail)"
-        r"|null\s+mx|no\s+smtp\s+service"
-        r"|not\s+accepting\s+(?:any\s+)?(?:e-?mail|mail|messages|network\s+messages)",
+        r"(?:not|n't)\s+(?:accept|receive)(?:s|ing)?\s+(?:any\s+)?(?:e-?mail|mail|messages|network\s+messages)"
+        r"|null\s+mx|no\s+smtp\s+service",
     ),
     (
         "expired",
-        r"\bexpired\b|retry\s+timeout\s+exceeded|in\s+the\s+queue\s+too\s+long"
-        r"|could\s+not\s+deliver\s+for\s+the\s+last|giving\s+up"
-        r"|after\s+multiple\s+retries|\b\d+\s+(?:delivery\s+)?attempts\b"
-        r"|(?:has|have)\s+been\s+failing"
+        r"\bexpired\b|retry\s+timeout\s+exceeded|could\s+not\s+deliver\s+for\s+the\s+last"
+        r"|(?:queue|failing|tried|trying)\s+(?:\w+\s+){0,3}?(?:too\s+long|for\s+a\s+long\s+time)"
+        r"|giving\s+up|\b(?:\d+|multiple|several|many)\s+(?:delivery\s+)?(?:retries|attempts)\b"
         r"|cannot\s+send\s+message\s+for|aborted\s+after"
         r"|has\s+been\s+delayed|will\s+be\s+retried|not\s+yet\s+been\s+delivered"
         r"|unable\s+to\s+deliver\s+this\s+message\s+after|connection\s+timed\s+out|socket\s+error",
@@ -257,7 +279,9 @@ def _decide_reason(diagnostic: str, context: str, evidence: _Evidence, named: bo
     if evidence.command in ("HELO", "CONN"):
         return "blocked"  # refused before any address was given: the client was refused
     if evidence.command == "MAIL":
-        return "rejected"  # refused at MAIL FROM: our sender, not the recipient
+        # Refused at MAIL FROM: by a security policy ("X.7.Y") the sending host is refused,
+        # else our sender address.
+        return "blocked" if evidence.status[1:3] == ".7" else "rejected"
     if evidence.status[1:3] == ".7":
         return "securityerror"
     if evidence.action in ("delayed", "expired"):

@@ -3,6 +3,7 @@ from email.message import EmailMessage
 from io import StringIO
 from pathlib import Path
 
+import pytest
 from django.core.management import call_command
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -266,6 +267,47 @@ def test_a_refusal_at_mail_from_is_about_our_sender():
     recipient = classify_message(raw).recipients[0]
 
     assert (recipient.reason, recipient.hard) == ("rejected", False)
+
+
+def test_a_security_refusal_at_mail_from_is_a_block_of_the_sending_host():
+    raw = _text_bounce(
+        "  bob@example.org\n"
+        "    SMTP error from remote mail server after MAIL FROM:<rita@openrate.example>:\n"
+        "    550 5.7.0 go away\n"
+    )
+
+    recipient = classify_message(raw).recipients[0]
+
+    assert (recipient.reason, recipient.status, recipient.hard) == ("blocked", "5.7.0", False)
+
+
+@pytest.mark.parametrize(
+    ("diagnostic", "reason"),
+    [
+        ("Adresse destinataire inconnue (in reply to RCPT TO command)", "userunknown"),
+        ("Empfänger unbekannt (in reply to RCPT TO command)", "userunknown"),
+        ("utente sconosciuto (in reply to RCPT TO command)", "userunknown"),
+        ("usuario desconocido (in reply to RCPT TO command)", "userunknown"),
+        ("552 Boîte aux lettres pleine", "mailboxfull"),
+        ("552 Postfach ist voll", "mailboxfull"),
+        ("554 No relaying allowed", "norelaying"),
+        ("550 unknown domain", "hostunknown"),
+        ("554 The domain is unreachable", "hostunknown"),
+        ("550 The domain doesn't receive email", "notaccept"),
+        ("421 Too many concurrent sessions", "toomanyconn"),
+        ("451 Connection rate limit exceeded", "toomanyconn"),
+        ("Delivery failed after 12 attempts", "expired"),
+        ("This message has been in the queue for a long time", "expired"),
+    ],
+)
+def test_common_reasons_are_recognised_however_the_mta_words_them(
+    diagnostic: str, reason: str
+) -> None:
+    raw = _text_bounce(f"<bob@example.org>:\n{diagnostic}\n")
+
+    recipient = classify_message(raw).recipients[0]
+
+    assert recipient.reason == reason
 
 
 def test_a_full_mailbox_is_recognised_however_the_mta_words_it():
