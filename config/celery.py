@@ -1,9 +1,12 @@
 """The Celery app, configured from Django settings (the CELERY_ namespace)."""
 
+import logging
 import os
+from collections.abc import Mapping
 from pathlib import Path
 
 from celery import Celery
+from celery.app.trace import LOG_RECEIVED, LOG_SUCCESS
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
@@ -16,3 +19,40 @@ for _key in ("data_folder_in", "data_folder_out", "control_folder"):
     _folder = app.conf.broker_transport_options.get(_key)
     if _folder:
         Path(_folder).mkdir(parents=True, exist_ok=True)
+
+# Tasks beat runs every few seconds to poll for work. Celery logs three lines per run (beat's
+# "Sending due task", the worker's "received" and "succeeded"): for these, only the "succeeded"
+# line of a run that did something (a result other than 0 or None) is kept, so an idle app
+# has quiet logs. Failures and retries are logged as always.
+POLLING_TASKS = frozenset(
+    {
+        "tracking.tasks.ingest_events",
+        "inbound.tasks.poll_inbound_mailbox",
+        "campaigns.tasks.resume_list_emails",
+        "crm.tasks.create_engagement_alerts",
+        "crm.tasks.create_follow_ups",
+    }
+)
+IDLE_RESULTS = frozenset({"0", "None"})
+
+
+class IdlePollingFilter(logging.Filter):
+    """Drops Celery's routine lines about POLLING_TASKS, and their results when idle."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args
+        if record.name == "celery.beat":
+            # "Scheduler: Sending due task %s (%s)" % (entry name, task name)
+            return not (isinstance(args, tuple) and len(args) == 2 and args[1] in POLLING_TASKS)
+        if not isinstance(args, Mapping) or args.get("name") not in POLLING_TASKS:
+            return True
+        if record.msg == LOG_RECEIVED:
+            return False
+        if record.msg == LOG_SUCCESS:
+            return str(args.get("return_value")) not in IDLE_RESULTS
+        return True
+
+
+_idle_polling = IdlePollingFilter()
+for _logger in ("celery.beat", "celery.worker.strategy", "celery.app.trace"):
+    logging.getLogger(_logger).addFilter(_idle_polling)

@@ -6,6 +6,7 @@ from django.urls import include, path
 
 from campaigns import views as campaign_views
 from crm.views import account
+from demo.outbox import outbox_enabled
 from reports import views as reports_views
 
 urlpatterns = [
@@ -31,3 +32,8 @@ urlpatterns = [
     path("", include("tracking.urls")),
     path("", include("reports.urls")),
 ]
+
+# The local Outbox: only in embedded mode with DEBUG on, where delivered mail is kept in
+# var/outbox (demo.outbox); never mounted anywhere else.
+if outbox_enabled():
+    urlpatterns.append(path("outbox/", include("demo.urls")))

@@ -1,7 +1,7 @@
 """Load deterministic demo data: users of each role, accounts, people, deals, tasks, privacy."""
 
 import random
-from datetime import timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -11,8 +11,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from campaigns.influence import influence_recompute
-from campaigns.members import members_add
-from campaigns.models import Campaign
+from campaigns.models import Campaign, CampaignMember
 from crm.models import (
     Account,
     Contact,
@@ -161,23 +160,29 @@ class Command(BaseCommand):
                     )
                 )
             contacts = Contact.objects.bulk_create(contacts)
-            for _ in range(rng.randrange(1, 3)):
-                stage = rng.choice(list(Opportunity.Stage))
-                opportunity = Opportunity.objects.create(
+            # bulk_create sends no post_save: campaigns' receivers would queue one influence
+            # recompute per row for the worker to run at start-up; one runs below instead.
+            opportunities = Opportunity.objects.bulk_create(
+                Opportunity(
                     name=f"{company} - {rng.choice(['Pilot', 'Expansion', 'Renewal', 'Platform'])}",
                     account=account,
                     owner=owner,
-                    stage=stage,
+                    stage=rng.choice(list(Opportunity.Stage)),
                     amount=Decimal(rng.randrange(5, 250) * 1000),
                     close_date=today + timedelta(days=rng.randrange(-60, 120)),
                     campaign=rng.choice([None, *campaigns]),
                 )
-                OpportunityContactRole.objects.create(
+                for _ in range(rng.randrange(1, 3))
+            )
+            OpportunityContactRole.objects.bulk_create(
+                OpportunityContactRole(
                     opportunity=opportunity,
                     contact=contacts[0],
                     role=OpportunityContactRole.RoleName.DECISION_MAKER,
                     is_primary=True,
                 )
+                for opportunity in opportunities
+            )
             Task.objects.bulk_create(
                 Task(
                     subject=f"{rng.choice(TASK_SUBJECTS)}: {contact.name}",
@@ -220,16 +225,56 @@ class Command(BaseCommand):
             )
         Lead.objects.bulk_create(leads)
 
-        # Campaign members: everyone in the launch, some contacts at the trade show months ago;
-        # then the influence those memberships earned.
+        _backdate(rng, now=timezone.now())
+
+        # Campaign members: everyone in the launch 20 days ago, some contacts at the trade show
+        # months ago; then, once, the influence those memberships earned. Rows are written
+        # directly, as they joined back then: members_add() would date them today and queue
+        # an influence recompute per call for the worker to repeat at start-up.
         launch, trade_show = campaigns
-        members_add(
-            campaign=launch,
-            contact_ids=list(Contact.objects.values_list("pk", flat=True)),
-            lead_ids=list(Lead.objects.values_list("pk", flat=True)),
-        )
-        launch.members.update(created_at=timezone.now() - timedelta(days=20))
         contact_ids = sorted(Contact.objects.values_list("pk", flat=True))
-        members_add(campaign=trade_show, contact_ids=rng.sample(contact_ids, 25))
-        trade_show.members.update(created_at=timezone.now() - timedelta(days=119))
+        lead_ids = sorted(Lead.objects.values_list("pk", flat=True))
+        joined = [
+            (launch, timedelta(days=20), [("contact_id", pk) for pk in contact_ids]),
+            (launch, timedelta(days=20), [("lead_id", pk) for pk in lead_ids]),
+            (
+                trade_show,
+                timedelta(days=119),
+                [("contact_id", pk) for pk in rng.sample(contact_ids, 25)],
+            ),
+        ]
+        default_status = {c.pk: c.statuses.get(is_default=True) for c in campaigns}
+        CampaignMember.objects.bulk_create(
+            CampaignMember(
+                campaign=campaign,
+                status=default_status[campaign.pk],
+                created_at=timezone.now() - ago,
+                **{field: pk},
+            )
+            for campaign, ago, people in joined
+            for field, pk in people
+        )
         influence_recompute()
+
+
+def _backdate(rng: random.Random, *, now: datetime) -> None:
+    """Spread the records' creation over the last months, as in a CRM in use for a while.
+
+    Accounts, contacts and leads predate the 30 days of email history and the launch campaign
+    (its members joined 20 days ago), so quiet ones are due a follow-up; opportunities were
+    opened within the last weeks, after the launch's members joined, so the launch earns
+    influence.
+    """
+    spans = (
+        (Account, 60, 90),
+        (Contact, 40, 60),
+        (Lead, 21, 50),
+        (Opportunity, 2, 18),
+    )
+    for model, newest, oldest in spans:
+        rows = list(model.objects.only("pk"))
+        for row in rows:
+            row.created_at = now - timedelta(
+                days=rng.randrange(newest, oldest), hours=rng.randrange(24)
+            )
+        model.objects.bulk_update(rows, ["created_at"], batch_size=500)

@@ -1,9 +1,12 @@
-"""Demo email history for the dashboards: 30 days of the demo reps' email, opens, clicks,
-bounces and replies, written through the ORM and then rolled up (run after seed_demo)."""
+"""Demo email history: 30 days of the demo reps' email, opens, clicks, bounces and replies,
+written through the ORM, rolled up for the dashboards, then turned into what a CRM in use shows:
+activity metrics, follow-ups for quiet records and engagement alerts (run after seed_demo)."""
 
 import random
 import uuid
 from datetime import datetime, timedelta
+from email.headerregistry import Address
+from email.utils import make_msgid
 from typing import Any
 
 from django.core.management.base import BaseCommand
@@ -12,7 +15,9 @@ from django.utils import timezone
 
 from campaigns.members import members_advance
 from campaigns.models import Campaign
+from crm.activity import activity_metrics_recompute, engagement_alerts_create, follow_ups_create
 from crm.models import (
+    ActivityMetric,
     Contact,
     EmailEvent,
     EmailMessage,
@@ -21,6 +26,7 @@ from crm.models import (
     TrackedLink,
     User,
 )
+from mailkit.rewrite import html_to_text
 from tracking.classify import Label
 from tracking.models import TrackingEvent
 from tracking.recount import recount
@@ -29,6 +35,10 @@ from tracking.rollups import rollups_rebuild
 DAYS = 30
 LINKS = ["https://openrate.example/pricing", "https://openrate.example/case-study"]
 SUBJECTS = ["Quick question", "Following up", "Your pilot", "Pricing for next year", "Hello"]
+BODY = (
+    '<p>Hello {first_name},</p><p>Here is our <a href="{0}">pricing</a> and the '
+    '<a href="{1}">case study</a> we spoke about.</p><p>Best,<br>{sender}</p>'
+)
 Relation = EmailMessageRelation
 
 
@@ -41,11 +51,16 @@ class Command(BaseCommand):
             self.stdout.write("Run seed_demo first: there are no demo reps or contacts.")
             return
         if EmailMessage.objects.filter(sender__in=reps).exists():
+            if not ActivityMetric.objects.exists():
+                # A demo loaded before the metrics were computed with it.
+                _records_catch_up()
+                self.stdout.write("Demo activity metrics, follow-ups and alerts computed.")
             self.stdout.write("Demo email activity is already loaded; nothing changed.")
             return
         with transaction.atomic():
             count = self._history(reps)
             rollups_rebuild()
+            _records_catch_up()
         self.stdout.write(self.style.SUCCESS(f"Demo email activity loaded: {count} emails."))
 
     def _history(self, reps: list[User]) -> int:
@@ -55,27 +70,57 @@ class Command(BaseCommand):
         emails: list[EmailMessage] = []
         recipients: list[tuple[EmailMessage, Contact]] = []
         for rep in reps:
-            contacts = list(Contact.objects.filter(owner=rep, email__gt="").order_by("pk"))
+            contacts = list(
+                Contact.objects.filter(owner=rep, email__gt="")
+                # A real send refuses Don't Process: the demo never emails them either.
+                .exclude(individual__has_opted_out_processing=True)
+                .select_related("account", "individual")
+                .order_by("pk")
+            )
             for days_ago in range(DAYS, 0, -1):
                 for _ in range(rng.randrange(2, 7)):
                     when = now - timedelta(days=days_ago, minutes=rng.randrange(0, 600))
+                    contact = rng.choice(contacts)
+                    message_id = make_msgid(domain="openrate.example")[1:-1]
+                    html_body = BODY.format(
+                        *LINKS, first_name=contact.first_name, sender=rep.get_full_name()
+                    )
                     email = EmailMessage(
                         subject=rng.choice(SUBJECTS),
-                        html_body="<p>Hello</p>",
-                        text_body="Hello",
+                        html_body=html_body,
+                        text_body=html_to_text(html_body),
                         from_address=rep.email,
                         from_name=rep.get_full_name(),
+                        # As the composer writes it: the recipients shown on the email's page.
+                        to_addresses=str(Address(contact.name, addr_spec=contact.email)),
                         status=EmailMessage.Status.SENT,
                         delivery_status=EmailMessage.Delivery.SENT,
                         source=EmailMessage.Source.SINGLE,
+                        message_identifier=message_id,
+                        thread_identifier=message_id,
+                        related_account=contact.account,
                         is_tracked=True,
                         sender=rep,
                         campaign=campaign if rng.random() < 0.3 else None,
                         message_date=when,
                     )
                     emails.append(email)
-                    recipients.append((email, rng.choice(contacts)))
+                    recipients.append((email, contact))
+        # One contact per rep is hot today: the latest email was opened and clicked in the last
+        # hours, enough for an engagement alert (as ingestion would raise it).
+        hot = {id(recipients[index][0]) for index in _last_of_each_sender(recipients)}
         EmailMessage.objects.bulk_create(emails)
+        Relation.objects.bulk_create(
+            Relation(
+                email=email,
+                relation_type=Relation.Type.FROM,
+                address=email.from_address,
+                name=email.from_name,
+                user=email.sender,
+                delivery_status=Relation.Delivery.SENT,
+            )
+            for email in emails
+        )
         links = TrackedLink.objects.bulk_create(
             TrackedLink(email=email, url=url, position=index)
             for email in emails
@@ -90,7 +135,11 @@ class Command(BaseCommand):
                 name=contact.name,
                 contact=contact,
                 delivery_status=Relation.Delivery.SENT,
-                is_tracked=True,
+                # Don't Track: the copy went out without a pixel or tracked links, as sending
+                # decides (privacy.policy); it records no opens or clicks below.
+                is_tracked=not _dont_track(contact),
+                untracked_reason="Don't Track" if _dont_track(contact) else "",
+                message_id=email.message_identifier,  # one recipient: the copy is the email
                 sent_at=email.message_date,
             )
             for email, contact in recipients
@@ -104,6 +153,18 @@ class Command(BaseCommand):
                 EmailEvent(relation=relation, kind=EmailEvent.Kind.QUEUED, occurred_at=sent_at),
                 EmailEvent(relation=relation, kind=EmailEvent.Kind.SENT, occurred_at=sent_at),
             ]
+            if not relation.is_tracked:
+                continue
+            if id(relation.email) in hot:
+                events += [
+                    _event(relation, kind, Label.HUMAN, now - ago, links_of, link)
+                    for kind, ago, link in (
+                        ("open", timedelta(hours=5), None),
+                        ("open", timedelta(hours=3), None),
+                        ("click", timedelta(hours=3) - timedelta(minutes=1), 0),
+                    )
+                ]
+                continue
             roll = rng.random()
             if roll < 0.04:
                 self._bounce(relation, log, hard=roll < 0.02)
@@ -175,6 +236,27 @@ class Command(BaseCommand):
                 bounce=relation.bounce_category,
             )
         )
+
+
+def _records_catch_up() -> None:
+    """What the nightly and hourly jobs would have made of the history: every record's
+    metrics, follow-ups for the quiet ones, alerts for the people engaged today."""
+    activity_metrics_recompute()
+    follow_ups_create()
+    engagement_alerts_create()
+
+
+def _dont_track(contact: Contact) -> bool:
+    return contact.individual is not None and contact.individual.has_opted_out_tracking
+
+
+def _last_of_each_sender(recipients: list[tuple[EmailMessage, Contact]]) -> list[int]:
+    """The index of each sender's latest tracked email in `recipients` (oldest first)."""
+    last: dict[int | None, int] = {}
+    for index, (email, contact) in enumerate(recipients):
+        if not _dont_track(contact):
+            last[email.sender_id] = index
+    return list(last.values())
 
 
 def _event(
