@@ -1,16 +1,18 @@
 """The project's middleware: login required everywhere but the public endpoints, a verified
-second factor on the admin site for users who enrolled one, and the admin's query string
-bounded like every other list's."""
+second factor on the admin site for users who enrolled one, the admin's query string
+bounded like every other list's, and each user's time zone on their pages."""
 
 from collections.abc import Callable
 from functools import cache
 from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import urlencode
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.conf import settings
 from django.contrib.auth.middleware import LoginRequiredMiddleware as DjangoLoginRequired
 from django.http import HttpRequest, HttpResponse, HttpResponseBase, HttpResponseRedirect
 from django.urls import reverse
+from django.utils import timezone
 from django_otp import user_has_device
 
 from crm.listing import search_text
@@ -64,6 +66,27 @@ class AdminRequiresVerifiedMiddleware:
             query = urlencode({"next": request.get_full_path()})
             return HttpResponseRedirect(f"{reverse('login_code')}?{query}")
         return self.get_response(request)
+
+
+class UserTimeZoneMiddleware:
+    """Pages show dates and times in the user's own time zone (chosen on Account security),
+    else in the site's (TIME_ZONE). A name the zone database no longer knows falls back to the
+    site's rather than failing every page the user opens."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        user: Any = request.user
+        name = user.time_zone if user.is_authenticated else ""
+        try:
+            zone = ZoneInfo(name) if name else None
+        except (ZoneInfoNotFoundError, ValueError):
+            zone = None
+        if zone is None:
+            return self.get_response(request)
+        with timezone.override(zone):
+            return self.get_response(request)
 
 
 class AdminQueryBoundsMiddleware:

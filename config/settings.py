@@ -74,6 +74,7 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django_otp.middleware.OTPMiddleware",
+    "config.middleware.UserTimeZoneMiddleware",
     "config.middleware.LoginRequiredMiddleware",
     "config.middleware.AdminRequiresVerifiedMiddleware",
     "config.middleware.AdminQueryBoundsMiddleware",
@@ -173,9 +174,13 @@ OTP_TOTP_ISSUER = "Openrate"
 OTP_ADMIN_HIDE_SENSITIVE_DATA = True
 
 LANGUAGE_CODE = "en-us"
+# The site's time zone: Celery's schedule, and pages for a user who has not chosen their own
+# on Account security (config.middleware.UserTimeZoneMiddleware shows each user theirs).
 TIME_ZONE = env("TIME_ZONE", default="UTC")
 USE_I18N = True
 USE_TZ = True
+# One way to write a date and a time on every page (config/formats/en/formats.py).
+FORMAT_MODULE_PATH = ["config.formats"]
 
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
@@ -198,13 +203,21 @@ vars().update(EMAIL_CONFIG)
 # with ANYMAIL_POSTMARK_SERVER_TOKEN=...: every ANYMAIL_* variable goes into ANYMAIL below.
 if env("EMAIL_BACKEND", default=""):
     EMAIL_BACKEND = env("EMAIL_BACKEND")
+# Embedded mode with DEBUG on (`make run`: no REDIS_URL, EMAIL_URL or EMAIL_BACKEND): delivered
+# mail is kept as files in OUTBOX_DIR and shown at /outbox/ (demo.outbox), so a newcomer reads
+# an email as its recipient would and can open and click it. Anywhere else it is not used.
+OUTBOX_DIR = Path(env("OUTBOX_DIR", default=str(VAR_DIR / "outbox")))
+if DEBUG and not any(env(name, default="") for name in ("REDIS_URL", "EMAIL_URL", "EMAIL_BACKEND")):
+    EMAIL_BACKEND = "demo.outbox.EmailBackend"
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="Openrate <openrate@localhost>")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 
 # Redis: unset means embedded mode (filesystem broker, database event buffer, per-process cache).
 REDIS_URL = env("REDIS_URL", default="")
 CACHES = {"default": env.cache("CACHE_URL", default=REDIS_URL or "locmemcache://")}
-CELERY_BROKER_URL = env("CELERY_BROKER_URL", default=REDIS_URL or "filesystem://")
+# "localhost" names no server (the filesystem broker uses folders); without it kombu warns
+# "No hostname was supplied" on every connection.
+CELERY_BROKER_URL = env("CELERY_BROKER_URL", default=REDIS_URL or "filesystem://localhost//")
 CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, object] = {}
 if CELERY_BROKER_URL.startswith("filesystem://"):
     _queue_dir = Path(env("CELERY_FILESYSTEM_DIR", default=str(VAR_DIR / "celery-queue")))

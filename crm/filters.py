@@ -5,10 +5,38 @@ from typing import Any
 import django_filters
 from django import forms
 from django.db.models import Q, QuerySet
+from django_filters.conf import settings as filter_settings
 
 from crm.forms import style_widgets
 from crm.listing import SearchFilter
 from crm.models import Account, Contact, EmailMessage, Lead, Opportunity, Task, User
+
+# django-filter's empty choice (its EMPTY_CHOICE_LABEL setting, Django's "---------").
+EMPTY_CHOICE_LABEL = filter_settings.EMPTY_CHOICE_LABEL
+
+
+def empty_choices_named(form: forms.Form) -> None:
+    """Each select's empty choice says what choosing it does ("Any status"), where Django and
+    django-filter write "---------", which a user cannot read as "no filter"."""
+    for field in form.fields.values():
+        if getattr(field, "empty_label", None) == EMPTY_CHOICE_LABEL:
+            label = str(field.label or "value")
+            field.empty_label = f"Any {label[:1].lower()}{label[1:]}"  # type: ignore[attr-defined]
+            # The widget's choices may iterate over a copy of the field (django-filter's
+            # ChoiceIterator after the form's deepcopy): give it the field's own.
+            field.widget.choices = field.choices  # type: ignore[attr-defined]
+
+
+def owners_by_name(form: forms.BaseForm, name: str) -> None:
+    """A user filter lists people by their name (User.display_name), in that order."""
+    field = form.fields.get(name)
+    if isinstance(field, forms.ModelChoiceField) and field.queryset is not None:
+        field.queryset = field.queryset.order_by("first_name", "last_name", "username")
+        field.label_from_instance = _display_name  # type: ignore[method-assign,assignment]
+
+
+def _display_name(user: User) -> str:
+    return user.display_name
 
 
 def yes_no_filter(label: str, **kwargs: Any) -> django_filters.BooleanFilter:
@@ -29,11 +57,11 @@ class RecordFilter(django_filters.FilterSet):
     def __init__(self, *args: Any, user: User, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         if user.sees_all_records:
-            self.filters["owner"].queryset = User.objects.filter(is_active=True).order_by(
-                "username"
-            )
+            self.filters["owner"].queryset = User.objects.filter(is_active=True)
         else:
             del self.filters["owner"]
+        owners_by_name(self.form, "owner")
+        empty_choices_named(self.form)
         style_widgets(self.form.fields.values())
 
     def search(self, queryset: QuerySet[Any], name: str, value: str) -> QuerySet[Any]:
@@ -51,7 +79,7 @@ class QuietFilter(django_filters.FilterSet):
 
     quiet = django_filters.ChoiceFilter(
         label="No activity for",
-        empty_label="—",
+        empty_label="Any time",
         choices=[(str(days), f"{days}+ days") for days in (7, 14, 30, 60, 90)],
         method="filter_quiet",
     )
@@ -152,4 +180,5 @@ class MyTaskFilter(django_filters.FilterSet):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        empty_choices_named(self.form)
         style_widgets(self.form.fields.values())

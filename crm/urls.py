@@ -43,6 +43,7 @@ urlpatterns = [
     path("security/", account.security, name="security"),
     path("security/enrol/", account.security_enrol, name="security_enrol"),
     path("security/disable/", account.security_disable, name="security_disable"),
+    path("security/time-zone/", account.security_time_zone, name="security_time_zone"),
     path("emails/", records.EmailListView.as_view(), name="email_list"),
     path("<str:kind>/<int:pk>/timeline/", timeline.timeline_page, name="timeline"),
     path("<str:kind>/<int:pk>/log-call/", timeline.log_call, name="log_call"),

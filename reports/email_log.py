@@ -27,9 +27,11 @@ from django.utils import timezone
 from django.utils.html import format_html
 
 from campaigns.models import Campaign
+from crm.filters import owners_by_name
 from crm.forms import style_widgets
 from crm.listing import SearchField
 from crm.models import EmailEvent, User
+from reports.forms import sales_users
 from tracking.classify import Label
 from tracking.models import TrackingEvent
 
@@ -64,17 +66,26 @@ class EmailLogFilterForm(forms.Form):
         label="Search",
         widget=forms.TextInput(attrs={"placeholder": "Address, name or subject"}),
     )
-    kind = forms.MultipleChoiceField(choices=KINDS, required=False, label="Event")
-    label = forms.ChoiceField(choices=[("", "Any"), *LABELS], required=False)
+    # Checkboxes in a drop-down (reports/partials/filters.html): a multiple select three rows
+    # high in a narrow column showed two event names of eleven.
+    kind = forms.MultipleChoiceField(
+        choices=KINDS, required=False, label="Event", widget=forms.CheckboxSelectMultiple
+    )
+    label = forms.ChoiceField(choices=[("", "Any client"), *LABELS], required=False)
     start = forms.DateField(
         required=False, widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
     )
     end = forms.DateField(
         required=False, widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
     )
-    rep = forms.ModelChoiceField(queryset=User.objects.none(), required=False, empty_label="All")
+    rep = forms.ModelChoiceField(
+        queryset=User.objects.none(), required=False, empty_label="All reps", label="Rep"
+    )
     campaign = forms.ModelChoiceField(
-        queryset=Campaign.objects.none(), required=False, empty_label="All"
+        queryset=Campaign.objects.none(),
+        required=False,
+        empty_label="All campaigns",
+        label="Campaign",
     )
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -82,13 +93,22 @@ class EmailLogFilterForm(forms.Form):
         rep_field, campaign_field = self.fields["rep"], self.fields["campaign"]
         assert isinstance(rep_field, forms.ModelChoiceField)
         assert isinstance(campaign_field, forms.ModelChoiceField)
-        rep_field.queryset = User.objects.filter(is_active=True).order_by("username")
+        rep_field.queryset = sales_users()
+        owners_by_name(self, "rep")
         campaign_field.queryset = Campaign.objects.order_by("name")
-        kind_field = self.fields["kind"]
-        kind_field.widget.attrs["size"] = 3
         # An unfiltered page shows the period it covers.
         self.fields["start"].initial, self.fields["end"].initial = self._days({})
         style_widgets(self.fields.values())
+        self.fields["kind"].widget.attrs["class"] = "form-check-input"
+
+    def kind_summary(self) -> str:
+        """The event filter's button: the events chosen, or that any will do."""
+        field = self["kind"]
+        chosen = {str(value) for value in field.value() or ()}
+        names = [str(label) for value, label in KINDS if value in chosen]
+        if not names:
+            return "Any event"
+        return ", ".join(names) if len(names) <= 2 else f"{len(names)} events"
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
@@ -252,7 +272,13 @@ def _label_name(label: str) -> str:
 
 
 class EmailLogTable(tables.Table):
-    log_at = tables.DateTimeColumn(verbose_name="Time", format="Y-m-d H:i:s", orderable=False)
+    # The app's date format (config/formats), with seconds: a log orders events within a minute.
+    log_at = tables.DateTimeColumn(
+        verbose_name="Time",
+        format="M j, Y H:i:s",
+        orderable=False,
+        attrs={"td": {"class": "text-nowrap"}},
+    )
     log_kind = tables.Column(verbose_name="Event", orderable=False)
     log_address = tables.Column(verbose_name="Recipient", orderable=False)
     log_person = tables.Column(verbose_name="Contact / Lead", orderable=False, empty_values=())

@@ -6,15 +6,23 @@ from datetime import date, timedelta
 from typing import Any
 
 from django import forms
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from campaigns.models import Campaign
+from crm.filters import owners_by_name
 from crm.forms import style_widgets
-from crm.models import User
+from crm.models import Role, User
 from reports.selectors import Scope
 
 DEFAULT_DAYS = 30
 MAX_DAYS = 366
+
+
+def sales_users() -> QuerySet[User]:
+    """The people whose email the dashboards count: active Sales Reps and Sales Managers."""
+    roles = [Role.REP.value, Role.MANAGER.value]
+    return User.objects.filter(is_active=True, groups__name__in=roles).distinct()
 
 
 class DashboardFilterForm(forms.Form):
@@ -27,10 +35,13 @@ class DashboardFilterForm(forms.Form):
         required=False, widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
     )
     rep = forms.ModelChoiceField(
-        queryset=User.objects.none(), required=False, empty_label="All reps"
+        queryset=User.objects.none(), required=False, empty_label="All reps", label="Rep"
     )
     campaign = forms.ModelChoiceField(
-        queryset=Campaign.objects.none(), required=False, empty_label="All campaigns"
+        queryset=Campaign.objects.none(),
+        required=False,
+        empty_label="All campaigns",
+        label="Campaign",
     )
 
     def __init__(self, *args: Any, with_rep: bool = True, **kwargs: Any) -> None:
@@ -38,7 +49,8 @@ class DashboardFilterForm(forms.Form):
         if with_rep:
             rep_field = self.fields["rep"]
             assert isinstance(rep_field, forms.ModelChoiceField)
-            rep_field.queryset = User.objects.filter(is_active=True).order_by("username")
+            rep_field.queryset = sales_users()
+            owners_by_name(self, "rep")
         else:
             del self.fields["rep"]
         campaign_field = self.fields["campaign"]

@@ -7,10 +7,12 @@ import secrets
 from datetime import date, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Self
+from zoneinfo import available_timezones
 
 from django.conf import settings
 from django.contrib.auth import update_session_auth_hash
 from django.contrib.auth.models import AbstractUser
+from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models, transaction
 from django.db.models import Q
@@ -22,6 +24,12 @@ from django.utils.crypto import salted_hmac
 if TYPE_CHECKING:
     from django.contrib.auth.models import AnonymousUser
     from django.http import HttpRequest
+
+
+def validate_time_zone(value: str) -> None:
+    """A time zone the zone database knows ("Europe/Paris"), or blank for the site's."""
+    if value and value not in available_timezones():
+        raise ValidationError(f"“{value}” is not a time zone we know. Choose one from the list.")
 
 
 class Role(models.TextChoices):
@@ -36,6 +44,10 @@ class User(AbstractUser):
     # Changed when two-factor is turned on or off: it is part of every session's hash, so the
     # user's other sessions (opened before, perhaps by someone else) end; blank for most users.
     session_epoch = models.CharField(max_length=32, blank=True, editable=False)
+    # The zone (IANA name) the user's pages show times in; blank: the site's TIME_ZONE.
+    time_zone = models.CharField(
+        "time zone", max_length=64, blank=True, validators=[validate_time_zone]
+    )
 
     class Meta:
         verbose_name = "user"
@@ -267,7 +279,11 @@ class Lead(Person):
         opportunity_name: str = "",
         owner: User | None = None,
     ) -> tuple[Account, Contact, Opportunity | None]:
-        """Turn the lead into an Account (new or given), a Contact and optionally an Opportunity."""
+        """Turn the lead into an Account (new or given), a Contact and optionally an Opportunity.
+
+        The records alone: convert through crm.conversion.lead_convert, which locks the lead's
+        row first and moves its emails, tasks, privacy changes and memberships to the contact.
+        """
         if self.is_converted:
             raise ValueError("This lead is already converted.")
         owner = owner or self.owner

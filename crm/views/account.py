@@ -3,7 +3,8 @@
 Login is the password, then, for a user who enrolled two-factor (a django-otp TOTP device),
 the six-digit code from their authenticator app; django-axes counts a wrong password or a
 wrong code against the username and address. Account security enrols a device (a QR code
-and the secret, confirmed with a code) and turns it off (with a current code).
+and the secret, confirmed with a code) and turns it off (with a current code); it also sets
+the user's time zone.
 """
 
 import base64
@@ -36,7 +37,7 @@ from django_otp.oath import TOTP
 from django_otp.plugins.otp_totp.models import TOTPDevice
 from django_otp.util import random_hex
 
-from crm.forms import CodeForm, LoginForm, SecurityChangeForm
+from crm.forms import CodeForm, LoginForm, SecurityChangeForm, TimeZoneForm
 from crm.models import User
 from crm.views.access import current_user
 
@@ -157,10 +158,14 @@ def _security_page(
     *,
     enrol_form: SecurityChangeForm | None = None,
     disable_form: SecurityChangeForm | None = None,
+    time_zone_form: TimeZoneForm | None = None,
 ) -> HttpResponse:
     user = current_user(request)
     device = _confirmed_device(user)
-    context: dict[str, Any] = {"device": device}
+    context: dict[str, Any] = {
+        "device": device,
+        "time_zone_form": time_zone_form or TimeZoneForm(instance=user),
+    }
     if device is None:
         key = request.session.get(ENROLLING_KEY) or random_hex(20)
         request.session[ENROLLING_KEY] = key
@@ -178,6 +183,19 @@ def _security_page(
 def security(request: HttpRequest) -> HttpResponse:
     """Account security: two-factor sign-in, on or off."""
     return _security_page(request)
+
+
+@require_POST
+def security_time_zone(request: HttpRequest) -> HttpResponse:
+    """Set the time zone the user's pages show dates and times in."""
+    user = current_user(request)
+    form = TimeZoneForm(request.POST, instance=user)
+    if form.is_valid():
+        form.save(commit=False).save(update_fields=["time_zone"])
+        zone = user.time_zone or f"the site's ({settings.TIME_ZONE})"
+        messages.success(request, f"Dates and times are now shown in {zone}.")
+        return redirect("crm:security")
+    return _security_page(request, time_zone_form=form)
 
 
 @require_POST

@@ -52,7 +52,7 @@ def test_the_dashboard_draws_every_chart_with_data_and_logs_no_error(
     page.screenshot(path=str(output_dir / "dashboard.png"), full_page=True)
 
     # Filter to one rep: the charts are drawn again for her alone.
-    page.select_option("#id_rep", label="ada")
+    page.select_option("#id_rep", label="Ada Rep")
     page.click("#dashboard-filters >> text=Apply")
     page.wait_for_selector("#chart-sent")
     assert _drawn(page, "sent") > 0
