@@ -24,13 +24,26 @@ class CampaignsConfig(AppConfig):
             post_delete.connect(_influence_changed, sender=model, dispatch_uid=f"influence-{model}")
 
         # Ingestion and replies move members along the funnel, in their own transaction.
-        from campaigns.members import members_advance
+        from campaigns.members import members_advance, members_convert
         from crm import hooks
 
         hooks.on_engagement_counted(members_advance)
+        # A converted lead's memberships become its contact's, in the conversion's transaction.
+        hooks.on_lead_converted(members_convert)
+        # The composer offers these campaigns to file a single email under (crm.hooks).
+        hooks.on_email_campaigns(campaigns_for_email)
 
         # Registers the tasks queued by name (crm.jobs).
         from campaigns import tasks  # noqa: F401
+
+
+def campaigns_for_email(*, user: Any) -> Any:
+    """The active campaigns, by name, for a user who may see campaigns; none otherwise."""
+    from campaigns.models import Campaign
+
+    if not user.has_perm("campaigns.view_campaign"):
+        return Campaign.objects.none()
+    return Campaign.objects.active().order_by("name", "pk")
 
 
 def _influence_changed(sender: Any, instance: Any, **kwargs: Any) -> None:

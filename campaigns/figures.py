@@ -3,6 +3,7 @@ report's engagement (human against machine opens, clicks per link)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -123,11 +124,16 @@ class Engagement:
     machine_clicks: int
 
 
-def campaign_engagement(*, campaign: Campaign) -> Engagement:
-    """Opens and clicks of the campaign's emails, human and machine apart (one query)."""
+def campaign_engagement(
+    *, campaign: Campaign, emails: QuerySet[EmailMessage] | None = None
+) -> Engagement:
+    """Opens and clicks of the campaign's emails (or of `emails` only: one list email's),
+    human and machine apart (one query)."""
     copies = Relation.objects.filter(
         email__campaign=campaign, relation_type__in=["to", "cc", "bcc"]
     ).exclude(delivery_status=Relation.Delivery.REFUSED)
+    if emails is not None:
+        copies = copies.filter(email__in=emails)
     figures = copies.aggregate(
         total_recipients=Count("pk"),
         total_human_opens=Sum("human_opens"),
@@ -154,3 +160,32 @@ def link_clicks(*, emails: QuerySet[EmailMessage]) -> list[dict[str, Any]]:
         .annotate(human=Sum("human_clicks"), machine=Sum("machine_clicks"))
         .order_by("-human", "-machine", "url")
     )
+
+
+# The funnel
+
+
+def funnel_reached(members: QuerySet[CampaignMember]) -> list[tuple[str, int]]:
+    """The members, then per funnel step those who reached it or went further (tracking moves
+    members forward, never back, so a member who clicked also opened): one grouped query.
+
+    This is the funnel the dashboard and the campaign report both show; a member's current
+    status is another count (a member who clicked is no longer under Opened), shown apart.
+    """
+    by_step = dict(
+        members.order_by()
+        .values("status__funnel_step")
+        .annotate(count=Count("pk"))
+        .values_list("status__funnel_step", "count")
+    )
+    return funnel_from_counts(by_step)
+
+
+def funnel_from_counts(by_step: Mapping[Any, int]) -> list[tuple[str, int]]:
+    """`funnel_reached` from members counted by their status's funnel step."""
+    steps = [step for step in FunnelStep if step != FunnelStep.NONE]
+    reached = [
+        (str(step.label), sum(n for step_of, n in by_step.items() if (step_of or 0) >= step))
+        for step in steps
+    ]
+    return [("Members", sum(by_step.values())), *reached]

@@ -6,7 +6,7 @@ import django_filters
 from django.db.models import Q, QuerySet
 
 from campaigns.models import Campaign, CampaignMember, CampaignMemberStatus, ListEmailRecipient
-from crm.filters import yes_no_filter
+from crm.filters import empty_choices_named, yes_no_filter
 from crm.forms import style_widgets
 from crm.listing import SearchFilter
 
@@ -21,6 +21,7 @@ class CampaignFilter(django_filters.FilterSet):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        empty_choices_named(self.form)
         style_widgets(self.form.fields.values())
 
     def search(self, queryset: QuerySet[Any], name: str, value: str) -> QuerySet[Any]:
@@ -32,13 +33,13 @@ class CampaignFilter(django_filters.FilterSet):
 class MemberFilter(django_filters.FilterSet):
     q = SearchFilter(method="search", label="Search")
     status = django_filters.ModelChoiceFilter(
-        queryset=CampaignMemberStatus.objects.none(), empty_label="Any"
+        queryset=CampaignMemberStatus.objects.none(), empty_label="Any status"
     )
     kind = django_filters.ChoiceFilter(
         method="of_kind",
         label="Type",
         choices=[("contact", "Contacts"), ("lead", "Leads")],
-        empty_label="Any",
+        empty_label="Contacts and leads",
     )
     has_responded = yes_no_filter("Responded")
 
@@ -49,6 +50,7 @@ class MemberFilter(django_filters.FilterSet):
     def __init__(self, *args: Any, campaign: Campaign, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.filters["status"].queryset = campaign.statuses.all()
+        empty_choices_named(self.form)
         style_widgets(self.form.fields.values())
 
     def search(self, queryset: QuerySet[Any], name: str, value: str) -> QuerySet[Any]:
@@ -66,10 +68,24 @@ class MemberFilter(django_filters.FilterSet):
 
 
 class RecipientFilter(django_filters.FilterSet):
+    # The results in the table's words (campaigns.tables.RecipientTable.render_state).
+    state = django_filters.ChoiceFilter(
+        label="Result",
+        choices=[
+            ("queued", "Waiting"),
+            ("sending", "Sending"),
+            ("handed", "Sent (handed to delivery)"),
+            ("skipped", "Skipped"),
+            ("failed", "Failed"),
+        ],
+        empty_label="Any result",
+    )
+
     class Meta:
         model = ListEmailRecipient
         fields = ["state"]
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        empty_choices_named(self.form)
         style_widgets(self.form.fields.values())

@@ -4,10 +4,18 @@ from typing import Any
 
 from django import forms
 from django.core.exceptions import ValidationError
+from django.db.models import QuerySet
 from django.forms import BaseModelFormSet, modelformset_factory
 
-from campaigns.models import Campaign, CampaignMemberStatus, FunnelStep, InfluenceModel
-from crm.forms import BootstrapMixin, style_widgets
+from campaigns.models import (
+    Campaign,
+    CampaignMember,
+    CampaignMemberStatus,
+    FunnelStep,
+    InfluenceModel,
+)
+from crm.filters import owners_by_name
+from crm.forms import BootstrapMixin, empty_choices_worded, style_widgets
 from crm.models import User
 from mailkit import merge
 
@@ -46,7 +54,9 @@ class CampaignForm(BootstrapMixin, forms.ModelForm):
         parent.queryset = parents
         owner = self.fields["owner"]
         assert isinstance(owner, forms.ModelChoiceField)
-        owner.queryset = User.objects.filter(is_active=True).order_by("username")
+        owner.queryset = User.objects.filter(is_active=True)
+        owners_by_name(self, "owner")
+        empty_choices_worded(self.fields.values())
         if not self.instance.pk:
             self.initial.setdefault("owner", user.pk)
         self.style_widgets()
@@ -126,6 +136,10 @@ MemberStatusFormSet = modelformset_factory(
 )
 
 
+# How many members the preview offers to show the email as (the first, by name).
+PREVIEW_CHOICES = 100
+
+
 class ListEmailForm(BootstrapMixin, forms.Form):
     subject = forms.CharField(max_length=998)
     html_body = forms.CharField(
@@ -133,12 +147,53 @@ class ListEmailForm(BootstrapMixin, forms.Form):
         widget=forms.Textarea(attrs={"rows": 12}),
         help_text="Merge fields, filled for each member: "
         + ", ".join(f"{{{{{name}}}}}" for name in merge.FIELDS)
-        + ". Every copy carries a one-click unsubscribe.",
+        + ". Every link is tracked, and every copy carries a one-click unsubscribe.",
+    )
+    preview_member = forms.ModelChoiceField(
+        label="Preview and test as",
+        queryset=CampaignMember.objects.none(),
+        required=False,
+        empty_label=None,
+        help_text=f"Whose values fill the merge fields in the preview and the test "
+        f"(the first {PREVIEW_CHOICES} members by name).",
     )
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(
+        self, *args: Any, members: QuerySet[CampaignMember] | None = None, **kwargs: Any
+    ) -> None:
         super().__init__(*args, **kwargs)
+        field = self.fields["preview_member"]
+        assert isinstance(field, forms.ModelChoiceField)
+        if members is not None:
+            chosen = members.select_related("contact", "lead").order_by(
+                "contact__last_name", "lead__last_name", "pk"
+            )
+            field.queryset = CampaignMember.objects.filter(
+                pk__in=chosen.values("pk")[:PREVIEW_CHOICES]
+            ).select_related("contact", "lead")
+            field.label_from_instance = _member_label  # type: ignore[method-assign,assignment]
         self.style_widgets()
+
+    def clean_html_body(self) -> str:
+        body: str = self.cleaned_data["html_body"]
+        problems = merge.field_problems(merge.written_part(body))
+        if problems:
+            raise ValidationError(problems)
+        return body
+
+    def clean_subject(self) -> str:
+        subject: str = self.cleaned_data["subject"]
+        problems = merge.field_problems(subject)
+        if problems:
+            raise ValidationError(problems)
+        return subject
+
+
+def _member_label(member: CampaignMember) -> str:
+    person = member.contact or member.lead
+    if person is None:
+        return "—"
+    return f"{person.name} <{person.email}>" if person.email else person.name
 
 
 class InfluenceModelForm(forms.Form):

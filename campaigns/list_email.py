@@ -31,6 +31,7 @@ from crm.models import (
     User,
 )
 from crm.sending import SendRefused, daily_list_email_left, emails_send_each
+from mailkit.rewrite import link_bare_urls
 
 Relation = EmailMessageRelation
 Recipient = ListEmailRecipient
@@ -52,6 +53,8 @@ def list_email_create(
     members: QuerySet[CampaignMember],
 ) -> ListEmail:
     """Queue a list email to these members; Celery sends it in batches."""
+    # Bare URLs become links once, here, so the click map shows them as the copies have them.
+    html_body = link_bare_urls(html_body)
     with transaction.atomic():
         list_email = ListEmail.objects.create(
             campaign=campaign, sender=sender, subject=subject, html_body=html_body

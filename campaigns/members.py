@@ -3,7 +3,8 @@ order, and the funnel that moves them forward as their email is opened, clicked 
 
 members_advance is registered with crm.hooks.on_engagement_counted (campaigns.apps): tracking's
 ingestion and inbound's replies call it inside their own transaction, one set-based UPDATE per
-batch."""
+batch. members_convert is registered with crm.hooks.on_lead_converted: a converted lead's
+memberships become its contact's."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from campaigns.models import (
     CampaignMember,
     CampaignMemberStatus,
     FunnelStep,
+    ListEmailRecipient,
 )
 from crm.models import (
     EmailMessageRelation,
@@ -187,3 +189,50 @@ def members_advance(*, relation_ids: Collection[int]) -> None:
         """  # noqa: S608 -- only constants and placeholders are interpolated
         with connection.cursor() as cursor:
             cursor.execute(sql, [now, now, *ids, *ids])
+
+
+def members_convert(*, lead_id: int, contact_id: int) -> None:
+    """A converted lead's memberships become its contact's (crm.hooks.lead_converted).
+
+    Where the contact is already in the campaign the two memberships are merged into the
+    contact's: the furthest status of the two, responded if either did, the earlier first
+    response and joining date (influence counts campaigns joined before the opportunity). A list
+    email still queued for the lead goes to the contact, so its copy lands on the contact's
+    timeline. A statement each, whatever the number of memberships; influence is recomputed
+    after commit.
+    """
+    now = connection.ops.adapt_datetimefield_value(timezone.now())
+    earlier = "CASE WHEN {b} IS NULL OR {a} < {b} THEN {a} ELSE {b} END"
+    target = "campaigns_campaignmember"
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            UPDATE {target} SET
+                status_id = CASE WHEN (
+                        SELECT s.sort_order FROM campaigns_campaignmemberstatus AS s
+                        WHERE s.id = l.status_id
+                    ) > (
+                        SELECT s.sort_order FROM campaigns_campaignmemberstatus AS s
+                        WHERE s.id = {target}.status_id
+                    ) THEN l.status_id ELSE {target}.status_id END,
+                has_responded = ({target}.has_responded OR l.has_responded),
+                first_responded_at = {
+                earlier.format(a="l.first_responded_at", b=f"{target}.first_responded_at")
+            },
+                created_at = {earlier.format(a="l.created_at", b=f"{target}.created_at")},
+                updated_at = %s
+            FROM campaigns_campaignmember AS l
+            WHERE l.lead_id = %s AND l.campaign_id = {target}.campaign_id
+                AND {target}.contact_id = %s
+            """,  # noqa: S608 -- only constants and placeholders are interpolated
+            [now, lead_id, contact_id],
+        )
+    already = CampaignMember.objects.filter(contact_id=contact_id).values("campaign_id")
+    CampaignMember.objects.filter(lead_id=lead_id, campaign_id__in=already).delete()
+    CampaignMember.objects.filter(lead_id=lead_id).update(
+        lead=None, contact_id=contact_id, updated_at=timezone.now()
+    )
+    ListEmailRecipient.objects.filter(
+        lead_id=lead_id, state=ListEmailRecipient.State.QUEUED
+    ).update(lead=None, contact_id=contact_id)
+    influence_recompute_enqueue(contact_ids=[contact_id])

@@ -62,20 +62,27 @@ class MemberTable(tables.Table):
         return record.person.email or "—"
 
 
+_DELIVERED_AS = {
+    "sent": "Sent",
+    "bounced": "Sent, then bounced",
+    "failed": "Failed: the mail server refused it",
+    "refused": "Not sent: see the email",
+}
+
+
 class RecipientTable(tables.Table):
     """Each member of a list email and what became of their copy."""
 
     name = tables.Column(empty_values=(), orderable=False, verbose_name="Name")
     address = tables.Column(empty_values=(), orderable=False, verbose_name="Email")
     state = tables.Column(verbose_name="Result")
-    reason = tables.Column(verbose_name="Why")
     delivery = tables.Column(verbose_name="Delivery")
     human_opens = tables.Column(verbose_name="Opens")
     human_clicks = tables.Column(verbose_name="Clicks")
 
     class Meta:
         model = ListEmailRecipient
-        fields = ["name", "address", "state", "reason"]
+        fields = ["name", "address", "state"]
         empty_text = "No recipients match."
 
     def render_name(self, record: ListEmailRecipient) -> Any:
@@ -89,7 +96,15 @@ class RecipientTable(tables.Table):
         return person.email if person and person.email else "—"
 
     def render_state(self, record: ListEmailRecipient) -> str:
-        return record.get_state_display()
+        """What became of this member, in words: Waiting, Sending, Sent, Skipped: <why>."""
+        state = ListEmailRecipient.State
+        if record.state == state.HANDED:
+            # Handed to the send pipeline: its copy's delivery says what the member got.
+            return _DELIVERED_AS.get(getattr(record, "delivery", None) or "", "Sending")
+        if record.state in (state.SKIPPED, state.FAILED):
+            label = "Skipped" if record.state == state.SKIPPED else "Failed"
+            return f"{label}: {record.reason}" if record.reason else label
+        return "Sending" if record.state == state.SENDING else "Waiting"
 
     def render_delivery(self, record: ListEmailRecipient, value: str) -> Any:
         if record.email_id is None:

@@ -25,7 +25,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from django_filters.views import FilterView
 
 from campaigns import filters, forms, tables
-from campaigns.figures import campaign_engagement, campaign_figures, link_clicks
+from campaigns.figures import campaign_engagement, campaign_figures, funnel_from_counts, link_clicks
 from campaigns.influence import influence_report
 from campaigns.list_email import list_email_create, list_email_progress
 from campaigns.members import (
@@ -42,10 +42,12 @@ from campaigns.models import (
 )
 from crm import filters as crm_filters
 from crm.listing import BoundedTableMixin, filter_query, ids_from, table_configure
-from crm.models import Contact, EmailMessage, EmailMessageRelation, Lead, User
+from crm.models import Contact, EmailMessage, EmailMessageRelation, EmailTemplate, Lead, User
 from crm.privacy_changes import unsubscribe_record
+from crm.sending import SendRefused, email_send, merge_values
 from crm.tokens import relation_for_token
-from mailkit.display import safe_email_html
+from mailkit import merge
+from mailkit.display import editable_html, safe_email_html
 from mailkit.rewrite import rewrite_html
 from mailkit.tokens import Purpose
 
@@ -276,25 +278,78 @@ def list_email_compose(request: HttpRequest, pk: int) -> HttpResponse:
     )
     members = member_filter.qs
     count = members.count()
-    form = forms.ListEmailForm(request.POST or None)
+    form = forms.ListEmailForm(request.POST or None, members=members)
     user = _user(request)
+    action = request.POST.get("action", "send")
+    preview: dict[str, Any] | None = None
     if request.method == "POST" and form.is_valid():
-        if not user.email:
+        data = form.cleaned_data
+        member = data["preview_member"]
+        if action in ("preview", "test") and member is None:
+            form.add_error("preview_member", "Choose a member to preview the email as.")
+        elif action == "preview":
+            preview = _as_member_reads_it(member, user, data["subject"], data["html_body"])
+        elif not user.email:
             form.add_error(None, "Your user has no email address to send from; ask an admin.")
+        elif action == "test":
+            shown = _as_member_reads_it(member, user, data["subject"], data["html_body"])
+            try:
+                email_send(
+                    sender=user,
+                    to=[user.email],
+                    subject=f"[Test] {shown['subject']}",
+                    html_body=shown["html_body"],
+                )
+            except SendRefused as refused:
+                form.add_error(None, str(refused))
+            else:
+                messages.success(
+                    request,
+                    f"A test went to {user.email}, filled as {shown['name']} would get it. "
+                    "Nothing was sent to the members yet.",
+                )
+            preview = shown
         elif not count:
             form.add_error(None, "No members to send to.")
         else:
             list_email = list_email_create(
                 campaign=campaign,
                 sender=user,
-                subject=form.cleaned_data["subject"],
-                html_body=form.cleaned_data["html_body"],
+                subject=data["subject"],
+                html_body=data["html_body"],
                 members=members,
             )
             messages.success(request, f"List email queued for {count} members.")
             return redirect(list_email)
-    context = {"campaign": campaign, "form": form, "count": count, "query": query}
+    context = {
+        "campaign": campaign,
+        "form": form,
+        "count": count,
+        "query": query,
+        "body": editable_html(form["html_body"].value() or ""),
+        "preview": preview,
+        "templates": {
+            str(t.pk): {"subject": t.subject, "html_body": editable_html(t.html_body)}
+            for t in EmailTemplate.objects.filter(is_active=True)
+        },
+    }
     return render(request, "campaigns/list_email_compose.html", context)
+
+
+def _as_member_reads_it(
+    member: CampaignMember, sender: User, subject: str, html_body: str
+) -> dict[str, Any]:
+    """The subject and body with a member's merge values, and the body made safe to show."""
+    person = member.contact or member.lead
+    name, address = (person.name, person.email) if person else ("", "")
+    values = merge_values(person, name, address, sender)
+    body = merge.merge(html_body, values, as_html=True)
+    return {
+        "name": name,
+        "subject": merge.merge(subject, values, as_html=False),
+        "html_body": body,
+        "shown": safe_email_html(body),
+    }
 
 
 def _get_list_email(request: HttpRequest, pk: int, email_pk: int) -> ListEmail:
@@ -315,8 +370,18 @@ def list_email_detail(request: HttpRequest, pk: int, email_pk: int) -> HttpRespo
     )
     recipient_filter = filters.RecipientFilter(request.GET or None, queryset=recipients)
     table = table_configure(request, tables.RecipientTable(recipient_filter.qs), per_page=50)
+    # The heading shows the subject as a member reads it (merge fields filled), the first's.
+    subject, reader = list_email.subject, ""
+    if merge.has_fields(subject):
+        first = recipients.first()
+        person = (first.contact or first.lead) if first else None
+        if person is not None:
+            values = merge_values(person, person.name, person.email, list_email.sender)
+            subject, reader = merge.merge(subject, values, as_html=False), person.name
     context = {
         "list_email": list_email,
+        "subject": subject,
+        "reader": reader,
         "campaign": list_email.campaign,
         "progress": list_email_progress(list_email=list_email),
         "table": table,
@@ -364,6 +429,9 @@ def campaign_report(request: HttpRequest, pk: int) -> HttpResponse:
     campaign = _get_campaign_for_user(request, pk)
     statuses = list(campaign.statuses.annotate(count=Count("members")))
     total = sum(status.count for status in statuses)
+    by_step: dict[int | None, int] = {}
+    for status in statuses:
+        by_step[status.funnel_step] = by_step.get(status.funnel_step, 0) + status.count
     funnel = [
         {
             "label": status.label,
@@ -374,25 +442,31 @@ def campaign_report(request: HttpRequest, pk: int) -> HttpResponse:
         for status in statuses
     ]
     list_emails = list(campaign.list_emails.all())
-    chosen = next(
-        (e for e in list_emails if str(e.pk) == request.GET.get("email")),
-        list_emails[0] if list_emails else None,
-    )
+    # A list email named in the query scopes the opens, clicks and links to its own copies
+    # (the list email page links here so); the click map shows it, or the latest.
+    named = next((e for e in list_emails if str(e.pk) == request.GET.get("email")), None)
+    chosen = named or (list_emails[0] if list_emails else None)
     clickmap = None
+    emails = EmailMessage.objects.filter(campaign=campaign)
+    chosen_emails = None
     if chosen is not None:
-        emails = EmailMessage.objects.filter(
+        chosen_emails = EmailMessage.objects.filter(
             pk__in=chosen.recipients.filter(email__isnull=False).values("email_id")
         )
         chosen_clicks = {
-            row["url"]: (row["human"], row["machine"]) for row in link_clicks(emails=emails)
+            row["url"]: (row["human"], row["machine"]) for row in link_clicks(emails=chosen_emails)
         }
         clickmap = click_map(chosen.html_body, chosen_clicks)
+    if named is not None and chosen_emails is not None:
+        emails = chosen_emails
     context = {
         "campaign": campaign,
         "funnel": funnel,
+        "reached": funnel_from_counts(by_step),
         "members": total,
-        "engagement": campaign_engagement(campaign=campaign),
-        "links": link_clicks(emails=EmailMessage.objects.filter(campaign=campaign)),
+        "named": named,
+        "engagement": campaign_engagement(campaign=campaign, emails=emails),
+        "links": link_clicks(emails=emails),
         "list_emails": list_emails,
         "chosen": chosen,
         "clickmap": clickmap,

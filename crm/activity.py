@@ -63,8 +63,10 @@ class _MetricKind:
     column: str  # its column on crm_activitymetric
     table: str
     task_column: str  # the Task column naming it
-    # Rollups only: SQL listing (record_id, contact_id), the contacts whose metrics it adds up.
+    # Rollups only: SQL listing (record_id, contact_id), the contacts whose story is part of
+    # the record's, and the EmailMessage column relating an email to the record itself.
     people: str = ""
+    related_column: str = ""
 
 
 _CONTACT = _MetricKind("contact_id", "crm_contact", "who_contact_id")
@@ -75,12 +77,14 @@ _ACCOUNT = _MetricKind(
     "what_account_id",
     people="SELECT account_id AS record_id, id AS contact_id FROM crm_contact "
     "WHERE account_id IS NOT NULL",
+    related_column="related_account_id",
 )
 _OPPORTUNITY = _MetricKind(
     "opportunity_id",
     "crm_opportunity",
     "what_opportunity_id",
     people="SELECT opportunity_id AS record_id, contact_id FROM crm_opportunitycontactrole",
+    related_column="related_opportunity_id",
 )
 
 
@@ -172,7 +176,12 @@ def _metrics_upsert(kind: _MetricKind, ids: list[int] | None, now: datetime) -> 
     the SELECT inside an INSERT, but does for CREATE TABLE AS, which halves a full recompute.
     """
     adapt = connection.ops.adapt_datetimefield_value
-    params: dict[str, Any] = {"now": adapt(now), "since": adapt(now - METRICS_WINDOW)}
+    params: dict[str, Any] = {
+        "now": adapt(now),
+        "since": adapt(now - METRICS_WINDOW),
+        # A send with Enhanced Email off counts once, as its task: its copies are left out.
+        "logged_as_task": EmailMessageRelation.LOGGED_AS_TASK,
+    }
     if ids is not None:
         params |= {f"id{index}": pk for index, pk in enumerate(ids)}
     scope = ", ".join(f"%(id{index})s" for index in range(len(ids or ())))
@@ -230,7 +239,8 @@ def _person_facts(kind: _MetricKind, only: Callable[[str], str]) -> str:
             JOIN crm_emailmessage AS e ON e.id = r.email_id
             WHERE {person} IS NOT NULL {only(person)}
                 AND ((NOT e.incoming AND r.relation_type IN ('to', 'cc', 'bcc')
-                        AND r.delivery_status IN ('sent', 'bounced'))
+                        AND r.delivery_status IN ('sent', 'bounced')
+                        AND r.untracked_reason <> %(logged_as_task)s)
                     OR (e.incoming AND r.relation_type = 'from'))
             GROUP BY {person}
         ),
@@ -271,36 +281,136 @@ def _person_facts(kind: _MetricKind, only: Callable[[str], str]) -> str:
 
 
 def _rollup_facts(kind: _MetricKind, only: Callable[[str], str]) -> str:
-    """The CTEs adding up an Account's or Opportunity's contacts' metrics and its own tasks."""
+    """The CTEs computing an Account's or Opportunity's figures from the same story its
+    timeline shows (crm.timeline): the emails to or from its people (an account's contacts, an
+    opportunity's contact roles) and those related to the record itself, each email once however
+    many of its people it reached; the human opens and clicks on those emails; its own done
+    tasks and its people's, each once.
+
+    An email counts as a person's as it does on their own metrics (their copy was sent, at its
+    sending time, or they sent it); an email related to the record counts once one of its copies
+    was sent, or when it came in. The people's opens, clicks and tasks are read from their
+    metrics, which the recompute writes first: only the emails are read again, to count each
+    once.
+    """
+    when = "COALESCE(e.message_date, e.created_at)"
     return f"""
-        WITH people AS (
+        WITH mail AS (
+            -- A contact's copy of an outgoing email is To/Cc/Bcc, of an incoming one From
+            -- (crm.sending, inbound.effects): the copy alone says which, so only incoming
+            -- copies, which have no sending time, read their email.
+            SELECT p.record_id, r.email_id, FALSE AS incoming, r.sent_at AS at
+            FROM ({kind.people}) AS p
+            JOIN crm_emailmessagerelation AS r ON r.contact_id = p.contact_id
+            WHERE r.relation_type IN ('to', 'cc', 'bcc') AND r.sent_at IS NOT NULL
+                AND r.delivery_status IN ('sent', 'bounced')
+                AND r.untracked_reason <> %(logged_as_task)s {only("p.record_id")}
+            UNION ALL
+            SELECT p.record_id, r.email_id, TRUE, {when}
+            FROM ({kind.people}) AS p
+            JOIN crm_emailmessagerelation AS r ON r.contact_id = p.contact_id
+            JOIN crm_emailmessage AS e ON e.id = r.email_id
+            WHERE r.relation_type = 'from' AND e.incoming {only("p.record_id")}
+            UNION ALL
+            SELECT e.{kind.related_column}, e.id, e.incoming, {when}
+            FROM crm_emailmessage AS e
+            WHERE e.{kind.related_column} IS NOT NULL {only(f"e.{kind.related_column}")}
+                AND (e.incoming OR EXISTS (
+                    SELECT 1 FROM crm_emailmessagerelation AS c
+                    WHERE c.email_id = e.id AND c.relation_type IN ('to', 'cc', 'bcc')
+                        AND c.delivery_status IN ('sent', 'bounced')
+                        AND c.untracked_reason <> %(logged_as_task)s
+                ))
+        ),
+        emails AS (
+            -- An email that reached several of the record's people counts once, at its first
+            -- copy's time.
+            SELECT record_id,
+                MIN(at) AS first_email_at,
+                MAX(at) FILTER (WHERE NOT incoming) AS last_sent_at,
+                MAX(at) FILTER (WHERE incoming) AS last_received_at,
+                COUNT(*) FILTER (WHERE NOT incoming AND at >= %(since)s) AS sent_30d,
+                COUNT(*) FILTER (WHERE incoming AND at >= %(since)s) AS received_30d
+            FROM (
+                SELECT record_id, email_id, incoming, MIN(at) AS at
+                FROM mail GROUP BY record_id, email_id, incoming
+            ) AS once
+            GROUP BY record_id
+        ),
+        people AS (
+            -- What adds up without repeats from the people's own metrics (computed just
+            -- before): each open, click and task of theirs is one person's.
             SELECT p.record_id,
-                MIN(a.first_email_at) AS first_email_at,
-                MAX(a.last_email_sent_at) AS last_email_sent_at,
-                MAX(a.last_email_received_at) AS last_email_received_at,
                 MAX(a.last_activity_at) AS last_activity_at,
-                SUM(a.emails_sent_30d) AS emails_sent_30d,
-                SUM(a.emails_received_30d) AS emails_received_30d,
-                SUM(a.human_opens_30d) AS human_opens_30d,
-                SUM(a.human_clicks_30d) AS human_clicks_30d,
-                SUM(a.activities_30d) AS activities_30d
+                SUM(a.human_opens_30d) AS opens_30d,
+                SUM(a.human_clicks_30d) AS clicks_30d,
+                SUM(a.activities_30d - a.emails_sent_30d - a.emails_received_30d
+                    - a.human_opens_30d - a.human_clicks_30d) AS tasks_30d
             FROM ({kind.people}) AS p
             JOIN crm_activitymetric AS a ON a.contact_id = p.contact_id
             WHERE TRUE {only("p.record_id")}
             GROUP BY p.record_id
         ),
-        {_task_facts(kind, only)},
+        events AS (
+            -- Opens and clicks on the copies of an email related to the record that went to
+            -- anyone but its people (theirs are counted above).
+            SELECT e.{kind.related_column} AS record_id,
+                MAX(t.occurred_at) AS last_engaged_at,
+                COUNT(*) FILTER (WHERE t.kind = 'open' AND t.occurred_at >= %(since)s)
+                    AS opens_30d,
+                COUNT(*) FILTER (WHERE t.kind = 'click' AND t.occurred_at >= %(since)s)
+                    AS clicks_30d
+            FROM crm_emailmessage AS e
+            JOIN crm_emailmessagerelation AS r ON r.email_id = e.id
+            JOIN tracking_trackingevent AS t ON t.relation_id = r.id
+            WHERE t.label = 'human' AND NOT t.internal
+                AND e.{kind.related_column} IS NOT NULL {only(f"e.{kind.related_column}")}
+                AND NOT EXISTS (
+                    SELECT 1 FROM ({kind.people}) AS q
+                    WHERE q.record_id = e.{kind.related_column} AND q.contact_id = r.contact_id
+                )
+            GROUP BY e.{kind.related_column}
+        ),
+        tasks AS (
+            -- The record's own done tasks, but for those its people's metrics count already.
+            SELECT t.{kind.task_column} AS record_id,
+                MAX(t.completed_at) AS last_task_at,
+                COUNT(*) FILTER (WHERE t.completed_at >= %(since)s) AS tasks_30d
+            FROM crm_task AS t
+            WHERE t.status = 'completed' AND t.completed_at IS NOT NULL
+                AND t.{kind.task_column} IS NOT NULL {only(f"t.{kind.task_column}")}
+                AND NOT EXISTS (
+                    SELECT 1 FROM ({kind.people}) AS q
+                    WHERE q.record_id = t.{kind.task_column} AND q.contact_id = t.who_contact_id
+                )
+            GROUP BY t.{kind.task_column}
+        ),
         facts AS (
             SELECT x.id AS record_id, x.created_at,
-                m.first_email_at, m.last_email_sent_at, m.last_email_received_at,
-                {_greatest("m.last_activity_at", "k.last_task_at")} AS last_activity_at,
-                COALESCE(m.emails_sent_30d, 0) AS emails_sent_30d,
-                COALESCE(m.emails_received_30d, 0) AS emails_received_30d,
-                COALESCE(m.human_opens_30d, 0) AS human_opens_30d,
-                COALESCE(m.human_clicks_30d, 0) AS human_clicks_30d,
-                COALESCE(m.activities_30d, 0) + COALESCE(k.tasks_30d, 0) AS activities_30d
+                m.first_email_at,
+                m.last_sent_at AS last_email_sent_at,
+                m.last_received_at AS last_email_received_at,
+                {
+        _greatest(
+            "m.last_sent_at",
+            "m.last_received_at",
+            "n.last_activity_at",
+            "v.last_engaged_at",
+            "k.last_task_at",
+        )
+    } AS last_activity_at,
+                COALESCE(m.sent_30d, 0) AS emails_sent_30d,
+                COALESCE(m.received_30d, 0) AS emails_received_30d,
+                COALESCE(n.opens_30d, 0) + COALESCE(v.opens_30d, 0) AS human_opens_30d,
+                COALESCE(n.clicks_30d, 0) + COALESCE(v.clicks_30d, 0) AS human_clicks_30d,
+                COALESCE(m.sent_30d, 0) + COALESCE(m.received_30d, 0)
+                    + COALESCE(n.opens_30d, 0) + COALESCE(v.opens_30d, 0)
+                    + COALESCE(n.clicks_30d, 0) + COALESCE(v.clicks_30d, 0)
+                    + COALESCE(n.tasks_30d, 0) + COALESCE(k.tasks_30d, 0) AS activities_30d
             FROM {kind.table} AS x
-            LEFT JOIN people AS m ON m.record_id = x.id
+            LEFT JOIN emails AS m ON m.record_id = x.id
+            LEFT JOIN people AS n ON n.record_id = x.id
+            LEFT JOIN events AS v ON v.record_id = x.id
             LEFT JOIN tasks AS k ON k.record_id = x.id
             WHERE TRUE {only("x.id")}
         )

@@ -185,6 +185,9 @@ class RelationInline(admin.TabularInline):
     extra = 0
     can_delete = False
 
+    def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
 
 @admin.register(EmailMessage)
 class EmailMessageAdmin(admin.ModelAdmin):
@@ -207,6 +210,14 @@ class EmailMessageAdmin(admin.ModelAdmin):
     raw_id_fields = ["reply_to_message", "related_account", "related_opportunity", "sender"]
     inlines = [RelationInline]
 
+    # A stored email is a record of what was sent or received: read-only, as in Salesforce.
+    # Email is created by sending (crm.sending) and inbound mail, never by hand here.
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
 
 @admin.register(EmailMessageRelation)
 class EmailMessageRelationAdmin(admin.ModelAdmin):
@@ -224,6 +235,13 @@ class EmailMessageRelationAdmin(admin.ModelAdmin):
     list_select_related = ["email"]
     search_fields = ["address", "email__subject", "message_id"]
     raw_id_fields = ["email", "contact", "lead", "user"]
+
+    # A recipient's copy is part of the stored email: read-only too.
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
 
 
 @admin.register(OrgSettings)

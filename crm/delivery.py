@@ -8,14 +8,17 @@ and then the email's delivery status, and is logged (crm.email_events).
 
 from __future__ import annotations
 
+import re
 import smtplib
 from collections.abc import Collection, Sequence
 from email.headerregistry import Address
+from typing import Any
 
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives, get_connection
 from django.db import transaction
-from django.db.models import Count, Q
+from django.db.models import Case, Count, Q, Value, When
+from django.db.models.functions import Lower
 from django.urls import reverse
 from django.utils import timezone
 
@@ -76,6 +79,7 @@ def emails_deliver(*, email_ids: Sequence[int]) -> None:
             honeypots[link_email] = link_id
         else:
             links[link_email][url] = link_id
+    threading = _thread_headers(emails, pending)
     deferred = ""
     # Outcomes are stored and logged together after the loop: a few statements, not per copy.
     attempted: list[Relation] = []
@@ -105,6 +109,7 @@ def emails_deliver(*, email_ids: Sequence[int]) -> None:
                     relation,
                     links=links[email.pk],
                     honeypot=honeypots.get(email.pk),
+                    thread_headers=threading.get(relation.pk),
                 )
                 message.connection = connection
                 status, reason = _send_one(message)
@@ -190,7 +195,16 @@ def _finish(email_ids: Collection[int]) -> None:
         if sent:
             emails.filter(message_date__isnull=True).update(message_date=now)
             emails.update(
-                delivery_status=delivery, failure_reason=reason, status=EmailMessage.Status.SENT
+                delivery_status=delivery,
+                failure_reason=reason,
+                # A reply may already have come back on a copy sent before a retried one.
+                status=Case(
+                    When(
+                        status=EmailMessage.Status.REPLIED,
+                        then=Value(EmailMessage.Status.REPLIED),
+                    ),
+                    default=Value(EmailMessage.Status.SENT),
+                ),
             )
         else:
             emails.update(delivery_status=delivery, failure_reason=reason)
@@ -201,6 +215,71 @@ _DELIVERY_EVENT: dict[str, str] = {
     Relation.Delivery.FAILED: EmailEvent.Kind.FAILED,
     Relation.Delivery.PENDING: EmailEvent.Kind.DEFERRED,
 }
+
+
+_MESSAGE_ID = re.compile(r"[^\s<>]{1,250}")
+
+
+def _thread_headers(
+    emails: dict[int, EmailMessage], pending: Sequence[Relation]
+) -> dict[int, dict[str, str]]:
+    """In-Reply-To and References for each pending copy of a reply, by relation id.
+
+    Each names the Message-IDs this recipient's mail program holds: a received email's own, or
+    for one we sent, the id of that recipient's copy (each copy has its own), else the email's.
+    References gives the thread's first email and the one answered, which is what mail
+    programs thread on. Two queries for the whole batch.
+    """
+    replies = [relation for relation in pending if emails[relation.email_id].reply_to_message_id]
+    if not replies:
+        return {}
+    answered = {emails[r.email_id].reply_to_message_id for r in replies}
+    threads = {emails[r.email_id].thread_identifier for r in replies} - {""}
+    known = {
+        row["pk"]: row
+        for row in EmailMessage.objects.filter(
+            Q(pk__in=answered) | Q(message_identifier__in=threads)
+        ).values("pk", "incoming", "message_identifier")
+    }
+    roots = {row["message_identifier"]: row for row in sorted(known.values(), key=_pk_desc)}
+    copies = {
+        (email_id, address.lower()): message_id
+        for email_id, address, message_id in Relation.objects.annotate(lower=Lower("address"))
+        .filter(
+            email_id__in=known,
+            lower__in={r.address.lower() for r in replies},
+            relation_type__in=_RECIPIENT_TYPES,
+        )
+        .exclude(message_id="")
+        .values_list("email_id", "address", "message_id")
+    }
+
+    def id_held(row: dict[str, Any] | None, address: str) -> str:
+        if row is None:
+            return ""
+        held = row["message_identifier"]
+        if not row["incoming"]:
+            held = copies.get((row["pk"], address.lower()), held)
+        return held if _MESSAGE_ID.fullmatch(held) else ""
+
+    result: dict[int, dict[str, str]] = {}
+    for relation in replies:
+        email = emails[relation.email_id]
+        parent = id_held(known.get(email.reply_to_message_id or 0), relation.address)
+        if not parent:
+            continue
+        root = id_held(roots.get(email.thread_identifier), relation.address)
+        chain = dict.fromkeys(i for i in (root, parent) if i)
+        result[relation.pk] = {
+            "In-Reply-To": f"<{parent}>",
+            "References": " ".join(f"<{i}>" for i in chain),
+        }
+    return result
+
+
+def _pk_desc(row: dict[str, Any]) -> int:
+    # Two emails with one Message-ID (a message received twice): the first one is the root.
+    return -row["pk"]
 
 
 def _send_one(message: EmailMultiAlternatives) -> tuple[str, str]:
@@ -226,14 +305,34 @@ def _smtp_outcome(code: int, text: bytes | str) -> tuple[str, str]:
     return Relation.Delivery.FAILED, reason
 
 
-def _render_copy(
-    email: EmailMessage, relation: Relation, *, links: dict[str, int], honeypot: int | None
-) -> EmailMultiAlternatives:
-    values = merge_values(
+def copy_content(email: EmailMessage, relation: Relation) -> tuple[str, str, str]:
+    """One recipient's subject, HTML and text as they read them: merge fields filled, links
+    not yet rewritten.
+
+    An email to one person is stored filled; one to several keeps its merge fields, and each
+    copy is made again from it with the values kept on its relation at send time
+    (`merge_values`), so it reads exactly as sent even after the person's record changes.
+    Copies sent before the values were kept are filled from the record as it is now.
+    """
+    values = relation.merge_values or merge_values(
         relation.contact or relation.lead, relation.name, relation.address, email.sender
     )
-    html = merge(email.html_body, values, as_html=True)
-    text = merge(email.text_body, values, as_html=False)
+    return (
+        merge(email.subject, values, as_html=False),
+        merge(email.html_body, values, as_html=True),
+        merge(email.text_body, values, as_html=False),
+    )
+
+
+def _render_copy(
+    email: EmailMessage,
+    relation: Relation,
+    *,
+    links: dict[str, int],
+    honeypot: int | None,
+    thread_headers: dict[str, str] | None = None,
+) -> EmailMultiAlternatives:
+    subject, html, text = copy_content(email, relation)
     if relation.is_tracked:
 
         def url_for(destination: str) -> str | None:
@@ -262,12 +361,13 @@ def _render_copy(
     }
     if email.cc_addresses:
         headers["Cc"] = email.cc_addresses
+    headers |= thread_headers or {}
     if email.source == EmailMessage.Source.LIST:
         headers |= list_unsubscribe_headers(
             token_for(relation.pk, Purpose.UNSUBSCRIBE), from_address=email.from_address
         )
     message = EmailMultiAlternatives(
-        subject=merge(email.subject, values, as_html=False),
+        subject=subject,
         body=text,
         # The envelope sender: a VERP address names this recipient even in a vague bounce.
         from_email=verp_address(token) or from_header,

@@ -61,5 +61,5 @@ def email_events_record(
             FROM crm_emailmessagerelation AS r JOIN crm_emailmessage AS m ON m.id = r.email_id
             WHERE {scope} GROUP BY 1, 2, 3""",  # noqa: S608 -- constants and placeholders only
         ),
-        {**params, "day": timezone.localdate(when)},
+        {**params, "day": timezone.localdate(when, timezone.get_default_timezone())},
     )

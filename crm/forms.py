@@ -4,8 +4,10 @@ choices and calls."""
 import re
 from collections.abc import Iterable
 from typing import Any
+from zoneinfo import available_timezones
 
 from django import forms
+from django.conf import settings
 from django.contrib.auth.forms import AuthenticationForm
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
@@ -38,6 +40,21 @@ def style_widgets(fields: Iterable[forms.Field]) -> None:
         else:
             css = "form-control"
         widget.attrs["class"] = f"{widget.attrs.get('class', '')} {css}".strip()
+
+
+def empty_choices_worded(fields: Iterable[forms.Field]) -> None:
+    """A select's empty choice says what it means, where Django writes "---------": "No
+    account" when the field may stay empty, "Choose the stage" when it must be chosen."""
+    for field in fields:
+        label = str(field.label or "one").lower()
+        worded = f"No {label}" if not field.required else f"Choose the {label}"
+        if isinstance(field, forms.ModelChoiceField):
+            if field.empty_label == "---------":
+                field.empty_label = worded
+        elif isinstance(field, forms.ChoiceField):
+            choices: list[Any] = list(field.choices)  # type: ignore[arg-type]
+            if choices and choices[0] == ("", "---------"):
+                field.choices = [("", worded), *choices[1:]]
 
 
 class BootstrapMixin:
@@ -76,6 +93,7 @@ class RecordForm(BootstrapMixin, forms.ModelForm):
             if isinstance(field, forms.ModelChoiceField):
                 visible: QuerySet[Any] = model.objects.visible_to(user)
                 field.queryset = visible
+        empty_choices_worded(self.fields.values())
         self.style_widgets()
 
     def save(self, commit: bool = True) -> Any:
@@ -320,6 +338,11 @@ def parse_addresses(value: str) -> list[str]:
     return [part for part in re.split(r"[,;\s]+", value.strip()) if part]
 
 
+def related_key(record: Account | Opportunity) -> str:
+    """A "Related to" choice's value: the kind and the id ("account:7")."""
+    return f"{'account' if isinstance(record, Account) else 'opportunity'}:{record.pk}"
+
+
 class EmailComposeForm(BootstrapMixin, forms.Form):
     template = forms.ModelChoiceField(
         queryset=EmailTemplate.objects.filter(is_active=True),
@@ -338,10 +361,52 @@ class EmailComposeForm(BootstrapMixin, forms.Form):
         + ", ".join(f"{{{{{name}}}}}" for name in merge.FIELDS)
         + ". The plain-text part is made from this.",
     )
+    related_to = forms.ChoiceField(
+        label="Related to",
+        required=False,
+        help_text="The account or opportunity this email is filed under.",
+    )
+    campaign = forms.ModelChoiceField(
+        queryset=EmailTemplate.objects.none(),
+        required=False,
+        empty_label="No campaign",
+        help_text="Counts this email in the campaign's report.",
+    )
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *args: Any,
+        related: Iterable[Account | Opportunity] = (),
+        campaigns: QuerySet[Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        """`related`: the accounts and opportunities the sender may file it under (records they
+        may see); `campaigns`: what crm.hooks.email_campaigns offers (None: no campaign field)."""
         super().__init__(*args, **kwargs)
+        self.related = {related_key(record): record for record in related}
+        related_field = self.fields["related_to"]
+        assert isinstance(related_field, forms.ChoiceField)
+        related_field.choices = [("", "Nothing")] + [
+            (key, f"{'Account' if isinstance(record, Account) else 'Opportunity'}: {record}")
+            for key, record in self.related.items()
+        ]
+        if not self.related:
+            related_field.help_text = (
+                "Nothing to file it under: the recipients have no account or opportunity you "
+                "can see."
+            )
+        if campaigns is None:
+            del self.fields["campaign"]
+        else:
+            campaign_field = self.fields["campaign"]
+            assert isinstance(campaign_field, forms.ModelChoiceField)
+            campaign_field.queryset = campaigns
+            if not campaigns.exists():
+                campaign_field.help_text = "No active campaign to count it in."
         self.style_widgets()
+
+    def clean_related_to(self) -> Account | Opportunity | None:
+        return self.related.get(self.cleaned_data.get("related_to") or "")
 
     def _clean_addresses(self, name: str) -> list[str]:
         addresses = parse_addresses(self.cleaned_data.get(name, ""))
@@ -369,15 +434,12 @@ class EmailComposeForm(BootstrapMixin, forms.Form):
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or {}
-        unknown = merge.unknown_fields(cleaned.get("subject", "") + cleaned.get("html_body", ""))
-        if unknown:
-            raise ValidationError(
-                "Unknown merge field "
-                + ", ".join(f"{{{{{name}}}}}" for name in unknown)
-                + ". Use one of: "
-                + ", ".join(f"{{{{{name}}}}}" for name in merge.FIELDS)
-                + "."
-            )
+        # Unknown {{fields}} and other tools' (*|FNAME|*, %%FirstName%%) would arrive unfilled;
+        # a quoted message is the other side's words, not the sender's to fix.
+        written = merge.written_part(cleaned.get("html_body", ""))
+        problems = merge.field_problems(cleaned.get("subject", "") + "\n" + written)
+        if problems:
+            raise ValidationError(problems)
         return cleaned
 
 
@@ -485,3 +547,31 @@ class SecurityChangeForm(CodeForm):
         if not self.user.check_password(password):
             raise forms.ValidationError("That is not your password.")
         return password
+
+
+def time_zone_choices() -> list[tuple[str, str]]:
+    """The zone database's places ("Europe/Paris"), sorted, after the site's own zone."""
+    places = sorted(zone for zone in available_timezones() if "/" in zone and "Etc/" not in zone)
+    site = f"The site's time zone ({settings.TIME_ZONE})"
+    return [("", site), ("UTC", "UTC"), *((zone, zone.replace("_", " ")) for zone in places)]
+
+
+class TimeZoneForm(BootstrapMixin, forms.ModelForm):
+    """The zone a user's pages show dates and times in (config.middleware)."""
+
+    class Meta:
+        model = User
+        fields = ["time_zone"]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        field = self.fields["time_zone"]
+        # A select, not a text box: a name mistyped would fail, and a list shows what exists.
+        self.fields["time_zone"] = forms.ChoiceField(
+            label="Time zone",
+            choices=time_zone_choices(),
+            required=False,
+            validators=field.validators,
+            help_text="Dates and times on every page are shown in this zone.",
+        )
+        self.style_widgets()

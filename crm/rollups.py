@@ -28,7 +28,10 @@ URL_LENGTH = 500
 def local_date(column: str) -> tuple[str, dict[str, Any]]:
     """The day of a timestamp column in the site's time zone, as SQL and named parameters."""
     sql, params = connection.ops.datetime_cast_date_sql(
-        column, (), timezone.get_current_timezone_name()
+        # The site's day, whatever zone the request shows the user: the rollups are shared.
+        column,
+        (),
+        timezone.get_default_timezone_name(),
     )
     names = {f"tz{index}": value for index, value in enumerate(params)}
     return sql % tuple(f"%({name})s" for name in names), names
@@ -70,4 +73,4 @@ def first_day_held_in_full(retention_months: int) -> date:
     deleted by Setup's retention, and their rollups are all that is left of them, so a rebuild
     starts here."""
     cutoff = months_before(timezone.now(), retention_months)
-    return timezone.localdate(cutoff) + timedelta(days=1)
+    return timezone.localdate(cutoff, timezone.get_default_timezone()) + timedelta(days=1)

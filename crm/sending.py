@@ -39,8 +39,8 @@ from crm.models import (
     User,
 )
 from crm.suppression import suppression_lift
-from mailkit.merge import merge
-from mailkit.rewrite import find_links, html_to_text
+from mailkit.merge import field_problems, has_fields, merge, written_part
+from mailkit.rewrite import find_links, html_to_text, link_bare_urls
 from privacy.policy import EmailPolicy, email_policy
 
 Recipient = Contact | Lead | User | str
@@ -88,12 +88,23 @@ def email_send(
     source: str = EmailMessage.Source.SINGLE,
     related_to: Account | Opportunity | None = None,
     campaign: Model | None = None,
+    reply_to: EmailMessage | None = None,
+    forward: bool = False,
 ) -> EmailMessage:
     """Record an email and queue its delivery: one tracked (where allowed) copy per recipient.
 
     `campaign` is a campaigns.Campaign, typed as a Model: crm does not import campaigns.
+    `reply_to` is the email this one answers (or forwards, with `forward`): the new one joins
+    its thread, and a reply is linked to it and sent with In-Reply-To / References
+    (crm.delivery), so each recipient's mail program keeps the conversation together. The
+    caller checks the sender may see it (EmailMessage.objects.visible_to).
     """
     org = _sending_allowed()
+    # Another tool's merge syntax (*|FNAME|*, %%FirstName%%) would reach people as written.
+    problems = field_problems(f"{subject}\n{written_part(html_body)}")
+    if problems:
+        raise SendRefused(problems)
+    html_body = link_bare_urls(html_body)
     addresses = _resolve(to, cc, bcc, sender=sender)
     if not addresses:
         raise SendRefused("Add at least one recipient.")
@@ -113,7 +124,14 @@ def email_send(
             related_to=related_to,
             campaign=campaign,
         )
+        if reply_to is not None:
+            _thread(draft.email, reply_to, forward=forward)
         (email,) = _record(org, [draft], sender=sender, related_to=related_to)
+        if reply_to is not None and reply_to.incoming:
+            # Salesforce's Status of a received email: answered or passed on by the user.
+            EmailMessage.objects.filter(pk=reply_to.pk).update(
+                status=EmailMessage.Status.FORWARDED if forward else EmailMessage.Status.REPLIED
+            )
         if not is_list:
             # A rep writing to a bounced address has fixed it (the composer warned them).
             for address in suppressed:
@@ -274,6 +292,9 @@ def _draft(
             delivery_status=Relation.Delivery.SENT,
         )
     ]
+    # An email to several people keeps its merge fields; each copy keeps the values it is
+    # filled with, so it can be shown as sent after the person's record changes.
+    keep_values = has_fields(f"{subject}\n{html_body}")
     for item, decision in zip(addresses, decisions, strict=True):
         rows.append(
             Relation(
@@ -281,6 +302,11 @@ def _draft(
                 relation_type=item.kind,
                 address=item.address,
                 name=item.name,
+                merge_values=(
+                    merge_values(item.person, item.name, item.address, sender)
+                    if keep_values
+                    else {}
+                ),
                 contact=item.contact,
                 lead=item.lead,
                 user=item.user,
@@ -302,6 +328,15 @@ def _draft(
     return _Draft(email, rows, addresses)
 
 
+def _thread(email: EmailMessage, original: EmailMessage, *, forward: bool) -> None:
+    """Put a draft in the original's conversation; a reply (not a forward) also names it."""
+    email.thread_identifier = (
+        original.thread_identifier or original.message_identifier or email.thread_identifier
+    )
+    if not forward:
+        email.reply_to_message = original
+
+
 def _record(
     org: OrgSettings,
     drafts: Sequence[_Draft],
@@ -317,14 +352,17 @@ def _record(
         relation_ids=[row.pk for row in rows if row.delivery_status == Relation.Delivery.PENDING],
     )
     TrackedLink.objects.bulk_create(
-        [link for email in emails if email.is_tracked for link in _links_of(email)]
+        [link for draft in drafts if draft.email.is_tracked for link in _links_of(draft)]
     )
     if not org.enhanced_email:
         now = timezone.now()
-        for draft in drafts:
-            _log_as_task(
-                draft.email, draft.addresses, sender=sender, related_to=related_to, when=now
-            )
+        Task.objects.bulk_create(
+            [
+                task
+                for draft in drafts
+                for task in _tasks_logging(draft, sender=sender, related_to=related_to, when=now)
+            ]
+        )
     return emails
 
 
@@ -348,23 +386,42 @@ def merge_values(
     }
 
 
+def _values_of(row: Relation, sender: User | None) -> dict[str, str]:
+    """A recipient's merge values, as delivery (crm.delivery) fills their copy: those kept at
+    send time, else (copies sent before they were kept) read from the record now."""
+    return row.merge_values or merge_values(row.contact or row.lead, row.name, row.address, sender)
+
+
 def _untracked_reason(org: OrgSettings, decision: EmailPolicy) -> str:
     if not decision.may_send:
         return ""
     if not org.enhanced_email:
-        return "Enhanced Email is off"
+        return Relation.LOGGED_AS_TASK
     if not org.email_tracking_enabled:
         return "Email tracking is off"
     return "" if decision.may_track else decision.reason
 
 
-def _links_of(email: EmailMessage) -> list[TrackedLink]:
-    """One TrackedLink per distinct destination, and the hidden honeypot link.
+def _links_of(draft: _Draft) -> list[TrackedLink]:
+    """One TrackedLink per distinct destination as the recipients get it, and the hidden
+    honeypot link.
 
+    A link holding a merge field ("?email={{email}}") leads somewhere else for each recipient,
+    so it gets a row per distinct filled-in URL: delivery fills each copy's fields before it
+    rewrites the links and finds that copy's row by its URL, and a click token still names one
+    fixed URL, which the fast path redirects to from its cache (no template, no recipient read).
     The destinations are the HTML's trackable links; the text part, generated from the HTML,
     has the same ones (a link the HTML marks data-notrack stays untracked in the text too).
     """
-    destinations = list(dict.fromkeys(find_links(email.html_body)))
+    email = draft.email
+    bodies = [email.html_body]
+    if has_fields(email.html_body):
+        bodies = [
+            merge(email.html_body, _values_of(row, email.sender), as_html=True)
+            for row in draft.rows
+            if row.is_tracked
+        ]
+    destinations = list(dict.fromkeys(url for body in bodies for url in find_links(body)))
     rows = [
         TrackedLink(email=email, url=url, position=position)
         for position, url in enumerate(destinations)
@@ -458,7 +515,10 @@ def _records_by_address(
 
 def _daily_used(*, is_list: bool) -> int:
     """Recipients sent to (or queued) today, list or single email: what the daily limit counts."""
-    start = timezone.localtime().replace(hour=0, minute=0, second=0, microsecond=0)
+    # The site's day (the user's page may show another zone): the limit is the org's.
+    start = timezone.localtime(timezone=timezone.get_default_timezone()).replace(
+        hour=0, minute=0, second=0, microsecond=0
+    )
     list_source = Q(email__source=EmailMessage.Source.LIST)
     return (
         Relation.objects.filter(list_source if is_list else ~list_source)
@@ -501,26 +561,46 @@ def _header_list(items: Iterable[_Address]) -> str:
     )
 
 
-def _log_as_task(
-    email: EmailMessage,
-    addresses: Sequence[_Address],
+def _tasks_logging(
+    draft: _Draft,
     *,
     sender: User,
     related_to: Account | Opportunity | None,
     when: datetime,
-) -> None:
-    """Enhanced Email off: the send is logged as a completed Email task, as in Salesforce."""
-    person = next((a.person for a in addresses if a.person is not None), None)
-    Task.objects.create(
-        subject=f"Email: {email.subject}"[:255],
-        description=f"To: {email.to_addresses}\n\n{email.text_body}",
-        status=Task.Status.COMPLETED,
-        subtype=Task.Subtype.EMAIL,
-        completed_at=when,
-        due_date=timezone.localdate(),
-        owner=sender,
-        who_contact=person if isinstance(person, Contact) else None,
-        who_lead=person if isinstance(person, Lead) else None,
-        what_account=related_to if isinstance(related_to, Account) else None,
-        what_opportunity=related_to if isinstance(related_to, Opportunity) else None,
-    )
+) -> list[Task]:
+    """Enhanced Email off: the send is logged as a completed Email task, as in Salesforce.
+
+    A task per Contact or Lead it goes to, showing what that person got (merge fields filled),
+    or one with no one named when it goes to plain addresses only; none when nobody may receive
+    it. The task is the send's one activity record: the copies (kept for delivery, bounces and
+    replies, marked Relation.LOGGED_AS_TASK) are left out of activity and the timeline.
+    """
+    email = draft.email
+    sent = [
+        row
+        for row in draft.rows
+        if row.relation_type != Relation.Type.FROM
+        and row.delivery_status == Relation.Delivery.PENDING
+    ]
+    people = [row for row in sent if row.contact or row.lead] or sent[:1]
+    tasks = []
+    for row in people:
+        values = _values_of(row, sender) if row.contact or row.lead else {}
+        subject = merge(email.subject, values, as_html=False) if values else email.subject
+        text = merge(email.text_body, values, as_html=False) if values else email.text_body
+        tasks.append(
+            Task(
+                subject=f"Email: {subject}"[:255],
+                description=f"To: {email.to_addresses}\n\n{text}",
+                status=Task.Status.COMPLETED,
+                subtype=Task.Subtype.EMAIL,
+                completed_at=when,
+                due_date=timezone.localdate(),
+                owner=sender,
+                who_contact=row.contact,
+                who_lead=row.lead,
+                what_account=related_to if isinstance(related_to, Account) else None,
+                what_opportunity=related_to if isinstance(related_to, Opportunity) else None,
+            )
+        )
+    return tasks

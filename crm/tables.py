@@ -1,15 +1,21 @@
 """django-tables2 tables for the record lists, the email list and "My tasks"."""
 
+from decimal import Decimal
+
 import django_tables2 as tables
+from django.template.defaultfilters import floatformat
 
 from crm.models import Account, Contact, EmailMessage, Lead, Opportunity, Task
+
+# An owner is shown by name (User.display_name) and sorted the same way.
+_BY_OWNER = ("owner__first_name", "owner__last_name", "owner__username")
 
 
 class ActivityColumns(tables.Table):
     """A record's activity metrics as sortable columns; the list selects the metric row with it."""
 
     last_activity = tables.DateTimeColumn(
-        accessor="activity__last_activity_at", verbose_name="Last activity", format="M j, Y"
+        accessor="activity__last_activity_at", verbose_name="Last activity", format="DATE_FORMAT"
     )
     inactive_days = tables.Column(accessor="activity__inactive_days", verbose_name="Days quiet")
     emails_sent_30d = tables.Column(accessor="activity__emails_sent_30d", verbose_name="Sent 30d")
@@ -21,7 +27,7 @@ class ActivityColumns(tables.Table):
 
 class AccountTable(ActivityColumns):
     name = tables.Column(linkify=True)
-    owner = tables.Column(accessor="owner__username", verbose_name="Owner")
+    owner = tables.Column(accessor="owner__display_name", verbose_name="Owner", order_by=_BY_OWNER)
 
     class Meta:
         model = Account
@@ -49,7 +55,7 @@ class ContactTable(SelectColumn, ActivityColumns):
         verbose_name="Name",
     )
     account = tables.Column(linkify=True)
-    owner = tables.Column(accessor="owner__username", verbose_name="Owner")
+    owner = tables.Column(accessor="owner__display_name", verbose_name="Owner", order_by=_BY_OWNER)
 
     class Meta:
         model = Contact
@@ -68,7 +74,7 @@ class LeadTable(SelectColumn, ActivityColumns):
         order_by=("last_name", "first_name"),
         verbose_name="Name",
     )
-    owner = tables.Column(accessor="owner__username", verbose_name="Owner")
+    owner = tables.Column(accessor="owner__display_name", verbose_name="Owner", order_by=_BY_OWNER)
 
     class Meta:
         model = Lead
@@ -83,12 +89,16 @@ class LeadTable(SelectColumn, ActivityColumns):
 class OpportunityTable(tables.Table):
     name = tables.Column(linkify=True)
     account = tables.Column(linkify=True)
-    owner = tables.Column(accessor="owner__username", verbose_name="Owner")
+    amount = tables.Column(attrs={"td": {"class": "text-end"}, "th": {"class": "text-end"}})
+    owner = tables.Column(accessor="owner__display_name", verbose_name="Owner", order_by=_BY_OWNER)
 
     class Meta:
         model = Opportunity
         fields = ["name", "account", "stage", "amount", "probability", "close_date", "owner"]
         empty_text = "No opportunities match."
+
+    def render_amount(self, value: Decimal) -> str:
+        return floatformat(value, "2g")  # 103,000.00, as the record page writes it
 
 
 class TaskTable(tables.Table):
@@ -96,7 +106,9 @@ class TaskTable(tables.Table):
     who = tables.Column(
         accessor="who", verbose_name="Name", orderable=False, linkify=lambda value: value
     )
-    owner = tables.Column(accessor="owner__username", verbose_name="Assigned to")
+    owner = tables.Column(
+        accessor="owner__display_name", verbose_name="Assigned to", order_by=_BY_OWNER
+    )
 
     class Meta:
         model = Task

@@ -13,7 +13,7 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
-from django.db.models import F, Q, QuerySet
+from django.db.models import Exists, F, OuterRef, Q, QuerySet
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
@@ -120,8 +120,10 @@ def timeline(
 ) -> Page:
     """A page of the record's timeline; `previous_month` ("2026-11") is the last one shown.
 
-    An account's timeline gathers its contacts' email and tasks: with a `viewer`, only those
-    of the contacts the viewer may see, so another rep's contact on the account shows nothing.
+    An account's timeline gathers its contacts' email and tasks, an opportunity's those of its
+    contact roles, each with the email related to the record itself, every email once: with a
+    `viewer`, only those of the contacts the viewer may see, so another rep's contact on the
+    account shows nothing. The activity card counts the same emails (crm.activity).
     """
     position = Cursor.parse(cursor) if cursor else None
     window = _window(start, end)
@@ -164,6 +166,8 @@ def _emails(
         )
         relations: QuerySet[EmailMessageRelation] = (
             EmailMessageRelation.objects.filter(**person)
+            # Enhanced Email off: the send shows once, as its completed Email task.
+            .exclude(untracked_reason=EmailMessageRelation.LOGGED_AS_TASK)
             .annotate(when=_EMAIL_WHEN)
             .filter(window)
             .select_related("email__sender", "last_clicked_link")
@@ -176,19 +180,19 @@ def _emails(
             Entry("email", row.when, row.pk, row.email, row, _relation_badges(row))  # type: ignore[attr-defined]
             for row in relations[: limit + 1]
         ]
-    if isinstance(record, Account):
-        emails = EmailMessage.objects.filter(
-            Q(related_account=record)
-            | Q(
-                pk__in=EmailMessageRelation.objects.filter(
-                    contact__in=contacts.filter(account=record)
-                ).values("email")
-            )
-        )
-    else:
-        emails = EmailMessage.objects.filter(related_opportunity=record)
+    related = (
+        Q(related_account=record) if isinstance(record, Account) else Q(related_opportunity=record)
+    )
+    # One row per email however many of the record's people it went to: a subquery, not a
+    # join, so nothing is repeated.
+    people = EmailMessageRelation.objects.filter(contact__in=_people(record, contacts))
+    emails = EmailMessage.objects.filter(related | Q(pk__in=people.values("email")))
+    logged_as_task = EmailMessageRelation.objects.filter(
+        email=OuterRef("pk"), untracked_reason=EmailMessageRelation.LOGGED_AS_TASK
+    )
     emails = (
-        emails.annotate(when=_OWN_WHEN)
+        emails.exclude(Exists(logged_as_task))
+        .annotate(when=_OWN_WHEN)
         .filter(window)
         .select_related("sender")
         .defer("html_body", "text_body")
@@ -202,14 +206,22 @@ def _emails(
     ]
 
 
+def _people(record: Account | Opportunity, contacts: QuerySet[Contact]) -> QuerySet[Contact]:
+    """The contacts whose story is part of the record's: an account's own contacts, an
+    opportunity's contact roles (of those `contacts` the viewer may see)."""
+    if isinstance(record, Account):
+        return contacts.filter(account=record)
+    return contacts.filter(roles__opportunity=record)
+
+
 def _task_filter(record: Record, contacts: QuerySet[Contact]) -> Q:
     if isinstance(record, Contact):
         return Q(who_contact=record)
     if isinstance(record, Lead):
         return Q(who_lead=record)
     if isinstance(record, Account):
-        return Q(what_account=record) | Q(who_contact__in=contacts.filter(account=record))
-    return Q(what_opportunity=record)
+        return Q(what_account=record) | Q(who_contact__in=_people(record, contacts))
+    return Q(what_opportunity=record) | Q(who_contact__in=_people(record, contacts))
 
 
 def _open_tasks(record: Record, contacts: QuerySet[Contact]) -> QuerySet[Task]:

@@ -173,6 +173,11 @@ def reply_record(
         lead_ids=[original.lead_id] if original.lead_id else [],
     )
     if not is_auto_reply:
+        # Salesforce's Status of the email answered; the reply names it (reply_to_message), so
+        # the email page links one to the other.
+        EmailMessage.objects.filter(pk=sent.pk).exclude(status=EmailMessage.Status.REPLIED).update(
+            status=EmailMessage.Status.REPLIED
+        )
         first_reply = Relation.objects.filter(pk=original.pk, replied_at__isnull=True).update(
             replied_at=received_at
         )

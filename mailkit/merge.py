@@ -1,4 +1,10 @@
-"""Merge fields: `{{first_name}}` in a subject or body becomes the recipient's first name."""
+"""Merge fields: `{{first_name}}` in a subject or body becomes the recipient's first name.
+
+Other tools' merge syntax (Mailchimp's `*|FNAME|*`, Marketing Cloud's `%%FirstName%%`,
+Salesforce's `{!Contact.FirstName}`, ...) means nothing here and would reach the recipient as
+written, so `field_problems` names it before the email is sent. static/js/composer.js repeats
+these patterns for the composer's hint as the user types; this module is the authority.
+"""
 
 import html
 import re
@@ -16,11 +22,83 @@ FIELDS = {
 }
 _FIELD = re.compile(r"\{\{\s*([A-Za-z_]+)\s*\}\}")
 
+# Other tools' names for our fields, squeezed (lower case, no space, "_", "-" or "."), after
+# any object prefix ("Contact.", "lead.") is dropped: what a foreign field should become.
+_ALIASES = {
+    "fname": "first_name",
+    "firstname": "first_name",
+    "lname": "last_name",
+    "lastname": "last_name",
+    "surname": "last_name",
+    "name": "name",
+    "fullname": "name",
+    "company": "company",
+    "companyname": "company",
+    "account": "company",
+    "accountname": "company",
+    "title": "title",
+    "jobtitle": "title",
+    "email": "email",
+    "emailaddress": "email",
+}
+# Each pattern is another system's whole merge syntax, so plain text never matches it. Square
+# and single curly brackets are everyday punctuation ("[1]", "{sic}"): they count only around
+# a name that is one of our fields' (see _ALIASES), like "[First Name]" or "{FIRSTNAME}".
+_FOREIGN = (
+    ("Mailchimp", re.compile(r"\*\|[A-Za-z0-9_:-]{1,40}\|\*")),
+    ("Marketing Cloud", re.compile(r"%%=?[A-Za-z_@][A-Za-z0-9_.@() -]{0,40}=?%%")),
+    ("Salesforce", re.compile(r"\{![A-Za-z_$][A-Za-z0-9_.$ ]{0,60}\}")),
+    ("template", re.compile(r"[$#]\{[A-Za-z_][A-Za-z0-9_.]{0,40}\}")),
+    ("template", re.compile(r"\{\$[A-Za-z_][A-Za-z0-9_.]{0,40}\}")),
+    # Double braces that are not a plain field name: HubSpot's {{ contact.firstname }},
+    # Marketo's {{lead.First Name}}, Liquid filters ({{ name | upcase }}).
+    ("template", re.compile(r"\{\{(?!\s*[A-Za-z_]+\s*\}\})[^{}\n]{1,60}\}\}")),
+    # Not after a word: "user[email]" is a query parameter's name, not a field.
+    ("bracketed", re.compile(r"(?<![\w\]])\[\[?([A-Za-z][A-Za-z _.-]{0,30})\]\]?")),
+    ("bracketed", re.compile(r"(?<![{$#])\{([A-Za-z][A-Za-z _.-]{0,30})\}(?!\})")),
+)
+_SQUEEZE = re.compile(r"[\s_.-]+")
+
 
 def unknown_fields(text: str) -> list[str]:
     """The merge fields in `text` that Openrate does not know, in order, once each."""
     found = [name for name in _FIELD.findall(text) if name not in FIELDS]
     return list(dict.fromkeys(found))
+
+
+def foreign_fields(text: str) -> list[str]:
+    """Other tools' merge fields in `text` (`*|FNAME|*`, `%%FirstName%%`, ...), as written,
+    in order, once each. Openrate would send them as they are."""
+    found: list[tuple[int, str]] = []
+    for system, pattern in _FOREIGN:
+        for match in pattern.finditer(text):
+            if system == "bracketed" and _alias(match.group(1)) is None:
+                continue
+            found.append((match.start(), match.group(0)))
+    found.sort()
+    return list(dict.fromkeys(snippet for _, snippet in found))
+
+
+def field_problems(text: str) -> str:
+    """What would arrive unfilled, in words for the sender, or "" when every field is known.
+
+    Names each unknown `{{field}}` and each foreign field found (with the field of ours it
+    probably means) and lists the fields Openrate fills.
+    """
+    parts: list[str] = []
+    unknown = unknown_fields(text)
+    if unknown:
+        parts.append("Unknown merge field " + ", ".join(f"{{{{{name}}}}}" for name in unknown))
+    foreign = foreign_fields(text)
+    if foreign:
+        parts.append(
+            "Merge fields from another tool would be sent as written, unfilled: "
+            + ", ".join(_with_suggestion(snippet) for snippet in foreign)
+        )
+    if not parts:
+        return ""
+    known = ", ".join(f"{{{{{name}}}}}" for name in FIELDS)
+    return ". ".join(parts) + f". Use one of: {known}."
 
 
 def merge(text: str, values: Mapping[str, str], *, as_html: bool) -> str:
@@ -34,3 +112,32 @@ def merge(text: str, values: Mapping[str, str], *, as_html: bool) -> str:
         return html.escape(value) if as_html else value
 
     return _FIELD.sub(fill, text)
+
+
+def has_fields(text: str) -> bool:
+    """Whether `text` holds a merge field Openrate fills (so it differs between recipients)."""
+    return any(name in FIELDS for name in _FIELD.findall(text))
+
+
+def _alias(written: str) -> str | None:
+    name = written.rsplit(".", 1)[-1] if "." in written else written
+    return _ALIASES.get(_SQUEEZE.sub("", name).lower())
+
+
+def _with_suggestion(snippet: str) -> str:
+    inner = snippet.strip("*|%={}[]!$# ")
+    field = _alias(inner)
+    return f"{snippet} (use {{{{{field}}}}})" if field else snippet
+
+
+_QUOTE = re.compile(r"<blockquote\b[^>]*>(?:(?!<blockquote\b).)*?</blockquote\s*>", re.I | re.S)
+
+
+def written_part(html_body: str) -> str:
+    """The body without its quoted messages (<blockquote>, innermost first): what the sender
+    wrote. A reply quotes whatever the other side sent, merge syntax and all, and that is
+    not the sender's to fix."""
+    previous = None
+    while previous != html_body:
+        previous, html_body = html_body, _QUOTE.sub("", html_body)
+    return html_body

@@ -32,8 +32,10 @@ _TAG_NAME = re.compile(r"[^\t\n\f\r />]*")
 _ATTR_NAME_REST = re.compile(r"[^\t\n\f\r />=]*")
 _UNQUOTED_VALUE = re.compile(r"[^\t\n\f\r >]*")
 _CHARREF = re.compile(r"&(#[0-9]+;?|#[xX][0-9a-fA-F]+;?|[A-Za-z][A-Za-z0-9]*;?)")
-# Browsers strip C0 controls and spaces around a URL before parsing it.
+# The WHATWG URL parser strips C0 controls and spaces around a URL, then removes every ASCII
+# tab and newline inside it: "https://x.test/a\n/b" goes to https://x.test/a/b.
 _URL_STRIP = "".join(map(chr, range(0x21)))
+_URL_DROP = str.maketrans("", "", "\t\n\r")
 # Elements whose content is text to the tokenizer: a "<a" inside them is not a tag.
 _RAW_TEXT = ("iframe", "noembed", "noframes", "script", "style", "textarea", "title", "xmp")
 _RAW_TEXT_END = {
@@ -43,10 +45,13 @@ _UNQUOTED_UNSAFE = re.compile(r"[\t\n\f\r \"'<=>`&]")
 _ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
 
 # Plain text: the URL runs to whitespace or a delimiter nobody puts in a bare URL; closing
-# punctuation is then trimmed unless the URL itself opened it, as in Wikipedia links.
-_TEXT_URL = re.compile(r"(?<![A-Za-z0-9+.-])[Hh][Tt][Tt][Pp][Ss]?://[^\s<>\"`]+")
-_TRAILING_PUNCTUATION = ".,;:!?'\"*_~"
+# punctuation is then trimmed unless the URL itself opened it, as in Wikipedia links. Quotes
+# may be inside a URL (the text part writes an href holding `"` as it is): a closing quote is
+# trimmed only when the URL holds no quote it closes, as in `"see https://x.test/a"`.
+_TEXT_URL = re.compile(r"(?<![A-Za-z0-9+.-])[Hh][Tt][Tt][Pp][Ss]?://[^\s<>`]+")
+_TRAILING_PUNCTUATION = ".,;:!?*_~"
 _CLOSERS = {")": "(", "]": "[", "}": "{"}
+_QUOTES = "'\""
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,6 +125,36 @@ def rewrite_html(
     return "".join(out)
 
 
+def link_bare_urls(html: str) -> str:
+    """Make each bare http(s) URL written in the text of `html` a link to itself, as mail
+    programs do when they show a message: typed into the composer, it must be clicked (and
+    tracked) like any link. Text inside a link, a raw-text element (script, style, title,
+    textarea) or a comment is left alone; every other byte is kept."""
+    texts: list[tuple[int, int]] = []  # spans of text outside any link or raw-text element
+    inside = 0
+    pos = 0
+    for tag in _tags(html):
+        if not inside:
+            texts.append((pos, tag.start))
+        if tag.name in ("a", "area") or tag.name in _RAW_TEXT:
+            inside = max(inside + (-1 if tag.closing else 1), 0)
+        pos = tag.end
+    if not inside:
+        texts.append((pos, len(html)))
+    out: list[str] = []
+    at = 0
+    for text_start, text_end in texts:
+        segment = html[text_start:text_end]
+        if "<" in segment:
+            continue  # holds a comment or a cut-off tag: not text to touch
+        for start, end, url in _text_links(segment):
+            href = _escape_attr(htmllib.unescape(url), '"')
+            out += [html[at : text_start + start], f'<a href="{href}">{segment[start:end]}</a>']
+            at = text_start + end
+    out.append(html[at:])
+    return "".join(out)
+
+
 def find_text_links(text: str) -> list[str]:
     """The distinct bare http(s) URLs of a plain-text part, in order."""
     return list(dict.fromkeys(url for _, _, url in _text_links(text)))
@@ -185,8 +220,13 @@ def _link(html: str, attrs: tuple[_Attr, ...]) -> _Link | None:
     return _Link(href.start, href.end, href.quote, destination)
 
 
+def clean_url(value: str) -> str:
+    """The URL a browser would follow for an href value (already entity-decoded)."""
+    return value.strip(_URL_STRIP).translate(_URL_DROP)
+
+
 def _http_url(raw_value: str) -> str | None:
-    url = _unescape_attr(raw_value).strip(_URL_STRIP)
+    url = clean_url(_unescape_attr(raw_value))
     scheme = url[:8].translate(_ASCII_LOWER)
     if scheme.startswith("http://") or scheme.startswith("https://"):
         return url
@@ -220,7 +260,11 @@ def _tags(html: str) -> Iterator[_Tag]:
                 if html.startswith("[if", lt + 4) and close != -1:
                     yield from _conditional_tags(html, lt + 4, close)
             elif html.startswith("<![CDATA[", lt):
+                # A real CDATA section (in SVG or MathML) ends at "]]>"; in HTML, or with no
+                # "]]>" at all, it is a bogus comment a browser ends at the next ">".
                 close = _find_after(html, "]]>", lt + 9)
+                if close == -1:
+                    close = _find_after(html, ">", lt + 9)
             else:
                 close = _find_after(html, ">", lt + 2)
         elif char == "?":
@@ -368,8 +412,10 @@ def _text_links(text: str) -> Iterator[tuple[int, int, str]]:
 def _trim_url(url: str) -> str:
     while url:
         last = url[-1]
-        if last in _TRAILING_PUNCTUATION or (
-            last in _CLOSERS and url.count(last) > url.count(_CLOSERS[last])
+        if (
+            last in _TRAILING_PUNCTUATION
+            or (last in _CLOSERS and url.count(last) > url.count(_CLOSERS[last]))
+            or (last in _QUOTES and url.count(last) % 2 == 1)
         ):
             url = url[:-1]
         else:
@@ -488,7 +534,7 @@ class _TextExtractor(HTMLParser):
             if attr.name == "href":
                 if attr.start < 0:
                     return None
-                return _unescape_attr(raw[attr.start : attr.end]).strip(_URL_STRIP) or None
+                return clean_url(_unescape_attr(raw[attr.start : attr.end])) or None
         return None
 
     def close_link(self) -> None:

@@ -14,7 +14,8 @@ from typing import Any
 
 from django.db.models import Count, Q, QuerySet, Sum
 
-from campaigns.models import CampaignInfluence, CampaignMember, FunnelStep, InfluenceModel
+from campaigns.figures import funnel_reached
+from campaigns.models import CampaignInfluence, CampaignMember, InfluenceModel
 from crm.models import EmailDailyStat, LinkDailyStat, Opportunity, Task, User
 from tracking.classify import Label
 
@@ -325,21 +326,14 @@ def _funnel(scope: Scope) -> Chart:
         members = members.filter(campaign__owner_id=scope.sender_id)
     if scope.campaign_id is not None:
         members = members.filter(campaign_id=scope.campaign_id)
-    by_step = dict(
-        members.order_by()
-        .values("status__funnel_step")
-        .annotate(count=Count("pk"))
-        .values_list("status__funnel_step", "count")
-    )
-    steps = [step for step in FunnelStep if step != FunnelStep.NONE]
-    reached = [sum(n for step_of, n in by_step.items() if step_of >= step) for step in steps]
+    funnel = funnel_reached(members)
     return Chart(
         "funnel",
-        "Campaign funnel (members who joined in the period)",
+        "Campaign funnel (members who joined in the period, by furthest step reached)",
         "hbar",
         "Step",
-        ["Members", *(step.label for step in steps)],
-        [Series("Members", [sum(by_step.values()), *reached])],
+        [label for label, _ in funnel],
+        [Series("Members", [count for _, count in funnel])],
         empty_text="No one joined a campaign in this period.",
     )
 

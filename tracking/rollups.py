@@ -107,7 +107,7 @@ def rollups_rebuild(*, since: date | None = None) -> None:
             link_stats.filter(day__gte=since),
         )
         params["since"] = connection.ops.adapt_datetimefield_value(
-            timezone.make_aware(datetime.combine(since, time.min))
+            timezone.make_aware(datetime.combine(since, time.min), timezone.get_default_timezone())
         )
         event_scope = "e.occurred_at >= %(since)s"
         sent_scope = "COALESCE(r.sent_at, m.message_date, m.created_at) >= %(since)s"

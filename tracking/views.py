@@ -1,19 +1,28 @@
-"""The email page: each recipient's status, opens and clicks, and the body shown safely."""
+"""The email page: each recipient's status, bounces, opens and clicks, the conversation it
+belongs to, and the body shown safely; with ?compose=reply|reply_all|forward, the composer
+answering it (crm.views.compose)."""
 
 from collections import Counter, defaultdict
 from typing import Any
 
 from django.contrib.auth.decorators import permission_required
+from django.core.paginator import Page, Paginator
 from django.db.models import Count, Q
+from django.db.models.functions import Coalesce
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 
-from crm.models import Contact, EmailMessage, EmailMessageRelation, Lead
+from crm.models import Contact, EmailMessage, EmailMessageRelation, Lead, User
+from crm.views import compose
 from crm.views.access import current_user, visible_pks
 from mailkit.display import safe_email_html
 from tracking.models import TrackingEvent
 
 LABELS = dict(TrackingEvent.Label.choices)
+# The conversation is listed a page at a time, opening on the page that holds this email.
+THREAD_PAGE_SIZE = 20
+# Replies linked from the email's status; the conversation lists them all.
+REPLIES_SHOWN = 5
 
 
 def _get_email_for_user(request: HttpRequest, pk: int) -> EmailMessage:
@@ -25,6 +34,9 @@ def _get_email_for_user(request: HttpRequest, pk: int) -> EmailMessage:
 @permission_required("crm.view_emailmessage", raise_exception=True)
 def email_detail(request: HttpRequest, pk: int) -> HttpResponse:
     """An email with each recipient's HTML Email Status: delivery, opens, machine opens, clicks."""
+    mode = request.GET.get("compose", "")
+    if mode in compose.REPLY_MODES:
+        return compose.email_reply(request, pk, mode)
     email = _get_email_for_user(request, pk)
     recipients = list(
         email.relations.exclude(relation_type=EmailMessageRelation.Type.FROM).select_related(
@@ -32,6 +44,20 @@ def email_detail(request: HttpRequest, pk: int) -> HttpResponse:
         )
     )
     user = current_user(request)
+    thread = _thread_page(request, email, user)
+    replies: list[EmailMessage] = []
+    if email.status == EmailMessage.Status.REPLIED:
+        if thread is not None and not thread.has_other_pages():
+            # The whole conversation is at hand: no query for the replies.
+            replies = [
+                e for e in thread if e.reply_to_message_id == email.pk and not e.is_auto_reply
+            ][: REPLIES_SHOWN + 1]
+        else:
+            replies = list(
+                EmailMessage.objects.visible_to(user)
+                .filter(reply_to_message=email, is_auto_reply=False)
+                .order_by(Coalesce("message_date", "created_at"), "pk")[: REPLIES_SHOWN + 1]
+            )
     # A recipient's record is named and linked only for a user who may see it.
     contacts = visible_pks(user, Contact, (r.contact_id for r in recipients))
     leads = visible_pks(user, Lead, (r.lead_id for r in recipients))
@@ -98,8 +124,48 @@ def email_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "history": events.select_related("relation", "link").order_by("-occurred_at", "-pk")[:50],
         "in_progress": email.delivery_status
         in (EmailMessage.Delivery.QUEUED, EmailMessage.Delivery.SENDING),
+        "replies": replies[:REPLIES_SHOWN],
+        "more_replies": len(replies) > REPLIES_SHOWN,
+        "thread": thread,
     }
     return render(request, "tracking/email_detail.html", context)
+
+
+def _thread_page(request: HttpRequest, email: EmailMessage, user: User) -> Page | None:
+    """The page of the email's conversation (same thread, visible to the user, oldest first)
+    that `?thread_page=` asks for, else the one holding this email; None when it is alone."""
+    if not email.thread_identifier:
+        return None
+    when = Coalesce("message_date", "created_at")
+    thread = (
+        EmailMessage.objects.visible_to(user)
+        .filter(thread_identifier=email.thread_identifier)
+        .annotate(when=when)
+        .order_by("when", "pk")
+        .only(
+            "subject",
+            "from_name",
+            "from_address",
+            "incoming",
+            "status",
+            "is_auto_reply",
+            "message_date",
+            "reply_to_message_id",
+        )
+    )
+    asked = request.GET.get("thread_page")
+    if asked is None:
+        # Most conversations fit one page: one query, no count.
+        first = list(thread[: THREAD_PAGE_SIZE + 1])
+        if len(first) < 2:
+            return None
+        if len(first) <= THREAD_PAGE_SIZE:
+            return Paginator(first, THREAD_PAGE_SIZE).page(1)
+        mine = email.message_date or email.created_at
+        earlier = thread.filter(Q(when__lt=mine) | Q(when=mine, pk__lt=email.pk)).count()
+        asked = str(earlier // THREAD_PAGE_SIZE + 1)
+    paginator = Paginator(thread, THREAD_PAGE_SIZE)
+    return paginator.get_page(asked) if paginator.count > 1 else None
 
 
 @permission_required("crm.view_emailmessage", raise_exception=True)

@@ -15,9 +15,11 @@ from crm.models.records import Account, Contact, Lead, Opportunity
 class ActivityMetric(models.Model):
     """What a record's activity adds up to: one row per Contact, Lead, Account and Opportunity.
 
-    Written only by `crm.activity.activity_metrics_recompute` (set-based SQL). An Account and an
-    Opportunity roll up their contacts' metrics (an Opportunity's are its contact roles') plus
-    the tasks logged on them. Human opens and clicks count as activity; machine ones never do.
+    Written only by `crm.activity.activity_metrics_recompute` (set-based SQL). An Account's and
+    an Opportunity's count what their timelines show: the emails of their people (an account's
+    contacts, an opportunity's contact roles) and those related to them, each email once, with
+    their human opens and clicks, and the done tasks on them or their people. Human opens and
+    clicks count as activity; machine ones never do.
     """
 
     contact = models.OneToOneField(

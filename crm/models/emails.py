@@ -113,6 +113,8 @@ class EmailMessage(models.Model):
         indexes = [
             # Threading replies: In-Reply-To / References name a Message-ID.
             models.Index(fields=["message_identifier"], name="email_message_identifier"),
+            # The email page's conversation: the emails of one thread.
+            models.Index(fields=["thread_identifier"], name="email_thread_identifier"),
             # The email log and the rep's sent list: newest first by sender.
             models.Index(fields=["sender", "-message_date"], name="email_sender_date"),
         ]
@@ -144,6 +146,11 @@ class EmailMessageRelation(models.Model):
     class Bounce(models.TextChoices):
         HARD = "hard", "Hard"
         SOFT = "soft", "Soft"
+
+    # The untracked_reason of a copy sent with Enhanced Email off. Such a send is logged as a
+    # completed Email task (crm.sending), which is its activity; the copy is kept only to deliver
+    # it and match what comes back, so activity metrics and the timeline leave it out.
+    LOGGED_AS_TASK = "Enhanced Email is off"
 
     email = models.ForeignKey(EmailMessage, on_delete=models.CASCADE, related_name="relations")
     relation_type = models.CharField(max_length=4, choices=Type.choices)
@@ -181,6 +188,9 @@ class EmailMessageRelation(models.Model):
     )
     refusal_reason = models.CharField(max_length=255, blank=True)
     message_id = models.CharField("Message-ID of this copy", max_length=255, blank=True)
+    # The merge values this copy was filled with, kept when the email has merge fields, so the
+    # copy can be shown exactly as it was sent after the person's record changes.
+    merge_values = models.JSONField(default=dict, blank=True, editable=False)
     sent_at = models.DateTimeField(null=True, blank=True)
     # False for copies sent before tokens had purposes (crm.tokens): their one token still
     # unsubscribes and matches what comes back. Migration 0012 marks them; new copies are True.

@@ -42,8 +42,11 @@ class OrgSettings(models.Model):
         max_length=12,
         choices=Deliverability.choices,
         default=Deliverability.ALL,
-        help_text="No access sends nothing; System email only sends password resets and "
-        "other system mail but no rep or list email.",
+        help_text="All email: reps and list email send. System email only and No access both "
+        "refuse every email to contacts and leads (as in Salesforce, for a sandbox or an org "
+        "being set up). Openrate sends no other email of its own (sign-in has no password "
+        "reset by email; alerts and follow-ups are tasks), so the two levels differ only in "
+        "name today.",
     )
     enforce_email_privacy = models.BooleanField(
         "Enforce email privacy settings",

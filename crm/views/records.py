@@ -16,7 +16,8 @@ from django.utils.text import capfirst
 from django.views.decorators.http import require_POST
 from django_filters.views import FilterView
 
-from crm import filters, forms, tables
+from crm import conversion, filters, forms, tables
+from crm.conversion import Conversion, LeadAlreadyConverted
 from crm.listing import BoundedTableMixin, filter_query, ids_from, table_configure
 from crm.models import (
     Account,
@@ -286,7 +287,16 @@ def contact_delete(request: HttpRequest, pk: int) -> HttpResponse:
 
 @permission_required("crm.view_lead", raise_exception=True)
 def lead_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    lead = get_record_for_user(Lead, request, pk, "individual", "activity")
+    lead = get_record_for_user(
+        Lead,
+        request,
+        pk,
+        "individual",
+        "activity",
+        "converted_contact",
+        "converted_account",
+        "converted_opportunity",
+    )
     context = {
         "lead": lead,
         "privacy": privacy_context(request, lead),
@@ -321,7 +331,7 @@ def lead_delete(request: HttpRequest, pk: int) -> HttpResponse:
 def lead_convert(request: HttpRequest, pk: int) -> HttpResponse:
     lead = get_record_for_user(Lead, request, pk)
     if lead.is_converted:
-        messages.info(request, "This lead is already converted.")
+        messages.info(request, str(LeadAlreadyConverted(lead)))
         return redirect(lead)
     form = forms.LeadConvertForm(
         request.POST or None,
@@ -329,14 +339,37 @@ def lead_convert(request: HttpRequest, pk: int) -> HttpResponse:
         user=current_user(request),
     )
     if request.method == "POST" and form.is_valid():
-        _, contact, opportunity = lead.convert(
-            account=form.cleaned_data["account"],
-            opportunity_name=form.cleaned_data["opportunity_name"].strip(),
-        )
-        made = "an account, a contact and an opportunity" if opportunity else "a contact"
-        messages.success(request, f"{lead} converted into {made}.")
-        return redirect(contact)
+        try:
+            done = conversion.lead_convert(
+                lead_id=lead.pk,
+                account=form.cleaned_data["account"],
+                opportunity_name=form.cleaned_data["opportunity_name"].strip(),
+            )
+        except LeadAlreadyConverted as refused:
+            # Someone converted it between this page and the click.
+            messages.error(request, str(refused))
+            return redirect(lead)
+        made = [
+            *([] if form.cleaned_data["account"] else ["a new account"]),
+            "a contact",
+            *(["an opportunity"] if done.opportunity else []),
+        ]
+        into = ", ".join(made[:-1]) + " and " + made[-1] if len(made) > 1 else made[0]
+        messages.success(request, f"{lead} converted into {into}. {_history_moved(done)}")
+        return redirect(done.contact)
     return render(request, "crm/lead_convert.html", {"lead": lead, "form": form})
+
+
+def _history_moved(done: Conversion) -> str:
+    """What of the lead's story now shows on the contact, in words."""
+    moved = [
+        f"{count} {noun}{'' if count == 1 else 's'}"
+        for count, noun in ((done.emails_moved, "email"), (done.tasks_moved, "task"))
+        if count
+    ]
+    if not moved:
+        return "The lead had no emails or tasks to move."
+    return f"{' and '.join(moved)} moved from the lead to {done.contact}."
 
 
 # Opportunities

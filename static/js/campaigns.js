@@ -28,10 +28,26 @@
     if (when) when.textContent = p.status === "scheduled" && p.next_batch_at ? "Resumes " + new Date(p.next_batch_at).toLocaleString() : "";
     return p.status !== "completed" || p.remaining > 0;
   }
+  // The member table follows the bar: when the counts move, the table (this page with its
+  // filter and page) is fetched again and swapped in, parsed inert first.
+  var table = document.getElementById("recipients");
+  var seen = bar.dataset.counts; // what the page was rendered with
+  function refreshTable(p) {
+    var counts = [p.sent, p.skipped, p.failed, p.remaining].join(",");
+    if (!table || counts === seen) return;
+    seen = counts;
+    fetch(window.location.href, { credentials: "same-origin" })
+      .then(function (response) { return response.text(); })
+      .then(function (html) {
+        var fresh = new DOMParser().parseFromString(html, "text/html").getElementById("recipients");
+        if (fresh) table.replaceChildren.apply(table, Array.from(fresh.childNodes).map(function (node) { return document.adoptNode(node); }));
+      })
+      .catch(function () {});
+  }
   function poll() {
     fetch(bar.dataset.url, { headers: { Accept: "application/json" }, credentials: "same-origin" })
       .then(function (response) { return response.json(); })
-      .then(function (p) { if (show(p)) window.setTimeout(poll, 2000); })
+      .then(function (p) { refreshTable(p); if (show(p)) window.setTimeout(poll, 2000); })
       .catch(function () { window.setTimeout(poll, 5000); });
   }
   if (bar.dataset.done !== "true") window.setTimeout(poll, 1000);

@@ -64,6 +64,69 @@
     sync();
   });
 
+  // A hint as the user types: other tools' merge fields (Mailchimp's *|FNAME|*, ...) would be
+  // sent unfilled. The server refuses them on Send (mailkit.merge.field_problems, the authority,
+  // whose patterns these repeat); this only says so earlier, next to the body.
+  const FIELDS = ["first_name", "last_name", "name", "company", "title", "email", "sender_name",
+    "sender_email"];
+  const ALIASES = {
+    fname: "first_name", firstname: "first_name", lname: "last_name", lastname: "last_name",
+    surname: "last_name", name: "name", fullname: "name", company: "company",
+    companyname: "company", account: "company", accountname: "company", title: "title",
+    jobtitle: "title", email: "email", emailaddress: "email",
+  };
+  const FOREIGN = [
+    [/\*\|[A-Za-z0-9_:-]{1,40}\|\*/g, false],
+    [/%%=?[A-Za-z_@][A-Za-z0-9_.@() -]{0,40}=?%%/g, false],
+    [/\{![A-Za-z_$][A-Za-z0-9_.$ ]{0,60}\}/g, false],
+    [/[$#]\{[A-Za-z_][A-Za-z0-9_.]{0,40}\}/g, false],
+    [/\{\$[A-Za-z_][A-Za-z0-9_.]{0,40}\}/g, false],
+    [/\{\{(?!\s*[A-Za-z_]+\s*\}\})[^{}\n]{1,60}\}\}/g, false],
+    [/(?<![\w\]])\[\[?([A-Za-z][A-Za-z _.-]{0,30})\]\]?/g, true],
+    [/(?<![{$#])\{([A-Za-z][A-Za-z _.-]{0,30})\}(?!\})/g, true],
+  ];
+
+  function alias(written) {
+    const name = written.includes(".") ? written.slice(written.lastIndexOf(".") + 1) : written;
+    return ALIASES[name.replace(/[\s_.-]+/g, "").toLowerCase()] || null;
+  }
+
+  function foreignFields(text) {
+    const found = [];
+    for (const [pattern, bracketed] of FOREIGN) {
+      for (const match of text.matchAll(pattern)) {
+        if (bracketed && !alias(match[1])) continue;
+        found.push([match.index, match[0]]);
+      }
+    }
+    found.sort((a, b) => a[0] - b[0]);
+    return [...new Set(found.map((item) => item[1]))];
+  }
+
+  const hint = document.createElement("div");
+  hint.className = "form-text text-danger d-none";
+  hint.setAttribute("role", "status");
+  hint.setAttribute("aria-live", "polite");
+  hint.dataset.mergeHint = "";
+  editor.after(hint);
+  const subject = form.querySelector("input[name=subject]");
+
+  function checkFields() {
+    const found = foreignFields(`${subject ? subject.value : ""}\n${textarea.value}`);
+    hint.classList.toggle("d-none", found.length === 0);
+    if (!found.length) return;
+    const named = found.map((snippet) => {
+      const field = alias(snippet.replace(/^[*|%={}[\]!$# ]+|[*|%={}[\]!$# ]+$/g, ""));
+      return field ? `${snippet} (use {{${field}}})` : snippet;
+    });
+    hint.textContent = "Merge fields from another tool would be sent as written, unfilled: "
+      + named.join(", ") + ". Use one of: " + FIELDS.map((f) => `{{${f}}}`).join(", ") + ".";
+  }
+
+  editor.addEventListener("input", checkFields);
+  if (subject) subject.addEventListener("input", checkFields);
+  checkFields();
+
   const select = form.querySelector("select[name=template]");
   if (select) {
     select.addEventListener("change", () => {
@@ -72,6 +135,7 @@
       form.querySelector("input[name=subject]").value = chosen.subject;
       show(chosen.html_body);
       sync();
+      checkFields();
     });
   }
 })();

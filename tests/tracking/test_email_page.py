@@ -17,8 +17,9 @@ def test_it_shows_human_and_machine_activity_per_recipient(
     client = client_for(rep)
     client.get("/")
 
-    # 13: the page also asks which recipients' records the viewer may see.
-    with django_assert_max_num_queries(13):
+    # 14: the page also asks which recipients' records the viewer may see, and the
+    # email's conversation.
+    with django_assert_max_num_queries(14):
         page = client.get(reverse("tracking:email_detail", args=[sent_email.email.pk]))
 
     row = page.context["rows"][0]
