@@ -75,6 +75,17 @@ def test_a_contact_page_shows_its_activity(client_for, rep, quiet_and_busy) -> N
     assert "0 sent, 0 received, 0 opens, 0 clicks" in content  # the email was 40 days ago
 
 
+def test_the_card_counts_in_words_one_open_one_click(client_for, rep, quiet_and_busy) -> None:
+    quiet, _ = quiet_and_busy
+    ActivityMetric.objects.filter(contact=quiet).update(
+        human_opens_30d=1, human_clicks_30d=1, activities_30d=1
+    )
+
+    page = client_for(rep).get(reverse("crm:contact_detail", args=[quiet.pk])).content.decode()
+
+    assert "1 open, 1 click; 1 activity in all" in page
+
+
 def test_a_page_whose_metrics_are_not_computed_yet_says_so(client_for, rep, make_lead) -> None:
     page = client_for(rep).get(reverse("crm:lead_detail", args=[make_lead().pk]))
 
