@@ -225,6 +225,7 @@ def insert_select(cursor: Any, table: str, values: dict[str, str], source: str) 
         "uuid": "gen_random_uuid()",
         "timestamp with time zone": "now()",
         "date": "current_date",
+        "jsonb": "'{}'",
     }
     columns = dict(values)
     for name, data_type in cursor.fetchall():
