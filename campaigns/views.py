@@ -42,10 +42,11 @@ from campaigns.models import (
 )
 from crm import filters as crm_filters
 from crm.listing import BoundedTableMixin, filter_query, ids_from, table_configure
-from crm.models import Contact, EmailMessage, EmailMessageRelation, EmailTemplate, Lead, User
+from crm.models import Contact, EmailMessage, EmailMessageRelation, Lead, User
 from crm.privacy_changes import unsubscribe_record
 from crm.sending import SendRefused, email_send, merge_values
 from crm.tokens import relation_for_token
+from crm.views.compose import editable_templates
 from mailkit import merge
 from mailkit.display import editable_html, safe_email_html
 from mailkit.rewrite import rewrite_html
@@ -328,10 +329,7 @@ def list_email_compose(request: HttpRequest, pk: int) -> HttpResponse:
         "query": query,
         "body": editable_html(form["html_body"].value() or ""),
         "preview": preview,
-        "templates": {
-            str(t.pk): {"subject": t.subject, "html_body": editable_html(t.html_body)}
-            for t in EmailTemplate.objects.filter(is_active=True)
-        },
+        "templates": editable_templates(),
     }
     return render(request, "campaigns/list_email_compose.html", context)
 

@@ -183,10 +183,7 @@ def _composer(
             )
             messages.success(request, "Email queued." + (f" Note: {notes}." if notes else ""))
             return redirect(email)
-    templates = {
-        str(t.pk): {"subject": t.subject, "html_body": editable_html(t.html_body)}
-        for t in EmailTemplate.objects.filter(is_active=True)
-    }
+    templates = editable_templates()
     return render(
         request,
         "crm/email_compose.html",
@@ -318,3 +315,12 @@ def quoted_body(original: EmailMessage, *, forward: bool) -> str:
     # What the quote says is not the sender's to fill: a zero-width space keeps "{{name}}" in
     # someone else's words from being merged or refused as an unknown merge field.
     return quoted.replace("{{", "{\u200b{")
+
+
+def editable_templates() -> dict[str, dict[str, str]]:
+    """The active email templates as the composer's editor takes them (static/js/composer.js
+    reads them from the page): the single composer and the list email composer alike."""
+    return {
+        str(t.pk): {"subject": t.subject, "html_body": editable_html(t.html_body)}
+        for t in EmailTemplate.objects.filter(is_active=True)
+    }

@@ -18,7 +18,7 @@ from django.core import mail
 from django.utils import timezone
 
 from config.wsgi import django_application
-from crm.models import EmailMessageRelation
+from crm.models import EmailMessageRelation, OrgSettings
 from crm.sending import email_send
 from mailkit.tokens import signing_keys
 from tests.conftest import skip_or_fail
@@ -219,3 +219,11 @@ def sent(settings, rep, make_contact, django_capture_on_commit_callbacks):
         email_send(sender=rep, to=[ada], subject="Pricing", html_body="<p>Hi</p>")
     relation = EmailMessageRelation.objects.get(address="ada@example.com")
     return relation, mail.outbox[-1]
+
+
+def setup_change(**changes: Any) -> None:
+    """Save Setup (OrgSettings) with these fields changed, as the Setup page would."""
+    org = OrgSettings.load()
+    for name, value in changes.items():
+        setattr(org, name, value)
+    org.save()

@@ -13,7 +13,7 @@ from django.utils import timezone
 from crm.models import EmailDailyStat, EmailMessage, EmailMessageRelation, OrgSettings, TrackedLink
 from crm.rollups import first_day_held_in_full
 from crm.timeline import OPENED_BY_CLICK
-from tests.tracking.conftest import CHROME, call
+from tests.tracking.conftest import CHROME, call, setup_change
 from tracking.ingestion import events_ingest
 from tracking.models import TrackingEvent
 from tracking.recount import counters_recount_all, internal_recount_all
@@ -26,13 +26,6 @@ PERSON = {"User-Agent": CHROME}
 @pytest.fixture
 def app(embedded, tracking_app):
     return tracking_app()
-
-
-def _setup(**changes) -> None:
-    org = OrgSettings.load()
-    for name, value in changes.items():
-        setattr(org, name, value)
-    org.save()
 
 
 def _relation(sent) -> EmailMessageRelation:
@@ -183,7 +176,7 @@ def test_the_recount_and_the_rebuilt_rollups_agree_with_ingestion(
     assert figures() == ingested
 
     # Switched off, machine opens count for the emails; the copies' counters stay apart.
-    _setup(machine_open_filtering=False)
+    setup_change(machine_open_filtering=False)
     counters_recount_all()
     unfiltered = figures()
     machine_opens = TrackingEvent.objects.filter(kind="open").exclude(label="human").count()
@@ -196,7 +189,7 @@ def test_the_recount_and_the_rebuilt_rollups_agree_with_ingestion(
 
 
 def test_events_from_an_internal_ip_range_are_stored_but_never_counted(app, sent_email) -> None:
-    _setup(internal_ip_ranges="10.0.0.0/8\n198.51.100.0/28  # the office")
+    setup_change(internal_ip_ranges="10.0.0.0/8\n198.51.100.0/28  # the office")
 
     call(app, sent_email.pixel, headers=PERSON, remote_addr="198.51.100.9")
     call(app, sent_email.click, headers=PERSON, remote_addr="198.51.100.9")
@@ -212,7 +205,7 @@ def test_events_from_an_internal_ip_range_are_stored_but_never_counted(app, sent
 
 
 def test_an_ip_outside_the_ranges_still_counts(app, sent_email) -> None:
-    _setup(internal_ip_ranges="198.51.100.0/28", store_full_ip=True)
+    setup_change(internal_ip_ranges="198.51.100.0/28", store_full_ip=True)
 
     call(app, sent_email.pixel, headers=PERSON, remote_addr="198.51.100.77")
     events_ingest()
@@ -224,7 +217,7 @@ def test_an_ip_outside_the_ranges_still_counts(app, sent_email) -> None:
 def test_with_short_ips_a_narrow_range_is_widened_to_what_is_stored(app, sent_email) -> None:
     """Only the /24 is stored: a /32 range matches the /24 it lies in, at ingestion and at the
     recount alike, so both give the same answer."""
-    _setup(internal_ip_ranges="198.51.100.9", store_full_ip=False)
+    setup_change(internal_ip_ranges="198.51.100.9", store_full_ip=False)
 
     call(app, sent_email.pixel, headers=PERSON, remote_addr="198.51.100.200")
     events_ingest()
@@ -242,7 +235,7 @@ def test_email_to_an_internal_domain_is_not_engagement(
 
     from crm.sending import email_send
 
-    _setup(internal_addresses="openrate.test")
+    setup_change(internal_addresses="openrate.test")
     colleague = make_contact(email="kim@sales.openrate.test", last_name="Kim")
     with django_capture_on_commit_callbacks(execute=True):
         email_send(sender=rep, to=[colleague], subject="Test", html_body="<p>Testing</p>")
@@ -287,7 +280,7 @@ def test_changing_the_internal_ranges_recounts_counters_links_and_rollups(
     assert _cohorts() == (0, 0, 0, 0)
 
     # Taking the range out counts them again.
-    _setup(internal_ip_ranges="")
+    setup_change(internal_ip_ranges="")
     internal_recount_all()
     assert (_relation(sent_email).human_opens, _cohorts()) == counted
 

@@ -6,8 +6,8 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from crm.models import OrgSettings, TrackedLink
-from tests.tracking.conftest import CHROME, call
+from crm.models import TrackedLink
+from tests.tracking.conftest import CHROME, call, setup_change
 from tracking import buffer
 from tracking.ingestion import events_ingest
 from tracking.models import BufferedEvent, TrackingEvent
@@ -22,13 +22,6 @@ GMAIL_PROXY = {
 @pytest.fixture
 def app(embedded, tracking_app):
     return tracking_app()
-
-
-def _setup(**changes) -> None:
-    org = OrgSettings.load()
-    for name, value in changes.items():
-        setattr(org, name, value)
-    org.save()
 
 
 def test_a_human_open_marks_the_email_opened(app, sent_email) -> None:
@@ -68,7 +61,7 @@ def test_an_apple_privacy_prefetch_is_a_machine_open_that_does_not_mark_it_opene
 
 
 def test_with_machine_open_filtering_off_machine_opens_count_as_opens(app, sent_email) -> None:
-    _setup(machine_open_filtering=False)
+    setup_change(machine_open_filtering=False)
     call(app, sent_email.pixel, headers=APPLE_PROXY, remote_addr="17.58.1.20")
 
     events_ingest()
@@ -141,7 +134,7 @@ def test_ingesting_the_same_events_twice_counts_them_once(app, sent_email) -> No
 def test_the_ip_is_truncated_unless_setup_allows_full_ips(app, sent_email) -> None:
     call(app, sent_email.pixel, headers={"User-Agent": CHROME}, remote_addr="198.51.100.77")
     events_ingest()
-    _setup(store_full_ip=True)
+    setup_change(store_full_ip=True)
     call(app, sent_email.pixel, headers={"User-Agent": CHROME}, remote_addr="2001:db8::1234:5678")
     events_ingest()
 
@@ -257,7 +250,7 @@ def test_switching_machine_open_filtering_recounts_what_was_counted_the_other_wa
     sent_email.email.refresh_from_db()
     assert not sent_email.email.is_opened  # filtering on: a machine open is not an open
 
-    _setup(machine_open_filtering=False)
+    setup_change(machine_open_filtering=False)
     assert counters_recount_all() == 1
 
     sent_email.email.refresh_from_db()
