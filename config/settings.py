@@ -62,6 +62,10 @@ INSTALLED_APPS = [
     "inbound",
     "campaigns",
     "reports",
+    "dataprotection",
+    "webhooks",
+    "imports",
+    "api",
     "demo",
 ]
 

@@ -31,6 +31,10 @@ urlpatterns = [
     path("", include("campaigns.urls")),
     path("", include("tracking.urls")),
     path("", include("reports.urls")),
+    path("privacy/", include("dataprotection.urls")),
+    path("webhooks/", include("webhooks.urls")),
+    path("imports/", include("imports.urls")),
+    path("api/", include("api.urls")),
 ]
 
 # The local Outbox: only in embedded mode with DEBUG on, where delivered mail is kept in

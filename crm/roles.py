@@ -22,7 +22,19 @@ from django.db.models import Q
 from crm.models.records import Role
 
 # Openrate's own apps (the ones under this repository), whose every model an Admin manages.
-OPENRATE_APPS = ("privacy", "crm", "tracking", "inbound", "campaigns", "reports", "demo")
+OPENRATE_APPS = (
+    "privacy",
+    "crm",
+    "tracking",
+    "inbound",
+    "campaigns",
+    "reports",
+    "dataprotection",
+    "webhooks",
+    "imports",
+    "api",
+    "demo",
+)
 # Third-party apps whose models an Admin manages in the Django admin, when installed.
 ADMIN_TOOL_APPS = ("axes", "otp_totp", "otp_static")
 

@@ -137,6 +137,13 @@ class Person(OwnedRecord):
     )
     email_bounced_at = models.DateTimeField("Email bounced date", null=True, blank=True)
     email_bounced_reason = models.CharField(max_length=255, blank=True)
+    forgotten_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        editable=False,
+        help_text="When this person's data was erased; the record stays, anonymised, so "
+        "totals do not change.",
+    )
 
     class Meta:
         abstract = True

@@ -148,6 +148,34 @@ class OrgSettings(models.Model):
         validators=[MinValueValidator(1), MaxValueValidator(120)],
         help_text="Delivery, open and click events older than this are deleted every night.",
     )
+    email_body_retention_months = models.PositiveSmallIntegerField(
+        "Keep email bodies (months)",
+        default=24,
+        validators=[MinValueValidator(1), MaxValueValidator(120)],
+        help_text="The subject line, addresses and engagement stay; the bodies of email sent, "
+        "received and captured longer ago than this are removed every night.",
+    )
+    inbound_raw_retention_days = models.PositiveSmallIntegerField(
+        "Keep inbound raw messages (days)",
+        default=90,
+        validators=[MinValueValidator(1), MaxValueValidator(3650)],
+        help_text="Bounces, complaints and replies are kept as received for this many days; "
+        "their effects (bounce, opt-out, reply) stay.",
+    )
+
+    class AfterDontTrack(models.TextChoices):
+        NOT_STORED = "not_stored", "Not stored"
+        ANONYMOUS = "anonymous", "Counted anonymously"
+
+    events_after_dont_track = models.CharField(
+        "Opens and clicks after Don't Track",
+        max_length=12,
+        choices=AfterDontTrack.choices,
+        default=AfterDontTrack.NOT_STORED,
+        help_text="When a person turns on Don't Track after an email was sent to them: their "
+        "later opens and clicks are not stored at all, or counted in the org's totals without "
+        "being linked to them.",
+    )
     updated_at = models.DateTimeField(auto_now=True)
     updated_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"

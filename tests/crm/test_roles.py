@@ -19,6 +19,10 @@ ALL = (V, A, C, D)
 # model label -> (rep, manager) actions; the Admin role holds every action on every model.
 INTENDED: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "privacy.individual": ((), ()),
+    "privacy.forgottenaddress": ((), ()),
+    "privacy.auditentry": ((), ()),
+    "dataprotection.datarequest": ((), ()),
+    "dataprotection.retentionrun": ((), ()),
     "crm.user": ((), ()),
     "crm.account": ((V, A, C), ALL),
     "crm.contact": ((V, A, C), ALL),

@@ -1,0 +1,1 @@
+"""dataprotection's Celery tasks: thin wrappers over its services."""

@@ -1,0 +1,5 @@
+"""audit pages."""
+
+from django.urls import URLPattern
+
+urlpatterns: list[URLPattern] = []

@@ -1,0 +1,5 @@
+"""export pages."""
+
+from django.urls import URLPattern
+
+urlpatterns: list[URLPattern] = []

@@ -1,0 +1,5 @@
+"""forget pages."""
+
+from django.urls import URLPattern
+
+urlpatterns: list[URLPattern] = []

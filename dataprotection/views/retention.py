@@ -1,0 +1,5 @@
+"""retention pages."""
+
+from django.urls import URLPattern
+
+urlpatterns: list[URLPattern] = []

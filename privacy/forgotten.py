@@ -1,0 +1,53 @@
+"""Forgotten addresses: kept only as SHA-256 hashes, so a forgotten person does not come back.
+
+A plain (unkeyed) hash of the lower-cased address: it must match across key rotations and
+restores, and it is what every later path checks (sending, import, capture). It is pseudonymous,
+not anonymous: someone who already knows an address can test whether it was forgotten, which is
+the point of the list.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable
+
+from privacy.models import ForgottenAddress
+
+
+def address_hash(address: str) -> str:
+    """The hash an address is remembered by: SHA-256 of it stripped and lower-cased, in hex."""
+    return hashlib.sha256(address.strip().lower().encode("utf-8")).hexdigest()
+
+
+def forgotten_remember(addresses: Iterable[str]) -> int:
+    """Remember these addresses as forgotten; returns how many were new."""
+    hashes = {address_hash(a) for a in addresses if a and a.strip()}
+    if not hashes:
+        return 0
+    known = set(
+        ForgottenAddress.objects.filter(address_hash__in=hashes).values_list(
+            "address_hash", flat=True
+        )
+    )
+    ForgottenAddress.objects.bulk_create(
+        [ForgottenAddress(address_hash=h) for h in sorted(hashes - known)], ignore_conflicts=True
+    )
+    return len(hashes - known)
+
+
+def forgotten_among(addresses: Iterable[str]) -> set[str]:
+    """Which of these addresses (as given) belong to a forgotten person; one query."""
+    by_hash: dict[str, list[str]] = {}
+    for address in addresses:
+        if address and address.strip():
+            by_hash.setdefault(address_hash(address), []).append(address)
+    if not by_hash:
+        return set()
+    found = ForgottenAddress.objects.filter(address_hash__in=list(by_hash)).values_list(
+        "address_hash", flat=True
+    )
+    return {address for h in found for address in by_hash[h]}
+
+
+def is_forgotten(address: str) -> bool:
+    return bool(forgotten_among([address]))
