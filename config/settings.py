@@ -62,10 +62,10 @@ INSTALLED_APPS = [
     "inbound",
     "campaigns",
     "reports",
-    "dataprotection",
     "webhooks",
     "imports",
     "api",
+    "dataprotection",
     "demo",
 ]
 

@@ -310,6 +310,10 @@ class SetupForm(BootstrapMixin, forms.ModelForm):
             "list_email_per_minute",
             "influence_time_frame_days",
             "email_log_retention_months",
+            "email_body_retention_months",
+            "inbound_raw_retention_days",
+            "events_after_dont_track",
+            "webhook_private_addresses",
         ]
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:

@@ -25,10 +25,10 @@ LAYERS = (
     "inbound",  # bounces, complaints, replies: parsing, sources, effects
     "campaigns",  # campaigns, members and their funnel, list email, influence
     "reports",  # dashboards, rollup reading, the email log
-    "dataprotection",  # forget, export, retention, the audit trail's pages
     "webhooks",  # signed outgoing webhooks
     "imports",  # CSV / XLSX import of contacts, leads and accounts
     "api",  # the REST API (/api/v1/)
+    "dataprotection",  # forget, export, retention, the audit trail's pages (reads every app)
     "demo",  # demo data for `make run`
     "config",  # the project: settings, urls, wsgi, celery
 )

@@ -104,6 +104,12 @@ class EmailMessage(models.Model):
         related_name="emails",
     )
     message_date = models.DateTimeField(null=True, blank=True, help_text="When it was sent.")
+    body_removed_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        editable=False,
+        help_text="When retention (or a forget) removed the body; the email's record stays.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     objects = EmailMessageQuerySet.as_manager()

@@ -163,6 +163,13 @@ class OrgSettings(models.Model):
         "their effects (bounce, opt-out, reply) stay.",
     )
 
+    webhook_private_addresses = models.BooleanField(
+        "Webhooks may reach private addresses",
+        default=False,
+        help_text="Allow outgoing webhooks to loopback, private and link-local addresses (an "
+        "in-house system on your own network). Off, such addresses are refused at delivery.",
+    )
+
     class AfterDontTrack(models.TextChoices):
         NOT_STORED = "not_stored", "Not stored"
         ANONYMOUS = "anonymous", "Counted anonymously"
