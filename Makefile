@@ -50,6 +50,10 @@ bench: install
 	$(BIN)/python bench/classify.py
 	$(BIN)/python bench/listemail.py
 	$(BIN)/python bench/dashboard.py
+	$(BIN)/python bench/forget.py
+	$(BIN)/python bench/export.py
+	$(BIN)/python bench/importcsv.py
+	$(BIN)/python bench/api_events.py
 
 clean:
 	rm -rf $(VENV) var staticfiles .mypy_cache .ruff_cache

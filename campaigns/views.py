@@ -8,7 +8,18 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_not_required, permission_required
 from django.contrib.auth.mixins import PermissionRequiredMixin
 from django.core.exceptions import PermissionDenied
-from django.db.models import Count, IntegerField, OuterRef, Q, QuerySet, Subquery, Sum
+from django.db.models import (
+    Case,
+    Count,
+    IntegerField,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    Sum,
+    Value,
+    When,
+)
 from django.db.models.functions import Coalesce
 from django.http import (
     Http404,
@@ -44,6 +55,7 @@ from crm import filters as crm_filters
 from crm.listing import BoundedTableMixin, filter_query, ids_from, table_configure
 from crm.models import Contact, EmailMessage, EmailMessageRelation, Lead, User
 from crm.privacy_changes import unsubscribe_record
+from crm.privacy_flags import DONT_PROFILE, row_person_flagged
 from crm.sending import SendRefused, email_send, merge_values
 from crm.tokens import relation_for_token
 from crm.views.compose import editable_templates
@@ -141,9 +153,19 @@ def _members_with_engagement(campaign: Campaign) -> QuerySet[CampaignMember]:
 
     return campaign.members.select_related("contact", "lead", "status").annotate(
         emails_sent=total(Count("pk", filter=Q(delivery_status="sent"))),
-        human_opens=total(Sum("human_opens")),
-        machine_opens=total(Sum("machine_opens")),
-        human_clicks=total(Sum("human_clicks")),
+        human_opens=_unprofiled(total(Sum("human_opens"))),
+        machine_opens=_unprofiled(total(Sum("machine_opens"))),
+        human_clicks=_unprofiled(total(Sum("human_clicks"))),
+    )
+
+
+def _unprofiled(expression: Any) -> Case:
+    """A member's engagement, or nothing for a Don't Profile person: the campaign's figures
+    still count them, the list of people does not show them."""
+    return Case(
+        When(row_person_flagged(DONT_PROFILE), then=Value(None)),
+        default=expression,
+        output_field=IntegerField(),
     )
 
 
@@ -363,8 +385,8 @@ def list_email_detail(request: HttpRequest, pk: int, email_pk: int) -> HttpRespo
     recipients = list_email.recipients.filter(_people_seen_by(_user(request)))
     recipients = recipients.select_related("contact", "lead").annotate(
         delivery=Subquery(copy.values("delivery_status")[:1]),
-        human_opens=Subquery(copy.values("human_opens")[:1]),
-        human_clicks=Subquery(copy.values("human_clicks")[:1]),
+        human_opens=_unprofiled(Subquery(copy.values("human_opens")[:1])),
+        human_clicks=_unprofiled(Subquery(copy.values("human_clicks")[:1])),
     )
     recipient_filter = filters.RecipientFilter(request.GET or None, queryset=recipients)
     table = table_configure(request, tables.RecipientTable(recipient_filter.qs), per_page=50)

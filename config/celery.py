@@ -31,6 +31,8 @@ POLLING_TASKS = frozenset(
         "campaigns.tasks.resume_list_emails",
         "crm.tasks.create_engagement_alerts",
         "crm.tasks.create_follow_ups",
+        "webhooks.tasks.collect_events",
+        "webhooks.tasks.dispatch_deliveries",
     }
 )
 IDLE_RESULTS = frozenset({"0", "None"})

@@ -56,6 +56,8 @@ INSTALLED_APPS = [
     "axes",
     "django_otp",
     "django_otp.plugins.otp_totp",
+    "rest_framework",
+    "drf_spectacular",
     "privacy",
     "crm",
     "tracking",
@@ -211,6 +213,12 @@ if env("EMAIL_BACKEND", default=""):
 # mail is kept as files in OUTBOX_DIR and shown at /outbox/ (demo.outbox), so a newcomer reads
 # an email as its recipient would and can open and click it. Anywhere else it is not used.
 OUTBOX_DIR = Path(env("OUTBOX_DIR", default=str(VAR_DIR / "outbox")))
+# Uploaded CSV / XLSX files while their import is set up and runs (deleted when it ends): a
+# folder the web server and the worker share. Larger uploads are refused.
+IMPORT_DIR = Path(env("IMPORT_DIR", default=str(VAR_DIR / "imports")))
+IMPORT_MAX_MB = env.int("IMPORT_MAX_MB", default=50)
+# Data exports (dataprotection.export): ZIP archives under random names, kept 7 days.
+EXPORT_DIR = Path(env("EXPORT_DIR", default=str(VAR_DIR / "exports")))
 if DEBUG and not any(env(name, default="") for name in ("REDIS_URL", "EMAIL_URL", "EMAIL_BACKEND")):
     EMAIL_BACKEND = "demo.outbox.EmailBackend"
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="Openrate <openrate@localhost>")
@@ -287,11 +295,36 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
         "schedule": crontab(minute=20, hour=env.int("EMAIL_LOG_PRUNE_HOUR", default=3)),
         "options": {"expires": 3 * 3600},
     },
+    # Every retention of Setup, nightly, recorded for admins (/privacy/retention/): email bodies,
+    # inbound raw messages and the email log. It runs before "prune-email-log", which stays as a
+    # backstop for the log (then finding nothing) while tests/reports pin that entry.
+    "retention-enforce": {
+        "task": "dataprotection.tasks.retention_enforce",
+        "schedule": crontab(minute=5, hour=env.int("EMAIL_LOG_PRUNE_HOUR", default=3)),
+        "options": {"expires": 3 * 3600},
+    },
+    # Data exports past their 7 days: the archive is removed and the request marked expired.
+    "exports-expire": {
+        "task": "dataprotection.tasks.exports_expire",
+        "schedule": crontab(minute=10, hour=env.int("EMAIL_LOG_PRUNE_HOUR", default=3)),
+        "options": {"expires": 3 * 3600},
+    },
     # The email log's retention (Setup's months): old delivery, open and click events, nightly.
     "prune-email-log": {
         "task": "reports.tasks.prune_email_log",
         "schedule": crontab(minute=15, hour=env.int("EMAIL_LOG_PRUNE_HOUR", default=3)),
         "options": {"expires": 3 * 3600},
+    },
+    # Outgoing webhooks: new events into deliveries, then the due deliveries sent.
+    "collect-webhook-events": {
+        "task": "webhooks.tasks.collect_events",
+        "schedule": env.float("WEBHOOK_COLLECT_INTERVAL", default=5.0),
+        "options": {"expires": 30},
+    },
+    "dispatch-webhooks": {
+        "task": "webhooks.tasks.dispatch_deliveries",
+        "schedule": env.float("WEBHOOK_DISPATCH_INTERVAL", default=5.0),
+        "options": {"expires": 30},
     },
 }
 
@@ -323,6 +356,46 @@ LOGGING = {
     # axes logs every login at INFO; its failures and lockouts are warnings.
     "loggers": {"axes": {"level": "WARNING"}},
 }
+
+# The REST API (/api/v1/, the api app): personal tokens ("Authorization: Bearer ...") or the
+# browser's session; each role's model permissions and record access as on the pages; cursor
+# pages; errors as RFC 9457 problem details; OpenAPI 3 from drf-spectacular at /api/schema/.
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "api.auth.ApiTokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["api.permissions.RolePermissions"],
+    "DEFAULT_PAGINATION_CLASS": "api.pagination.RecordCursorPagination",
+    "DEFAULT_THROTTLE_CLASSES": ["api.throttling.TokenRateThrottle"],
+    "DEFAULT_FILTER_BACKENDS": [
+        "api.filtering.RecordFilterBackend",
+        "rest_framework.filters.OrderingFilter",
+    ],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "EXCEPTION_HANDLER": "api.errors.problem_exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Openrate API",
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
+    "COMPONENT_SPLIT_REQUEST": True,
+    # Choice sets that share a field name ("status") get stable names, not hashed ones.
+    "ENUM_NAME_OVERRIDES": {
+        "LeadStatusEnum": "crm.models.Lead.Status",
+        "TaskStatusEnum": "crm.models.Task.Status",
+        "EmailStatusEnum": "crm.models.EmailMessage.Status",
+        "EmailDeliveryStatusEnum": "crm.models.EmailMessage.Delivery",
+    },
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "api.schema.problem_responses",
+    ],
+}
+# Requests per token (DRF's rate syntax: "600/min", "10/s"); over it, 429 with Retry-After.
+API_RATE_LIMIT = env("API_RATE_LIMIT", default="600/min")
 
 DJANGO_TABLES2_TEMPLATE = "django_tables2/bootstrap5-responsive.html"
 DJANGO_TABLES2_TABLE_ATTRS = {"class": "table table-hover align-middle mb-0"}

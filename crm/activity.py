@@ -8,6 +8,12 @@ and alerts are Tasks for the owner, kept to one per record by unique indexes.
 
 The SQL reads tracking's events by table name (tracking_trackingevent): crm imports no model of
 the apps above it, and a record's activity includes its human opens and clicks.
+
+Don't Profile (when Setup enforces the Individual's flags, crm.privacy_flags): a person's opens
+and clicks feed no measure of them. Their metrics count the emails and tasks (the record of what
+was done with them, as their timeline shows it) but not their opens and clicks, so no list ranks
+them by engagement and no follow-up or alert is decided on it; they get no engagement alert.
+The org's totals (the rollups, a campaign's figures) still count their events.
 """
 
 from __future__ import annotations
@@ -31,6 +37,7 @@ from crm.models import (
     OrgSettings,
     Task,
 )
+from crm.privacy_flags import DONT_PROFILE, person_flagged, relation_flagged_sql
 from crm.sql import ids_of
 
 # Every statement below names at most this many ids (SQLite allows 32,766 parameters).
@@ -189,7 +196,11 @@ def _metrics_upsert(kind: _MetricKind, ids: list[int] | None, now: datetime) -> 
     def only(column: str) -> str:
         return f"AND {column} IN ({scope})" if ids is not None else ""
 
-    facts = _rollup_facts(kind, only) if kind.people else _person_facts(kind, only)
+    # Events of Don't Profile people are no one's activity (left out of every figure).
+    profiled = f"NOT {relation_flagged_sql(DONT_PROFILE, relation='r')}"
+    facts = (
+        _rollup_facts(kind, only, profiled) if kind.people else _person_facts(kind, only, profiled)
+    )
     columns = ", ".join(_METRIC_COLUMNS)
     updates = ", ".join(f"{name} = excluded.{name}" for name in _METRIC_COLUMNS)
     with connection.cursor() as cursor:
@@ -218,7 +229,7 @@ def _metrics_upsert(kind: _MetricKind, ids: list[int] | None, now: datetime) -> 
         cursor.execute("DROP TABLE activity_facts")
 
 
-def _person_facts(kind: _MetricKind, only: Callable[[str], str]) -> str:
+def _person_facts(kind: _MetricKind, only: Callable[[str], str], profiled: str) -> str:
     """The CTEs computing a Contact's or Lead's figures from its emails, events and tasks.
 
     An email to the person is a To/Cc/Bcc copy of an outgoing email that was sent (a bounced
@@ -254,6 +265,7 @@ def _person_facts(kind: _MetricKind, only: Callable[[str], str]) -> str:
             FROM tracking_trackingevent AS t
             JOIN crm_emailmessagerelation AS r ON r.id = t.relation_id
             WHERE t.label = 'human' AND NOT t.internal AND {person} IS NOT NULL {only(person)}
+                AND {profiled}
             GROUP BY {person}
         ),
         {_task_facts(kind, only)},
@@ -280,7 +292,7 @@ def _person_facts(kind: _MetricKind, only: Callable[[str], str]) -> str:
     """  # noqa: S608 -- only constants and placeholders are interpolated
 
 
-def _rollup_facts(kind: _MetricKind, only: Callable[[str], str]) -> str:
+def _rollup_facts(kind: _MetricKind, only: Callable[[str], str], profiled: str) -> str:
     """The CTEs computing an Account's or Opportunity's figures from the same story its
     timeline shows (crm.timeline): the emails to or from its people (an account's contacts, an
     opportunity's contact roles) and those related to the record itself, each email once however
@@ -363,7 +375,7 @@ def _rollup_facts(kind: _MetricKind, only: Callable[[str], str]) -> str:
             FROM crm_emailmessage AS e
             JOIN crm_emailmessagerelation AS r ON r.email_id = e.id
             JOIN tracking_trackingevent AS t ON t.relation_id = r.id
-            WHERE t.label = 'human' AND NOT t.internal
+            WHERE t.label = 'human' AND NOT t.internal AND {profiled}
                 AND e.{kind.related_column} IS NOT NULL {only(f"e.{kind.related_column}")}
                 AND NOT EXISTS (
                     SELECT 1 FROM ({kind.people}) AS q
@@ -535,7 +547,8 @@ def engagement_alerts_create(
     when no ids are given, else just those; returns how many were due.
     """
     now = now or timezone.now()
-    threshold = OrgSettings.load().engagement_alert_threshold
+    org = OrgSettings.load()
+    threshold = org.engagement_alert_threshold
     full = contact_ids is None and lead_ids is None
     today = timezone.localdate(now)
     tasks: list[Task] = []
@@ -548,7 +561,10 @@ def engagement_alerts_create(
             counts |= _engagement_counts(column, chunk, now=now, threshold=threshold)
         if not counts:
             continue
-        people = _processing_allowed(model.objects.filter(pk__in=counts))
+        # Don't Profile: an alert is a judgement of the person's engagement.
+        people = _processing_allowed(model.objects.filter(pk__in=counts)).exclude(
+            person_flagged(DONT_PROFILE, org)
+        )
         if model is Lead:
             people = people.exclude(status=Lead.Status.CONVERTED)
         for person in people.only("pk", "owner_id", "first_name", "last_name"):

@@ -27,12 +27,30 @@ from crm.models import (
     User,
 )
 from crm.tasks import recompute_activity_metrics
+from privacy.audit import audit_record
+from privacy.models import AuditEntry
 
 
 @admin.register(User)
 class OpenrateUserAdmin(UserAdmin):
     list_display = ["username", "email", "first_name", "last_name", "is_active", "is_staff"]
     list_filter = ["groups", "is_active", "is_staff"]
+
+    def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
+        """Save the user's roles, and audit a change of them (before -> after)."""
+        user = form.instance
+        before = sorted(user.groups.values_list("name", flat=True)) if change else []
+        super().save_related(request, form, formsets, change)
+        after = sorted(user.groups.values_list("name", flat=True))
+        if before != after:
+            audit_record(
+                actor=request.user,
+                action=AuditEntry.Action.ROLE,
+                target=f"User #{user.pk}",
+                field="Role",
+                before=", ".join(before) or "No role",
+                after=", ".join(after) or "No role",
+            )
 
 
 class OwnedAdmin(admin.ModelAdmin):
@@ -258,6 +276,11 @@ class OrgSettingsAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request: object) -> bool:
         return not OrgSettings.objects.exists()
+
+    def has_change_permission(self, request: object, obj: object = None) -> bool:
+        # Setup changes on its own page (/setup/), where each change is audited and the apps
+        # that react to it (recounts) are told; here it is shown only.
+        return False
 
     def has_delete_permission(self, request: object, obj: object = None) -> bool:
         return False

@@ -13,7 +13,8 @@ from django.db import transaction
 
 from crm.email_events import email_events_record
 from crm.models import Contact, EmailEvent, EmailMessageRelation, Lead, PrivacyChange, User
-from privacy.models import Individual
+from privacy.audit import audit_changes
+from privacy.models import AuditEntry, Individual
 
 # The Individual's flags a record page shows and edits, in the order people read them.
 PRIVACY_FLAGS = (
@@ -80,6 +81,15 @@ def privacy_update(
                 )
             )
         individual.save(update_fields=[*wanted, "updated_at"])
+    if changes:
+        kind = "Contact" if isinstance(person, Contact) else "Lead"
+        audit_changes(
+            actor=by,
+            action=AuditEntry.Action.PRIVACY_FLAG,
+            target=f"{kind} #{person.pk}",
+            changes=[(change.label, not change.value, change.value) for change in changes],
+            note=source,
+        )
     return PrivacyChange.objects.bulk_create(changes)
 
 

@@ -8,7 +8,7 @@ each role's permissions from the rules below, so a new model is covered the day 
 - Sales Rep: works their own records (view, add, change; deletes their tasks and contact roles),
   sends email, views campaigns.
 - Sales Manager: a rep's permissions on every rep's records, deletes records, reads the
-  dashboards, creates and changes campaigns.
+  dashboards, creates and changes campaigns, imports records from a file.
 - Admin: every permission of Openrate's apps, the roles themselves, and what an admin runs from
   the Django admin: unlocking a locked-out login (axes) and resetting a lost second factor (otp).
 """
@@ -56,6 +56,7 @@ MANAGER = REP | {
     "crm.view_dashboards",
     "campaigns.add_campaign",
     "campaigns.change_campaign",
+    "imports.add_importjob",
 }
 
 

@@ -41,6 +41,7 @@ from crm.models import (
 from crm.suppression import suppression_lift
 from mailkit.merge import field_problems, has_fields, merge, written_part
 from mailkit.rewrite import find_links, html_to_text, link_bare_urls
+from privacy.forgotten import forgotten_among
 from privacy.policy import EmailPolicy, email_policy
 
 Recipient = Contact | Lead | User | str
@@ -213,6 +214,12 @@ def _decide(
         dataclasses.replace(decision, reason=_HIDDEN_REASON)
         if item.person is None and item.hidden is not None and decision.reason
         else decision
+        for item, decision in zip(addresses, decisions, strict=True)
+    ]
+    # A forgotten person's address (kept only as a hash) is never written to again.
+    forgotten = forgotten_among(item.address for item in addresses)
+    decisions = [
+        EmailPolicy.refuse("Forgotten person") if item.address in forgotten else decision
         for item, decision in zip(addresses, decisions, strict=True)
     ]
     suppressed = dict(

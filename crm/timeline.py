@@ -29,6 +29,7 @@ from crm.models import (
     Task,
     User,
 )
+from crm.privacy_flags import dont_track_of
 
 Record = Contact | Lead | Account | Opportunity
 KINDS = {"all": "All", "emails": "Emails", "tasks": "Tasks"}
@@ -58,6 +59,8 @@ class Entry:
     obj: Any
     relation: EmailMessageRelation | None = None
     badges: list[tuple[str, str]] = field(default_factory=list)  # (text, Bootstrap colour)
+    # What became of the opens and clicks since, e.g. under Don't Track turned on after the send.
+    note: str = ""
     new_month: str = ""  # set on the first entry of each month: the heading to show above it
 
     @property
@@ -176,9 +179,27 @@ def _emails(
         )
         if position:
             relations = relations.filter(position.before("when", "email"))
+        rows = list(relations[: limit + 1])
+        # Don't Track turned on since these copies went out: their later opens and clicks are
+        # kept from this record (tracking.ingestion), and the entries say so.
+        dont_track = (
+            dont_track_of([record]).get(("contact" if "contact" in person else "lead", record.pk))
+            if any(row.is_tracked for row in rows)
+            else None
+        )
         return [
-            Entry("email", row.when, row.pk, row.email, row, _relation_badges(row))  # type: ignore[attr-defined]
-            for row in relations[: limit + 1]
+            Entry(
+                "email",
+                row.when,  # type: ignore[attr-defined]
+                row.pk,
+                row.email,
+                row,
+                _relation_badges(row),
+                note=dont_track.note
+                if dont_track and row.is_tracked and dont_track.covers(row.sent_at)
+                else "",
+            )
+            for row in rows
         ]
     related = (
         Q(related_account=record) if isinstance(record, Account) else Q(related_opportunity=record)

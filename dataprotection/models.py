@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
-from django.db.models import Q
 
 
 class DataRequest(models.Model):
@@ -58,15 +57,6 @@ class DataRequest(models.Model):
 
     class Meta:
         ordering = ["-requested_at", "-pk"]
-        constraints = [
-            models.CheckConstraint(
-                condition=Q(individual__isnull=False)
-                | Q(contact__isnull=False)
-                | Q(lead__isnull=False)
-                | Q(status__in=["done", "failed", "expired"]),
-                name="data_request_names_a_person_until_done",
-            ),
-        ]
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} {self.subject}"

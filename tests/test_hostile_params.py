@@ -31,6 +31,7 @@ import pytest
 from django.conf import settings
 from django.contrib.contenttypes.models import ContentType
 from django.core import mail
+from django.core.files.base import ContentFile
 from django.db import connection, models, transaction
 from django.test import Client
 from django.urls import NoReverseMatch, URLPattern, URLResolver, get_resolver, reverse
@@ -41,6 +42,10 @@ from campaigns.members import members_add
 from campaigns.models import Campaign
 from crm.models import Contact, Task, User
 from crm.sending import email_send
+from dataprotection.models import DataRequest
+from imports.uploads import upload_receive
+from webhooks.events import sample_delivery_add
+from webhooks.models import Endpoint
 
 ROLES = ("anonymous", "rep", "manager", "admin")
 REPO = str(Path(__file__).resolve().parent.parent)
@@ -239,6 +244,12 @@ class World:
         if name == "pk":
             if app == "campaigns":
                 return self.objects["campaign"].pk
+            if app == "webhooks":
+                return self.objects["delivery" if view == "delivery_detail" else "endpoint"].pk
+            if app == "imports":
+                return self.objects["import"].pk
+            if app == "dataprotection" and view.startswith("request"):
+                return self.objects["request"].pk
             if view in {"email_detail", "relation_activity"}:
                 return self.objects[{"email_detail": "email"}.get(view, "relation")].pk
             record = view.split("_")[0]
@@ -283,6 +294,9 @@ def world(
         )
     header = next(m.extra_headers["List-Unsubscribe"] for m in mail.outbox if m.subject == "News")
     token = header.split(",")[0].strip("<> ").rstrip("/").rpartition("/")[2]
+    endpoint = Endpoint.objects.create(
+        name="Sync", url="https://hooks.example.com/in", events=["email.sent"], owner=admin_user
+    )
     return World(
         users={"anonymous": None, "rep": rep, "manager": manager, "admin": admin_user},
         objects={
@@ -296,6 +310,19 @@ def world(
             "email": email,
             "relation": email.relations.get(contact=contact),
             "list_email": list_email,
+            "endpoint": endpoint,
+            "delivery": sample_delivery_add(endpoint),
+            "import": upload_receive(
+                file=ContentFile(b"First Name,Last Name,Email\nAda,Byron,a@example.com\n", "a.csv"),
+                kind="contact",
+                user=manager,
+            ),
+            "request": DataRequest.objects.create(
+                kind=DataRequest.Kind.EXPORT,
+                contact=contact,
+                subject=f"Contact #{contact.pk}",
+                requested_by=admin_user,
+            ),
         },
         token=token,
     )

@@ -11,6 +11,15 @@ commit, so a crash loses nothing and counts nothing twice.
 
 Events from Setup's internal addresses and IP ranges (crm.internal) are stored, marked
 internal, and struck from the batch before counting: they count nowhere.
+
+The person's Individual flags bind here when Setup enforces them (crm.privacy_flags), read in
+the one query that looks the batch's recipients up. Block Geolocation: the event is stored with
+no IP at all; the internal range check runs first, on the IP in memory, which is then dropped
+before the row is written anywhere. Don't Track turned on after the send: with Setup's "Not
+stored" the event is dropped (the buffer entry is still acknowledged); with "Counted
+anonymously" it is added to the org's daily rollups (opens and clicks, link clicks) and struck
+from the batch before anything names the person: no stored event, no recipient, email or link
+counter, funnel, metrics or alert.
 """
 
 from __future__ import annotations
@@ -32,11 +41,18 @@ from crm import hooks, rollups, sql
 from crm.activity import activity_refresh_enqueue
 from crm.internal import InternalRules
 from crm.models import OrgSettings
+from crm.privacy_flags import (
+    BLOCK_GEOLOCATION,
+    DONT_TRACK,
+    flags_bind,
+    relation_flag_sql,
+    relation_individual_joins,
+)
 from mailkit.tokens import configured_keys, parse_token
 from tracking import buffer
 from tracking.buffer import RawEvent
 from tracking.classify import EventFacts, Label, classify, truncate_ip
-from tracking.rollups import INGEST_LOCK, rollups_add_batch
+from tracking.rollups import INGEST_LOCK, rollups_add_batch, rollups_add_totals
 from tracking.user_agents import describe_client
 
 logger = logging.getLogger(__name__)
@@ -81,11 +97,19 @@ def _store(raw_events: Sequence[RawEvent]) -> int:
     rows = _label(raw_events, org)
     if not rows:
         return 0
-    stored = _insert(rows)
-    if not stored:
+    left = stored = _insert(rows)
+    if not left:
         return 0
-    if any(row[_INTERNAL] for row in rows) and not _strike_internal():
-        return stored  # all internal: stored, counted nowhere
+    if any(row[_ANONYMOUS] for row in rows):
+        # Don't Track, counted anonymously: in the org's totals only, then out of the batch.
+        _serialise()
+        rollups_add_totals(table=BATCH_TABLE, where="anonymous")
+        anonymous, left = _strike("anonymous")
+        stored -= anonymous
+    if any(row[_INTERNAL] for row in rows):
+        _, left = _strike("internal")
+    if not left:
+        return stored  # all internal or anonymous: counted nowhere else
     _count(machine_open_filtering=org.machine_open_filtering)
     # Only the recipients of campaign emails have a member to move along the funnel (campaigns
     # registers this hook; see crm.hooks).
@@ -126,14 +150,18 @@ def _label(raw_events: Sequence[RawEvent], org: OrgSettings) -> list[tuple[Any, 
         return []
     # Per recipient, in one query: the send time as seconds since the epoch (cheaper to read
     # than a datetime, and all that classifying needs), and what counting needs afterwards.
+    # The person's flags, when Setup enforces them: one join more in this query, per batch.
     sent_day, day_params = rollups.sent_day()
+    flags = flags_bind(org)
     recipients = {
         row[0]: row[1:]
         for row in _select_by_ids(
             f"SELECT r.id, {_EPOCH[connection.vendor]}, r.email_id, COALESCE(m.sender_id, 0), "
-            f"COALESCE(m.campaign_id, 0), {sent_day}, r.address "
+            f"COALESCE(m.campaign_id, 0), {sent_day}, r.address, "
+            f"{relation_flag_sql(BLOCK_GEOLOCATION, org)}, {relation_flag_sql(DONT_TRACK, org)} "
             "FROM crm_emailmessagerelation AS r "
-            "JOIN crm_emailmessage AS m ON m.id = r.email_id WHERE ",
+            "JOIN crm_emailmessage AS m ON m.id = r.email_id "
+            f"{relation_individual_joins('r') if flags else ''} WHERE ",
             {relation for _, relation, _ in parsed},
             column="r.id",
             params=day_params,
@@ -157,6 +185,7 @@ def _label(raw_events: Sequence[RawEvent], org: OrgSettings) -> list[tuple[Any, 
         org.internal_addresses, org.internal_ip_ranges, full_ip=org.store_full_ip
     )
     internal_ips: dict[str, bool] = {}
+    anonymous_after_dont_track = org.events_after_dont_track == OrgSettings.AfterDontTrack.ANONYMOUS
     rows: list[tuple[Any, ...]] = []
     for raw, relation_id, link_id in parsed:
         recipient = recipients.get(relation_id)
@@ -165,7 +194,9 @@ def _label(raw_events: Sequence[RawEvent], org: OrgSettings) -> list[tuple[Any, 
         if _EVENT_ID.fullmatch(raw.event_id) is None:
             logger.warning("Dropping an event with a malformed id: %r", raw.event_id[:64])
             continue
-        sent_at, email_id, sender_key, campaign_key, day, address = recipient
+        sent_at, email_id, sender_key, campaign_key, day, address, no_ip, dont_track = recipient
+        if dont_track and not anonymous_after_dont_track:
+            continue  # Don't Track since the send, "Not stored": nothing of it is kept
         verdict = classify(
             EventFacts(
                 kind=raw.kind,
@@ -189,6 +220,10 @@ def _label(raw_events: Sequence[RawEvent], org: OrgSettings) -> list[tuple[Any, 
             if ip not in internal_ips:
                 internal_ips[ip] = rules.ip_is_internal(ip)
             internal = internal_ips[ip] or rules.address_is_internal(address)
+        if internal and dont_track:
+            continue  # neither stored (Don't Track) nor counted (internal)
+        if no_ip:
+            ip = ""  # Block Geolocation: matched against the internal ranges above, never stored
         rows.append(
             (
                 # 32 hex digits, as both databases' columns take a UUID.
@@ -211,6 +246,7 @@ def _label(raw_events: Sequence[RawEvent], org: OrgSettings) -> list[tuple[Any, 
                 campaign_key,
                 day,
                 len(rows),
+                bool(dont_track),
             )
         )
     return rows
@@ -231,8 +267,13 @@ BATCH_COLUMNS = (
 # Also in the batch: what counting, the rollups (tracking.rollups.rollups_add_batch) and the
 # funnel need of each event's recipient, looked up once while labelling; and the event's place
 # in the batch (the buffer is first in, first out), which orders events of the same instant.
-FACT_COLUMNS = "email_id, sender_key, campaign_key, sent_day, seq"
-_INTERNAL = BATCH_COLUMNS.split(", ").index("internal")  # its place in a row
+# `anonymous`: Don't Track since the send, counted anonymously (in the rollups' totals only,
+# never stored).
+FACT_COLUMNS = "email_id, sender_key, campaign_key, sent_day, seq, anonymous"
+_ROW_COLUMNS = [*BATCH_COLUMNS.split(", "), *FACT_COLUMNS.split(", ")]
+# Their places in a row.
+_INTERNAL = _ROW_COLUMNS.index("internal")
+_ANONYMOUS = _ROW_COLUMNS.index("anonymous")
 _CREATE_BATCH_TABLE = {
     vendor: f"""
     CREATE TEMP TABLE IF NOT EXISTS {BATCH_TABLE} (
@@ -240,7 +281,7 @@ _CREATE_BATCH_TABLE = {
         occurred_at {timestamp}, label varchar(12), reason varchar(200), ip {inet},
         user_agent varchar(512), method varchar(8), device varchar(64), client varchar(64),
         os varchar(64), internal boolean, email_id bigint, sender_key bigint,
-        campaign_key bigint, sent_day date, seq integer
+        campaign_key bigint, sent_day date, seq integer, anonymous boolean
     ) {end}
     """
     for vendor, uuid, timestamp, inet, end in (
@@ -251,8 +292,9 @@ _CREATE_BATCH_TABLE = {
 
 
 def _insert(rows: list[tuple[Any, ...]]) -> int:
-    """Store the batch's rows; leaves in the batch table only those not stored before, and
-    returns how many they are."""
+    """Store the batch's rows but the anonymous ones; leaves in the batch table only those not
+    stored before (an anonymous one: whose id no stored event has), and returns how many they
+    are."""
     with connection.cursor() as cursor:
         cursor.execute(_CREATE_BATCH_TABLE[connection.vendor])
         cursor.execute(f"DELETE FROM {BATCH_TABLE}")
@@ -267,18 +309,23 @@ def _insert(rows: list[tuple[Any, ...]]) -> int:
                 f"""
                 WITH stored AS (
                     INSERT INTO tracking_trackingevent ({BATCH_COLUMNS})
-                    SELECT {BATCH_COLUMNS} FROM {BATCH_TABLE}
+                    SELECT {BATCH_COLUMNS} FROM {BATCH_TABLE} WHERE NOT anonymous
                     ON CONFLICT (event_id) DO NOTHING
                     RETURNING event_id
                 )
                 DELETE FROM {BATCH_TABLE} AS b
-                WHERE NOT EXISTS (SELECT FROM stored WHERE stored.event_id = b.event_id)
+                WHERE CASE WHEN b.anonymous
+                    THEN EXISTS (
+                        SELECT FROM tracking_trackingevent AS e WHERE e.event_id = b.event_id
+                    )
+                    ELSE NOT EXISTS (SELECT FROM stored WHERE stored.event_id = b.event_id)
+                END
                 """
             )
             return len(rows) - cursor.rowcount
         cursor.executemany(
             f"INSERT INTO {BATCH_TABLE} ({BATCH_COLUMNS}, {FACT_COLUMNS}) "
-            f"VALUES ({', '.join(['%s'] * 19)})",
+            f"VALUES ({', '.join(['%s'] * len(_ROW_COLUMNS))})",
             rows,
         )
         # SQLite has one writer at a time, and this transaction is it from the DELETE on:
@@ -290,17 +337,28 @@ def _insert(rows: list[tuple[Any, ...]]) -> int:
         )
         cursor.execute(
             f"INSERT INTO tracking_trackingevent ({BATCH_COLUMNS}) "
-            f"SELECT {BATCH_COLUMNS} FROM {BATCH_TABLE}"
+            f"SELECT {BATCH_COLUMNS} FROM {BATCH_TABLE} WHERE NOT anonymous"
         )
-        return cursor.rowcount
-
-
-def _strike_internal() -> int:
-    """Strike the batch's internal events (stored, counted nowhere); returns how many remain."""
-    with connection.cursor() as cursor:
-        cursor.execute(f"DELETE FROM {BATCH_TABLE} WHERE internal")
         cursor.execute(f"SELECT COUNT(*) FROM {BATCH_TABLE}")
         return int(cursor.fetchone()[0])
+
+
+def _strike(column: str) -> tuple[int, int]:
+    """Strike the batch's events with this flag (internal: stored, counted nowhere; anonymous:
+    counted in the totals already); returns how many were struck and how many remain."""
+    with connection.cursor() as cursor:
+        cursor.execute(f"DELETE FROM {BATCH_TABLE} WHERE {column}")
+        struck = cursor.rowcount
+        cursor.execute(f"SELECT COUNT(*) FROM {BATCH_TABLE}")
+        return struck, int(cursor.fetchone()[0])
+
+
+def _serialise() -> None:
+    """On PostgreSQL, take the lock that serialises the counting step of concurrent ingesters,
+    so that rows (counters, rollups) are always locked in one order (no deadlock)."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [INGEST_LOCK])
 
 
 def _count(*, machine_open_filtering: bool) -> None:
@@ -311,11 +369,7 @@ def _count(*, machine_open_filtering: bool) -> None:
     opened) by a counted open, or by a human click: a person who clicked read the email even
     if their mail program blocked the pixel ("opened, shown by a click").
     """
-    if connection.vendor == "postgresql":
-        # Serialise the counting step of concurrent ingesters, so that rows are always locked
-        # in one order (no deadlock).
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [INGEST_LOCK])
+    _serialise()
     least, greatest = ("LEAST", "GREATEST") if connection.vendor == "postgresql" else ("MIN", "MAX")
 
     def human(alias: str = "b") -> str:

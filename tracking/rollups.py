@@ -77,6 +77,16 @@ def rollups_add_batch(*, table: str) -> None:
     _add_cohort(source, {})
 
 
+def rollups_add_totals(*, table: str, where: str) -> None:
+    """Add the events in `table` matching `where` (SQL on it) to the org's totals only: opens
+    by label, clicks and clicks per link, on the day they happened. Not to the cohort columns,
+    which count people by their copies' counters: these events are on no one's (Don't Track,
+    counted anonymously). They are stored nowhere, so a rebuild cannot find them again."""
+    source = f"(SELECT * FROM {table} WHERE {where}) AS e"  # noqa: S608
+    _add_event_counts(source, {})
+    _add_link_counts(source, {})
+
+
 def rollups_add_events(*, event_ids: Sequence[int]) -> None:
     """Add the stored tracking events with these ids (newly stored, not yet added) to the
     rollups, on the same contract as `rollups_add_batch`."""

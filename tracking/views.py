@@ -13,6 +13,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 
 from crm.models import Contact, EmailMessage, EmailMessageRelation, Lead, User
+from crm.privacy_flags import DontTrack, dont_track_of
 from crm.views import compose
 from crm.views.access import current_user, visible_pks
 from mailkit.display import safe_email_html
@@ -61,6 +62,11 @@ def email_detail(request: HttpRequest, pk: int) -> HttpResponse:
     # A recipient's record is named and linked only for a user who may see it.
     contacts = visible_pks(user, Contact, (r.contact_id for r in recipients))
     leads = visible_pks(user, Lead, (r.lead_id for r in recipients))
+    # Don't Track turned on since the send, said only of a record the user may see.
+    dont_track = dont_track_of(
+        [r.contact for r in recipients if r.contact_id in contacts and r.contact is not None]
+        + [r.lead for r in recipients if r.lead_id in leads and r.lead is not None]
+    )
     links = list(email.tracked_links.all())
     events = TrackingEvent.objects.filter(relation__email=email)
     # Internal events (Setup's own addresses and IP ranges) are listed, and counted apart.
@@ -107,6 +113,7 @@ def email_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "name": relation.name if not (relation.contact_id or relation.lead_id) else "",
             "machine_opens": machine_opens.get(relation.pk, []),
             "internal": internal.get(relation.pk, 0),
+            "dont_track": _dont_track_note(relation, dont_track),
             "links": [
                 (link, clicks[relation.pk][link.pk])
                 for link in links
@@ -129,6 +136,19 @@ def email_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "thread": thread,
     }
     return render(request, "tracking/email_detail.html", context)
+
+
+def _dont_track_note(
+    relation: EmailMessageRelation, dont_track: dict[tuple[str, int], DontTrack]
+) -> str:
+    """What became of this copy's opens and clicks since its person turned Don't Track on."""
+    if relation.contact_id:
+        found = dont_track.get(("contact", relation.contact_id))
+    else:
+        found = dont_track.get(("lead", relation.lead_id or 0))
+    if found is None or not relation.is_tracked or not found.covers(relation.sent_at):
+        return ""
+    return found.note
 
 
 def _thread_page(request: HttpRequest, email: EmailMessage, user: User) -> Page | None:

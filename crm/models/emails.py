@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Self
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.db.models.functions import Coalesce
 from django.urls import reverse
 from django.utils import timezone
 
@@ -123,6 +124,12 @@ class EmailMessage(models.Model):
             models.Index(fields=["thread_identifier"], name="email_thread_identifier"),
             # The email log and the rep's sent list: newest first by sender.
             models.Index(fields=["sender", "-message_date"], name="email_sender_date"),
+            # Retention (dataprotection.retention): bodies not yet removed, oldest first.
+            models.Index(
+                Coalesce("message_date", "created_at"),
+                condition=Q(body_removed_at__isnull=True) & ~Q(html_body="", text_body=""),
+                name="email_body_retention",
+            ),
         ]
 
     def __str__(self) -> str:

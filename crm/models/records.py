@@ -189,6 +189,8 @@ class Account(OwnedRecord):
     class Meta:
         ordering = ["name", "pk"]
         indexes = [
+            # Outgoing webhooks read changed records past a cursor (webhooks.events).
+            models.Index(fields=["updated_at", "id"], name="account_updated"),
             # The rep's account list: their own accounts by name.
             models.Index(fields=["owner", "name"], name="account_owner_name"),
         ]
@@ -219,6 +221,8 @@ class Contact(Person):
     class Meta:
         ordering = ["last_name", "first_name", "pk"]
         indexes = [
+            # Outgoing webhooks read changed records past a cursor (webhooks.events).
+            models.Index(fields=["updated_at", "id"], name="contact_updated"),
             models.Index(fields=["owner", "last_name"], name="contact_owner_name"),
             # Matching an address to its Contact (`email__iexact`): sending, bounces, replies.
             models.Index(Upper("email"), name="contact_email_upper"),
@@ -266,6 +270,8 @@ class Lead(Person):
     class Meta:
         ordering = ["last_name", "first_name", "pk"]
         indexes = [
+            # Outgoing webhooks read changed records past a cursor (webhooks.events).
+            models.Index(fields=["updated_at", "id"], name="lead_updated"),
             models.Index(fields=["owner", "status"], name="lead_owner_status"),
             # Matching an address to its Lead (`email__iexact`): sending, bounces, replies.
             models.Index(Upper("email"), name="lead_email_upper"),
@@ -403,6 +409,8 @@ class Opportunity(OwnedRecord):
         ordering = ["close_date", "pk"]
         verbose_name_plural = "opportunities"
         indexes = [
+            # Outgoing webhooks read changed records past a cursor (webhooks.events).
+            models.Index(fields=["updated_at", "id"], name="opportunity_updated"),
             models.Index(fields=["owner", "close_date"], name="opportunity_owner_close"),
         ]
 

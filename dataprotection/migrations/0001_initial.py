@@ -53,7 +53,6 @@ class Migration(migrations.Migration):
             ],
             options={
                 'ordering': ['-requested_at', '-pk'],
-                'constraints': [models.CheckConstraint(condition=models.Q(('individual__isnull', False), ('contact__isnull', False), ('lead__isnull', False), ('status__in', ['done', 'failed', 'expired']), _connector='OR'), name='data_request_names_a_person_until_done')],
             },
         ),
     ]

@@ -160,9 +160,24 @@ RECORD_URLS: dict[str, tuple[str, str | None]] = {
     "tracking:relation_activity": ("relation", None),
 }
 # <kind>/<pk> URLs: each is tried with every record kind.
-KIND_URLS = ("crm:timeline", "crm:log_call", "crm:person_privacy")
-# URLs whose <pk> names something every rep shares (campaigns) or no record at all.
-SHARED_PREFIXES = ("campaigns:", "admin:")
+KIND_URLS = (
+    "crm:timeline",
+    "crm:log_call",
+    "crm:person_privacy",
+    "dataprotection:forget",
+    "dataprotection:export",
+)
+# URLs whose <pk> names something every rep shares (campaigns) or no record at all: admins'
+# data requests, webhook endpoints, import jobs (each app's tests check who may open them), and
+# the API (tests/api/test_record_access.py compares each role's API with its list pages).
+SHARED_PREFIXES = (
+    "campaigns:",
+    "admin:",
+    "dataprotection:request",
+    "webhooks:",
+    "imports:",
+    "api:",
+)
 
 
 def _patterns(resolver: URLResolver, namespace: str = "") -> list[tuple[str, URLPattern]]:

@@ -23,6 +23,7 @@ INTENDED: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "privacy.auditentry": ((), ()),
     "dataprotection.datarequest": ((), ()),
     "dataprotection.retentionrun": ((), ()),
+    "api.apitoken": ((), ()),
     "crm.user": ((), ()),
     "crm.account": ((V, A, C), ALL),
     "crm.contact": ((V, A, C), ALL),
@@ -50,6 +51,13 @@ INTENDED: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "campaigns.listemail": ((), ()),
     "campaigns.listemailrecipient": ((), ()),
     "campaigns.campaigninfluence": ((), ()),
+    "imports.importjob": ((), (A,)),
+    "imports.importmapping": ((), ()),
+    "imports.importrowerror": ((), ()),
+    "webhooks.endpoint": ((), ()),
+    "webhooks.delivery": ((), ()),
+    "webhooks.attempt": ((), ()),
+    "webhooks.cursor": ((), ()),
 }
 # Permissions that are not a model's view/add/change/delete: (rep, manager, admin).
 CUSTOM = {

@@ -23,6 +23,10 @@ VALID = {
     "list_email_per_minute": "0",
     "influence_time_frame_days": "365",
     "email_log_retention_months": "24",
+    "email_body_retention_months": "24",
+    "inbound_raw_retention_days": "90",
+    "events_after_dont_track": "not_stored",
+    "webhook_private_addresses": "",
 }
 
 
