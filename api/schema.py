@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from django_filters import FilterSet
+
 from api.errors import PROBLEM_CONTENT_TYPE
 
 PROBLEM_SCHEMA: dict[str, Any] = {
@@ -54,4 +56,18 @@ def problem_responses(
             for code, description in errors.items():
                 responses.setdefault(code, {"description": description, "content": reference})
             responses["429"].setdefault("headers", RETRY_AFTER)
+    return result
+
+
+def filter_fields_uncached(result: dict[str, Any], **_: Any) -> dict[str, Any]:
+    """drf-spectacular reads each filter's form field on the filter sets' class-level filters,
+    which caches the field there (django-filter's `Filter.field`); every filter set built later
+    would copy that cached field, and the list pages' empty choices ("Any status") would be lost.
+    Drop the cache once the description is built."""
+    pending: list[type[FilterSet]] = [FilterSet]
+    while pending:
+        filterset = pending.pop()
+        pending.extend(filterset.__subclasses__())
+        for declared in filterset.base_filters.values():
+            declared.__dict__.pop("_field", None)
     return result

@@ -392,6 +392,7 @@ SPECTACULAR_SETTINGS = {
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "api.schema.problem_responses",
+        "api.schema.filter_fields_uncached",
     ],
 }
 # Requests per token (DRF's rate syntax: "600/min", "10/s"); over it, 429 with Retry-After.
