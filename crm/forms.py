@@ -314,16 +314,29 @@ class SetupForm(BootstrapMixin, forms.ModelForm):
             "inbound_raw_retention_days",
             "events_after_dont_track",
             "webhook_private_addresses",
+            "capture_reach_back_days",
+            "capture_excluded_addresses",
+            "capture_attachment_contents",
+            "capture_attachment_max_kb",
+            "captured_body_retention_months",
+            "mailbox_failure_limit",
         ]
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        for name in ("internal_addresses", "internal_ip_ranges"):
+        for name in ("internal_addresses", "internal_ip_ranges", "capture_excluded_addresses"):
             self.fields[name].widget.attrs["rows"] = 3
         self.style_widgets()
 
     def clean_internal_addresses(self) -> str:
         value: str = self.cleaned_data["internal_addresses"]
+        _, _, errors = internal.parse_addresses(value)
+        if errors:
+            raise forms.ValidationError(errors)
+        return value
+
+    def clean_capture_excluded_addresses(self) -> str:
+        value: str = self.cleaned_data["capture_excluded_addresses"]
         _, _, errors = internal.parse_addresses(value)
         if errors:
             raise forms.ValidationError(errors)

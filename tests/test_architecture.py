@@ -23,8 +23,10 @@ LAYERS = (
     "crm",  # records, emails and recipients, Setup, sending, delivery, activity, hooks
     "tracking",  # the /t/ fast path, the event buffer, ingestion, classification
     "inbound",  # bounces, complaints, replies: parsing, sources, effects
+    "capture",  # reps' own mailboxes (IMAP) and Bcc address: captured email on the timeline
     "campaigns",  # campaigns, members and their funnel, list email, influence
     "reports",  # dashboards, rollup reading, the email log
+    "automation",  # sequences and triggered emails, through crm.sending
     "webhooks",  # signed outgoing webhooks
     "imports",  # CSV / XLSX import of contacts, leads and accounts
     "api",  # the REST API (/api/v1/)

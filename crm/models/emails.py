@@ -54,6 +54,7 @@ class EmailMessage(models.Model):
         SINGLE = "single", "Single email"
         LIST = "list", "List email"
         AUTOMATION = "automation", "Automated email"
+        CAPTURED = "captured", "Captured from a mailbox"
 
     subject = models.CharField(max_length=998, blank=True)
     html_body = models.TextField(blank=True)
@@ -99,6 +100,22 @@ class EmailMessage(models.Model):
     # A list email's campaign; reports and the member funnel group by it.
     campaign = models.ForeignKey(
         "campaigns.Campaign",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="emails",
+    )
+    # Captured email (source "captured"): the user whose mailbox or Bcc address it came from.
+    captured_for = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="captured_emails",
+    )
+    # The library template it was written from, if any (sequences and reports group by it).
+    template = models.ForeignKey(
+        "crm.EmailTemplate",
         on_delete=models.SET_NULL,
         null=True,
         blank=True,

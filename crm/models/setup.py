@@ -170,6 +170,45 @@ class OrgSettings(models.Model):
         "in-house system on your own network). Off, such addresses are refused at delivery.",
     )
 
+    # Inbox capture (the capture app): reps' own mailboxes on the timeline.
+    capture_reach_back_days = models.PositiveSmallIntegerField(
+        "First mailbox sync reaches back (days)",
+        default=30,
+        validators=[MinValueValidator(1), MaxValueValidator(3650)],
+        help_text="When a user connects a mailbox, email this many days old or newer is "
+        "captured; later syncs read only what is new.",
+    )
+    capture_excluded_addresses = models.TextField(
+        "Never capture these addresses and domains",
+        blank=True,
+        help_text="One per line: an address (someone@bank.example) or a domain (bank.example). "
+        "Mail with any of them is never captured, whoever else it names.",
+    )
+    capture_attachment_contents = models.BooleanField(
+        "Keep captured attachments' contents",
+        default=False,
+        help_text="Off, only each attachment's name and size are recorded.",
+    )
+    capture_attachment_max_kb = models.PositiveIntegerField(
+        "Largest captured attachment kept (KB)",
+        default=1024,
+        validators=[MinValueValidator(1), MaxValueValidator(25 * 1024)],
+        help_text="Larger attachments are recorded by name and size only.",
+    )
+    captured_body_retention_months = models.PositiveSmallIntegerField(
+        "Keep captured email bodies (months)",
+        default=24,
+        validators=[MinValueValidator(1), MaxValueValidator(120)],
+        help_text="Bodies of email captured from mailboxes are removed after this many months, "
+        "every night; the record that the email happened stays.",
+    )
+    mailbox_failure_limit = models.PositiveSmallIntegerField(
+        "Pause a mailbox after this many failed syncs in a row",
+        default=5,
+        validators=[MinValueValidator(1), MaxValueValidator(100)],
+        help_text="Its owner is given a task to reconnect it.",
+    )
+
     class AfterDontTrack(models.TextChoices):
         NOT_STORED = "not_stored", "Not stored"
         ANONYMOUS = "anonymous", "Counted anonymously"
