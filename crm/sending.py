@@ -31,6 +31,7 @@ from crm.models import (
     EmailMessage,
     EmailMessageRelation,
     EmailSuppression,
+    EmailTemplate,
     Lead,
     Opportunity,
     OrgSettings,
@@ -91,10 +92,12 @@ def email_send(
     campaign: Model | None = None,
     reply_to: EmailMessage | None = None,
     forward: bool = False,
+    template: EmailTemplate | None = None,
 ) -> EmailMessage:
     """Record an email and queue its delivery: one tracked (where allowed) copy per recipient.
 
     `campaign` is a campaigns.Campaign, typed as a Model: crm does not import campaigns.
+    `template` is the library template it was written from (kept on the email for reports).
     `reply_to` is the email this one answers (or forwards, with `forward`): the new one joins
     its thread, and a reply is linked to it and sent with In-Reply-To / References
     (crm.delivery), so each recipient's mail program keeps the conversation together. The
@@ -124,6 +127,7 @@ def email_send(
             source=source,
             related_to=related_to,
             campaign=campaign,
+            template=template,
         )
         if reply_to is not None:
             _thread(draft.email, reply_to, forward=forward)
@@ -150,6 +154,7 @@ def emails_send_each(
     html_body: str,
     source: str = EmailMessage.Source.LIST,
     campaign: Model | None = None,
+    template: EmailTemplate | None = None,
 ) -> list[EmailMessage]:
     """One email per person, each as email_send makes it with that person alone in To (the same
     Setup checks, privacy policy and suppressions, merge fields filled), written in bulk: the
@@ -176,6 +181,7 @@ def emails_send_each(
                 source=source,
                 related_to=None,
                 campaign=campaign,
+                template=template,
             )
             for item, decision in zip(addresses, decisions, strict=True)
         ]
@@ -260,6 +266,7 @@ def _draft(
     source: str,
     related_to: Account | Opportunity | None,
     campaign: Model | None,
+    template: EmailTemplate | None = None,
 ) -> _Draft:
     tracking_on = org.enhanced_email and org.email_tracking_enabled
     domain = sender.email.rpartition("@")[2] or "openrate.localhost"
@@ -288,6 +295,7 @@ def _draft(
         related_opportunity=related_to if isinstance(related_to, Opportunity) else None,
         sender=sender,
         campaign_id=campaign.pk if campaign is not None else None,
+        template=template,
     )
     rows = [
         Relation(
