@@ -1,4 +1,5 @@
-"""Setup's retention, enforced nightly: email bodies, inbound raw messages and the email log.
+"""Setup's retention, enforced nightly: email bodies (sent and received, and captured from
+mailboxes, each with its own months), inbound raw messages and the email log.
 
 Each kind is changed in chunks, one UPDATE (or DELETE) of at most `chunk` rows per statement, so
 no transaction holds many rows for long and sending, ingestion and inbound mail never wait. Every
@@ -32,6 +33,7 @@ CHUNK = 1_000
 # The kinds a run counts, in the order they run and are shown.
 KINDS = {
     "email_bodies": "Email bodies removed",
+    "captured_bodies": "Captured email bodies removed",
     "inbound_raw": "Inbound raw messages emptied",
     "email_log_events": "Email log events deleted",
 }
@@ -54,13 +56,26 @@ def _update_in_chunks(queryset: QuerySet[Any], chunk: int, **values: Any) -> int
 
 
 def email_bodies_remove(*, now: datetime | None = None, chunk: int = CHUNK) -> int:
-    """Empty the bodies of email older than Setup's months (sent, received or captured: by its
-    date, else when it was stored); subject, addresses and engagement stay. Returns how many."""
+    """Empty the bodies of email sent or received longer ago than Setup's months (by its date,
+    else when it was stored); subject, addresses and engagement stay. Captured email has its
+    own months (`captured_bodies_remove`). Returns how many."""
+    months = OrgSettings.load().email_body_retention_months
+    return _bodies_remove(~Q(source=EmailMessage.Source.CAPTURED), months, now=now, chunk=chunk)
+
+
+def captured_bodies_remove(*, now: datetime | None = None, chunk: int = CHUNK) -> int:
+    """Empty the bodies of email captured from mailboxes older than Setup's "Keep captured email
+    bodies" months; the record that the email happened stays. Returns how many."""
+    months = OrgSettings.load().captured_body_retention_months
+    return _bodies_remove(Q(source=EmailMessage.Source.CAPTURED), months, now=now, chunk=chunk)
+
+
+def _bodies_remove(which: Q, months: int, *, now: datetime | None, chunk: int) -> int:
     now = now or timezone.now()
-    cutoff = months_before(now, OrgSettings.load().email_body_retention_months)
+    cutoff = months_before(now, months)
     old = (
         EmailMessage.objects.alias(dated=Coalesce("message_date", "created_at"))
-        .filter(body_removed_at__isnull=True, dated__lt=cutoff)
+        .filter(which, body_removed_at__isnull=True, dated__lt=cutoff)
         # An email with no body has nothing to remove: it is not said to have had one removed.
         .exclude(Q(html_body="") & Q(text_body=""))
         # Oldest first: with an index on the date (partial, on bodies not yet removed) each
@@ -87,6 +102,7 @@ def retention_enforce(*, chunk: int | None = None) -> RetentionRun:
     sized: dict[str, Any] = {"chunk": chunk} if chunk else {}
     steps: dict[str, Callable[[], int]] = {
         "email_bodies": lambda: email_bodies_remove(**sized),
+        "captured_bodies": lambda: captured_bodies_remove(**sized),
         "inbound_raw": lambda: inbound_raw_remove(**sized),
         "email_log_events": lambda: email_log_prune(**sized),
     }

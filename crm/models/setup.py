@@ -152,8 +152,9 @@ class OrgSettings(models.Model):
         "Keep email bodies (months)",
         default=24,
         validators=[MinValueValidator(1), MaxValueValidator(120)],
-        help_text="The subject line, addresses and engagement stay; the bodies of email sent, "
-        "received and captured longer ago than this are removed every night.",
+        help_text="The subject line, addresses and engagement stay; the bodies of email sent "
+        "and received longer ago than this are removed every night (captured email has its own "
+        "setting below).",
     )
     inbound_raw_retention_days = models.PositiveSmallIntegerField(
         "Keep inbound raw messages (days)",

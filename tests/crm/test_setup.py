@@ -27,6 +27,12 @@ VALID = {
     "inbound_raw_retention_days": "90",
     "events_after_dont_track": "not_stored",
     "webhook_private_addresses": "",
+    "capture_reach_back_days": "30",
+    "capture_excluded_addresses": "",
+    "capture_attachment_contents": "",
+    "capture_attachment_max_kb": "1024",
+    "captured_body_retention_months": "24",
+    "mailbox_failure_limit": "5",
 }
 
 
@@ -63,6 +69,18 @@ def test_an_admin_switches_tracking_off_and_sees_it_saved(client_for, admin_user
     assert org.updated_by == admin_user
     assert b"Setup saved: Email tracking." in response.content
     assert response.context["form"]["email_tracking_enabled"].value() is False
+
+
+def test_an_excluded_address_that_is_neither_address_nor_domain_is_refused(
+    client_for, admin_user
+) -> None:
+    response = client_for(admin_user).post(
+        reverse("crm:setup"),
+        VALID | {"capture_excluded_addresses": "bank.example\nnot an address"},
+    )
+
+    assert response.context["form"].errors["capture_excluded_addresses"]
+    assert OrgSettings.load().capture_excluded_addresses == ""
 
 
 def test_a_limit_of_zero_is_refused_and_nothing_changes(client_for, admin_user) -> None:

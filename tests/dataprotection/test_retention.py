@@ -12,7 +12,12 @@ from django.urls import reverse
 from crm.models import EmailMessage, OrgSettings
 from dataprotection import retention
 from dataprotection.models import RetentionRun
-from dataprotection.retention import email_bodies_remove, inbound_raw_remove, retention_enforce
+from dataprotection.retention import (
+    captured_bodies_remove,
+    email_bodies_remove,
+    inbound_raw_remove,
+    retention_enforce,
+)
 from dataprotection.tasks import retention_enforce as retention_enforce_task
 from inbound.models import InboundMessage
 
@@ -101,6 +106,32 @@ def test_setups_months_decide_what_is_old(mail) -> None:
         assert email_bodies_remove() == 0
 
 
+def test_captured_email_keeps_its_body_for_setups_captured_months(db: None) -> None:
+    """Captured email follows "Keep captured email bodies" alone: 36 months keeps a 29-month-old
+    capture that the 24 months of sent email would remove, and the other way round."""
+    org = OrgSettings.load()
+    org.email_body_retention_months = 24
+    org.captured_body_retention_months = 36
+    org.save()
+    captured = _email(at=OLD, source=EmailMessage.Source.CAPTURED)
+    sent = _email(at=OLD)
+
+    with time_machine.travel(NOW, tick=False):
+        assert email_bodies_remove() == 1
+        assert captured_bodies_remove() == 0
+    captured.refresh_from_db()
+    assert captured.html_body and captured.body_removed_at is None
+
+    org.captured_body_retention_months = 12
+    org.save()
+    with time_machine.travel(NOW, tick=False):
+        assert captured_bodies_remove(chunk=1) == 1
+    captured.refresh_from_db()
+    sent.refresh_from_db()
+    assert (captured.html_body, captured.text_body, captured.subject) == ("", "", "Pricing")
+    assert captured.body_removed_at == NOW == sent.body_removed_at
+
+
 def test_old_inbound_raw_messages_are_emptied_and_the_row_stays(mail) -> None:
     # Setup keeps them 90 days: on June 15th, March 1st is past it, June 1st is not.
     with time_machine.travel(NOW, tick=False):
@@ -124,7 +155,12 @@ def test_the_nightly_task_runs_every_retention_and_records_the_run(mail) -> None
         counts = retention_enforce_task.delay().get()
 
     run = RetentionRun.objects.get()
-    assert counts == run.counts == {"email_bodies": 5, "inbound_raw": 4, "email_log_events": 0}
+    assert counts == run.counts == {
+        "email_bodies": 5,
+        "captured_bodies": 0,
+        "inbound_raw": 4,
+        "email_log_events": 0,
+    }
     assert run.finished_at == NOW and run.error == ""
 
 
@@ -140,7 +176,7 @@ def test_a_kind_that_fails_is_recorded_in_words_and_the_others_still_run(
         run = retention_enforce(chunk=2)
 
     run.refresh_from_db()
-    assert run.counts == {"email_bodies": 5, "email_log_events": 0}
+    assert run.counts == {"email_bodies": 5, "captured_bodies": 0, "email_log_events": 0}
     assert run.error == "Inbound raw messages emptied: failed (RuntimeError: disk full)"
     assert "email_bodies=5" in caplog.text and "1 failed" in caplog.text
 
