@@ -58,4 +58,9 @@ class Migration(migrations.Migration):
             name='source',
             field=models.CharField(choices=[('single', 'Single email'), ('list', 'List email'), ('automation', 'Automated email'), ('captured', 'Captured from a mailbox')], default='single', max_length=12),
         ),
+        migrations.AlterField(
+            model_name='orgsettings',
+            name='email_body_retention_months',
+            field=models.PositiveSmallIntegerField(default=24, help_text='The subject line, addresses and engagement stay; the bodies of email sent and received longer ago than this are removed every night (captured email has its own setting below).', validators=[django.core.validators.MinValueValidator(1), django.core.validators.MaxValueValidator(120)], verbose_name='Keep email bodies (months)'),
+        ),
     ]
