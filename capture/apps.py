@@ -7,3 +7,13 @@ class CaptureConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
     name = "capture"
     verbose_name = "Inbox capture"
+
+    def ready(self) -> None:
+        from capture import (  # noqa: F401 -- the deploy check, and the tasks queued by name
+            checks,
+            tasks,
+        )
+        from capture.bcc import bcc_mail_claim
+        from crm import hooks
+
+        hooks.on_mail_claimed(bcc_mail_claim)

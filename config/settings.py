@@ -260,6 +260,12 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
         "schedule": env.float("INBOUND_POLL_INTERVAL", default=60.0),
         "options": {"expires": 120},
     },
+    # Each connected mailbox's new mail (capture.tasks: one job per mailbox, never two at once).
+    "sync-mailboxes": {
+        "task": "capture.tasks.sync_mailboxes",
+        "schedule": env.float("MAILBOX_SYNC_INTERVAL", default=300.0),
+        "options": {"expires": 240},
+    },
     # Every record's activity metrics, at night (sends, ingestion and calls update theirs as
     # they happen; the nightly run moves "days without activity" on for everyone else).
     "recompute-activity-metrics": {
@@ -272,6 +278,12 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
         "task": "crm.tasks.create_follow_ups",
         "schedule": env.float("FOLLOW_UP_INTERVAL", default=3600.0),
         "options": {"expires": 1800},
+    },
+    # Send later: scheduled single emails whose time has come (a missed run catches up).
+    "send-scheduled-emails": {
+        "task": "crm.tasks.send_scheduled_emails",
+        "schedule": env.float("SCHEDULED_EMAIL_INTERVAL", default=30.0),
+        "options": {"expires": 25},
     },
     # List emails whose next batch is due: after the daily list limit resets, or a lost task.
     "resume-list-emails": {
@@ -304,6 +316,24 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
         "task": "dataprotection.tasks.retention_enforce",
         "schedule": crontab(minute=5, hour=env.int("EMAIL_LOG_PRUNE_HOUR", default=3)),
         "options": {"expires": 3 * 3600},
+    },
+    # Sequence steps that fell due (a batch per transaction; two runs at once never clash).
+    "advance-enrolments": {
+        "task": "automation.tasks.advance_enrolments",
+        "schedule": env.float("SEQUENCE_ADVANCE_INTERVAL", default=60.0),
+        "options": {"expires": 50},
+    },
+    # Enrolments that must stop (a reply, a bounce, an opt-out...), and copies a dead worker left.
+    "sweep-enrolments": {
+        "task": "automation.tasks.sweep_enrolments",
+        "schedule": env.float("SEQUENCE_SWEEP_INTERVAL", default=300.0),
+        "options": {"expires": 250},
+    },
+    # Triggered-email rules, for the events since their last run (each event fires once).
+    "fire-rules": {
+        "task": "automation.tasks.fire_rules",
+        "schedule": env.float("RULES_FIRE_INTERVAL", default=120.0),
+        "options": {"expires": 100},
     },
     # Data exports past their 7 days: the archive is removed and the request marked expired.
     "exports-expire": {
@@ -338,6 +368,13 @@ TRACKING_SIGNING_KEYS = env.list("TRACKING_SIGNING_KEYS", default=[])
 INBOUND_VERP_DOMAIN = env("INBOUND_VERP_DOMAIN", default="")
 INBOUND_IMAP_URL = env("INBOUND_IMAP_URL", default="")
 INBOUND_IMAP_FAILED_FOLDER = env("INBOUND_IMAP_FAILED_FOLDER", default="Openrate/Failed")
+# Inbox capture (the capture app): the Fernet key(s) encrypting mailbox app passwords (comma
+# separated, newest first; required unless DEBUG), the domain of each user's Bcc address
+# (capture+<id>.<secret>@domain; INBOUND_VERP_DOMAIN when unset), a CA file to trust for mail
+# servers besides the system's (a private CA), and how often beat syncs the mailboxes.
+MAILBOX_ENCRYPTION_KEY = env.list("MAILBOX_ENCRYPTION_KEY", default=[])
+CAPTURE_ADDRESS_DOMAIN = env("CAPTURE_ADDRESS_DOMAIN", default="") or INBOUND_VERP_DOMAIN
+MAILBOX_TLS_CA_FILE = env("MAILBOX_TLS_CA_FILE", default="")
 # Anymail checks this HTTP Basic secret ("user:password") on every webhook; with none set a
 # random one is used, so no webhook is accepted until one is configured.
 ANYMAIL = {

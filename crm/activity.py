@@ -536,6 +536,31 @@ def follow_ups_create(*, now: datetime | None = None) -> int:
     return len(tasks)
 
 
+def follow_ups_close(
+    *, contact_ids: Collection[int], lead_ids: Collection[int], now: datetime | None = None
+) -> int:
+    """Complete the open follow-ups of these people (and their opportunities) that are no
+    longer quiet: their stored metrics, recomputed first by the caller, show activity within
+    Setup's days. Returns how many closed."""
+    now = now or timezone.now()
+    cutoff = now - timedelta(days=OrgSettings.load().no_activity_days)
+    opportunity_ids = ids_of(
+        OpportunityContactRole.objects.filter(contact__in=contact_ids), "opportunity_id"
+    )
+    active = (
+        Q(who_contact__in=contact_ids, who_contact__activity__last_activity_at__gt=cutoff)
+        | Q(who_lead__in=lead_ids, who_lead__activity__last_activity_at__gt=cutoff)
+        | Q(
+            what_opportunity__in=opportunity_ids,
+            what_opportunity__activity__last_activity_at__gt=cutoff,
+        )
+    )
+    due = Task.objects.filter(kind=Task.Kind.FOLLOW_UP).exclude(status=Task.Status.COMPLETED)
+    return Task.objects.filter(pk__in=due.filter(active).values("pk")).update(
+        status=Task.Status.COMPLETED, completed_at=now
+    )
+
+
 def engagement_alerts_create(
     *,
     contact_ids: Collection[int] | None = None,

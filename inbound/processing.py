@@ -146,6 +146,19 @@ def inbound_process(arrival: Arrival) -> InboundMessage:
 def _act(arrival: Arrival, now: datetime) -> _Outcome:
     """Apply what the arrival reports, if it proves which copy it answers."""
     parsed, esp = arrival.parsed, arrival.esp
+    if esp is None:
+        # Mail to an address a higher app owns (a user's capture Bcc address) is that app's.
+        claim = hooks.mail_claimed(
+            to_addresses=parsed.to_addresses, from_address=parsed.from_address, raw=arrival.raw
+        )
+        if claim is not None:
+            if claim.refused:
+                return _Outcome(refused=claim.note)
+            # Linked to the email it became, so a forget or an export finds it.
+            created = None
+            if claim.email_id is not None:
+                created = EmailMessage.objects.filter(pk=claim.email_id).first()
+            return _Outcome(note=claim.note, created_email=created)
     if esp is None and parsed.kind != "bounce":
         unsubscribing = _unsubscribe_request(parsed)
         if unsubscribing is not None:

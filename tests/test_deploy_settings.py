@@ -12,6 +12,7 @@ PRODUCTION = {
     "ALLOWED_HOSTS": "crm.example.com",
     "HTTPS_ONLY": "true",
     "DATABASE_URL": "sqlite:////tmp/openrate-deploy-check.sqlite3",
+    "MAILBOX_ENCRYPTION_KEY": "NLdBQBTA2qH_MuxmRIakfxlSdqvjrthbffn99ox4vzk=",
 }
 
 

@@ -162,7 +162,7 @@ def _dovecot_binary() -> str:
     return found
 
 
-def _config(server: Dovecot, *, capability: str | None) -> str:
+def _config(server: Dovecot, *, capability: str | None, extra: str = "") -> str:
     workdir = server.workdir
     if os.geteuid() == 0:
         # Dovecot will not run login processes as root.
@@ -223,6 +223,8 @@ def _config(server: Dovecot, *, capability: str | None) -> str:
     if capability is not None:
         # Replaces what Dovecot advertises after login (it still understands every command).
         lines.append(f"imap_capability = {capability}")
+    if extra:
+        lines.append(extra)  # e.g. a namespace with RFC 6154 special-use folders
     return "\n".join(lines) + "\n"
 
 
@@ -242,7 +244,9 @@ def _make_certificate(workdir: Path) -> None:
 
 
 @contextmanager
-def dovecot(*, capability: str | None = None, tls: bool = False) -> Iterator[Dovecot]:
+def dovecot(
+    *, capability: str | None = None, tls: bool = False, extra: str = ""
+) -> Iterator[Dovecot]:
     """Run Dovecot in the foreground on a free loopback port; stop it on exit."""
     binary = _dovecot_binary()
     # Not pytest's tmp_path: its parent is private to us, and the mail processes run as nobody.
@@ -258,7 +262,7 @@ def dovecot(*, capability: str | None = None, tls: bool = False) -> Iterator[Dov
         if tls:
             _make_certificate(workdir)
         config = workdir / "dovecot.conf"
-        config.write_text(_config(server, capability=capability))
+        config.write_text(_config(server, capability=capability, extra=extra))
         with (workdir / "stderr.log").open("wb") as stderr:
             process = subprocess.Popen(
                 [binary, "-F", "-c", str(config)], stdout=subprocess.DEVNULL, stderr=stderr
