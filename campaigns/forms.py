@@ -14,9 +14,10 @@ from campaigns.models import (
     FunnelStep,
     InfluenceModel,
 )
+from crm import scheduling
 from crm.filters import owners_by_name
-from crm.forms import BootstrapMixin, empty_choices_worded, style_widgets
-from crm.models import User
+from crm.forms import BootstrapMixin, SendAtField, empty_choices_worded, style_widgets
+from crm.models import EmailTemplate, User
 from mailkit import merge
 
 
@@ -141,6 +142,12 @@ PREVIEW_CHOICES = 100
 
 
 class ListEmailForm(BootstrapMixin, forms.Form):
+    template = forms.ModelChoiceField(
+        queryset=EmailTemplate.objects.none(),
+        required=False,
+        empty_label="No template",
+        help_text="Fills the subject and body; you can still edit them.",
+    )
     subject = forms.CharField(max_length=998)
     html_body = forms.CharField(
         label="Body",
@@ -157,11 +164,35 @@ class ListEmailForm(BootstrapMixin, forms.Form):
         help_text=f"Whose values fill the merge fields in the preview and the test "
         f"(the first {PREVIEW_CHOICES} members by name).",
     )
+    send_at = SendAtField(
+        help_text="Send later: when the first batch goes, in your time zone, up to 60 days "
+        "ahead. Leave empty to send now."
+    )
 
     def __init__(
-        self, *args: Any, members: QuerySet[CampaignMember] | None = None, **kwargs: Any
+        self,
+        *args: Any,
+        members: QuerySet[CampaignMember] | None = None,
+        user: User | None = None,
+        later: bool = False,
+        sending_now: bool = False,
+        **kwargs: Any,
     ) -> None:
+        """`later` / `sending_now`: the button pressed was Send later / Send (a preview or a
+        test ignores the time)."""
         super().__init__(*args, **kwargs)
+        self.later, self.sending_now = later, sending_now
+        if user is not None:
+            template_field = self.fields["template"]
+            assert isinstance(template_field, forms.ModelChoiceField)
+            template_field.queryset = EmailTemplate.objects.usable_by(user)
+            send_at_field = self.fields["send_at"]
+            assert isinstance(send_at_field, SendAtField)
+            send_at_field.zone = scheduling.user_zone(user)
+            send_at_field.help_text = (
+                f"Send later: when the first batch goes, in your time zone "
+                f"({send_at_field.zone.key}), up to 60 days ahead. Leave empty to send now."
+            )
         field = self.fields["preview_member"]
         assert isinstance(field, forms.ModelChoiceField)
         if members is not None:
@@ -187,6 +218,18 @@ class ListEmailForm(BootstrapMixin, forms.Form):
         if problems:
             raise ValidationError(problems)
         return subject
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        if self.later and not cleaned.get("send_at") and "send_at" not in self.errors:
+            self.add_error("send_at", "Choose when to send it.")
+        if self.sending_now and cleaned.get("send_at"):
+            self.add_error(
+                "send_at",
+                "You chose a time: press Send later to start it then, or clear the time to send "
+                "it now.",
+            )
+        return cleaned
 
 
 def _member_label(member: CampaignMember) -> str:

@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import connection, transaction
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count, F, Q, QuerySet
 from django.utils import timezone
 
 from campaigns.members import members_advance
@@ -26,6 +26,7 @@ from crm.models import (
     Contact,
     EmailMessage,
     EmailMessageRelation,
+    EmailTemplate,
     Lead,
     OrgSettings,
     User,
@@ -51,13 +52,23 @@ def list_email_create(
     subject: str,
     html_body: str,
     members: QuerySet[CampaignMember],
+    template: EmailTemplate | None = None,
+    send_at: datetime | None = None,
 ) -> ListEmail:
-    """Queue a list email to these members; Celery sends it in batches."""
+    """Queue a list email to these members; Celery sends it in batches. With `send_at` the
+    first batch waits for that time (beat's resume finds it due then)."""
     # Bare URLs become links once, here, so the click map shows them as the copies have them.
     html_body = link_bare_urls(html_body)
     with transaction.atomic():
         list_email = ListEmail.objects.create(
-            campaign=campaign, sender=sender, subject=subject, html_body=html_body
+            campaign=campaign,
+            sender=sender,
+            subject=subject,
+            html_body=html_body,
+            template=template,
+            send_at=send_at,
+            next_batch_at=send_at,
+            status=ListEmail.Status.SCHEDULED if send_at else ListEmail.Status.QUEUED,
         )
         Recipient.objects.bulk_create(
             (
@@ -68,8 +79,50 @@ def list_email_create(
             ),
             batch_size=1000,
         )
-        jobs.enqueue(SEND_LIST_EMAIL_BATCH, list_email.pk)
+        if send_at is None:
+            jobs.enqueue(SEND_LIST_EMAIL_BATCH, list_email.pk)
     return list_email
+
+
+def _still_waiting(list_email: ListEmail) -> QuerySet[ListEmail]:
+    """The list email, if it is scheduled and its first batch has not taken its lease (which
+    moves next_batch_at off send_at): only then may it be changed or cancelled. The batch's
+    lease and these conditional UPDATEs take the same row lock, so one of them wins."""
+    return ListEmail.objects.filter(
+        pk=list_email.pk,
+        status=ListEmail.Status.SCHEDULED,
+        send_at__isnull=False,
+        next_batch_at=F("send_at"),
+    )
+
+
+def list_email_reschedule(
+    *, list_email: ListEmail, subject: str, html_body: str, send_at: datetime
+) -> bool:
+    """Change a scheduled list email before it starts; False when it has started."""
+    return bool(
+        _still_waiting(list_email).update(
+            subject=subject,
+            html_body=link_bare_urls(html_body),
+            send_at=send_at,
+            next_batch_at=send_at,
+        )
+    )
+
+
+def list_email_cancel(*, list_email: ListEmail, now: datetime | None = None) -> bool:
+    """Cancel a scheduled list email before it starts: its members are skipped with the reason.
+    False when it has started."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        if not _still_waiting(list_email).update(
+            status=ListEmail.Status.CANCELLED, next_batch_at=None, finished_at=now
+        ):
+            return False
+        list_email.recipients.filter(state=Recipient.State.QUEUED).update(
+            state=Recipient.State.SKIPPED, reason="Cancelled before it was sent"
+        )
+    return True
 
 
 def _next_midnight(now: datetime) -> datetime:
@@ -88,12 +141,13 @@ def list_email_batch_send(*, list_email_id: int, now: datetime | None = None) ->
     """
     now = now or timezone.now()
     list_email = ListEmail.objects.select_related("campaign", "sender").get(pk=list_email_id)
-    if list_email.status == ListEmail.Status.COMPLETED:
+    if list_email.status in (ListEmail.Status.COMPLETED, ListEmail.Status.CANCELLED):
         return None
     # The batch takes a lease (a conditional UPDATE): a beat resume and a queued batch arriving
     # together send one batch, not two, so the per-minute rate holds.
     leased = (
         ListEmail.objects.filter(pk=list_email.pk)
+        .exclude(status=ListEmail.Status.CANCELLED)
         .filter(Q(next_batch_at__isnull=True) | Q(next_batch_at__lte=now))
         .update(next_batch_at=now + BATCH_LEASE)
     )
@@ -179,6 +233,7 @@ def _prepare(list_email: ListEmail, claimed: list[ListEmailRecipient]) -> list[i
                 html_body=list_email.html_body,
                 source=EmailMessage.Source.LIST,
                 campaign=list_email.campaign,
+                template=list_email.template,
             )
         except SendRefused as error:
             # Another send took today's last places since the quota was read: wait for
@@ -246,7 +301,9 @@ def list_emails_due(*, now: datetime | None = None) -> list[int]:
     """The list emails with work whose next batch is due (beat resumes them)."""
     now = now or timezone.now()
     return list(
-        ListEmail.objects.exclude(status=ListEmail.Status.COMPLETED)
+        ListEmail.objects.exclude(
+            status__in=[ListEmail.Status.COMPLETED, ListEmail.Status.CANCELLED]
+        )
         .filter(Q(next_batch_at__isnull=True) | Q(next_batch_at__lte=now))
         .values_list("pk", flat=True)
     )
@@ -263,6 +320,7 @@ class Progress:
     status_label: str = ""
     next_batch_at: datetime | None = None
     reasons: list[tuple[str, int]] = field(default_factory=list)
+    waiting: bool = False  # scheduled for later, the first batch not gone yet
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -275,6 +333,7 @@ class Progress:
             "status_label": self.status_label,
             "next_batch_at": self.next_batch_at.isoformat() if self.next_batch_at else None,
             "reasons": self.reasons,
+            "waiting": self.waiting,
         }
 
 
@@ -324,4 +383,5 @@ def list_email_progress(*, list_email: ListEmail) -> Progress:
         status_label=status.label,
         next_batch_at=list_email.next_batch_at,
         reasons=reasons.most_common(),
+        waiting=list_email.is_waiting,
     )

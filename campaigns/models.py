@@ -213,11 +213,22 @@ class ListEmail(models.Model):
         SENDING = "sending", "Sending"
         SCHEDULED = "scheduled", "Scheduled"
         COMPLETED = "completed", "Completed"
+        CANCELLED = "cancelled", "Cancelled"
 
     campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="list_emails")
     sender = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     subject = models.CharField(max_length=998)
     html_body = models.TextField()
+    template = models.ForeignKey(
+        "crm.EmailTemplate",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="list_emails",
+    )
+    # Send later: the first batch waits for this time (next_batch_at starts at it); editable
+    # and cancellable until that batch takes its lease.
+    send_at = models.DateTimeField(null=True, blank=True)
     status = models.CharField(max_length=12, choices=Status.choices, default=Status.QUEUED)
     next_batch_at = models.DateTimeField(
         null=True, blank=True, help_text="When the next batch may go (rate or daily limit)."
@@ -237,6 +248,15 @@ class ListEmail(models.Model):
 
     def get_absolute_url(self) -> str:
         return reverse("campaigns:list_email_detail", args=[self.campaign_id, self.pk])
+
+    @property
+    def is_waiting(self) -> bool:
+        """Scheduled for later and no batch has started (so it may still be edited)."""
+        return (
+            self.status == self.Status.SCHEDULED
+            and self.send_at is not None
+            and self.next_batch_at == self.send_at
+        )
 
 
 class ListEmailRecipient(models.Model):

@@ -23,6 +23,16 @@ urlpatterns = [
         name="list_email_detail",
     ),
     path(
+        "campaigns/<int:pk>/email/<int:email_pk>/edit/",
+        views.list_email_edit,
+        name="list_email_edit",
+    ),
+    path(
+        "campaigns/<int:pk>/email/<int:email_pk>/cancel/",
+        views.list_email_cancel_view,
+        name="list_email_cancel",
+    ),
+    path(
         "campaigns/<int:pk>/email/<int:email_pk>/progress/",
         views.list_email_progress_json,
         name="list_email_progress",

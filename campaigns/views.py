@@ -31,6 +31,7 @@ from django.http import (
 )
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_POST
 from django_filters.views import FilterView
@@ -38,7 +39,12 @@ from django_filters.views import FilterView
 from campaigns import filters, forms, tables
 from campaigns.figures import campaign_engagement, campaign_figures, funnel_from_counts, link_clicks
 from campaigns.influence import influence_report
-from campaigns.list_email import list_email_create, list_email_progress
+from campaigns.list_email import (
+    list_email_cancel,
+    list_email_create,
+    list_email_progress,
+    list_email_reschedule,
+)
 from campaigns.members import (
     member_statuses_save,
     members_add,
@@ -56,6 +62,7 @@ from crm.listing import BoundedTableMixin, filter_query, ids_from, table_configu
 from crm.models import Contact, EmailMessage, EmailMessageRelation, Lead, User
 from crm.privacy_changes import unsubscribe_record
 from crm.privacy_flags import DONT_PROFILE, row_person_flagged
+from crm.scheduling import user_zone
 from crm.sending import SendRefused, email_send, merge_values
 from crm.tokens import relation_for_token
 from crm.views.compose import editable_templates
@@ -301,9 +308,15 @@ def list_email_compose(request: HttpRequest, pk: int) -> HttpResponse:
     )
     members = member_filter.qs
     count = members.count()
-    form = forms.ListEmailForm(request.POST or None, members=members)
     user = _user(request)
     action = request.POST.get("action", "send")
+    form = forms.ListEmailForm(
+        request.POST or None,
+        members=members,
+        user=user,
+        later=action == "later",
+        sending_now=action == "send",
+    )
     preview: dict[str, Any] | None = None
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
@@ -335,14 +348,26 @@ def list_email_compose(request: HttpRequest, pk: int) -> HttpResponse:
         elif not count:
             form.add_error(None, "No members to send to.")
         else:
+            send_at = data["send_at"] if action == "later" else None
             list_email = list_email_create(
                 campaign=campaign,
                 sender=user,
                 subject=data["subject"],
                 html_body=data["html_body"],
                 members=members,
+                template=data["template"],
+                send_at=send_at,
             )
-            messages.success(request, f"List email queued for {count} members.")
+            if send_at is None:
+                messages.success(request, f"List email queued for {count} members.")
+            else:
+                when = timezone.localtime(send_at, user_zone(user))
+                messages.success(
+                    request,
+                    f"List email to {count} members scheduled for {when:%a, %b} {when.day}, "
+                    f"{when:%Y at %H:%M} ({when.tzinfo}). You can change or cancel it here "
+                    "until the first batch goes.",
+                )
             return redirect(list_email)
     context = {
         "campaign": campaign,
@@ -351,7 +376,7 @@ def list_email_compose(request: HttpRequest, pk: int) -> HttpResponse:
         "query": query,
         "body": editable_html(form["html_body"].value() or ""),
         "preview": preview,
-        "templates": editable_templates(),
+        "templates": editable_templates(user),
     }
     return render(request, "campaigns/list_email_compose.html", context)
 
@@ -404,10 +429,70 @@ def list_email_detail(request: HttpRequest, pk: int, email_pk: int) -> HttpRespo
         "reader": reader,
         "campaign": list_email.campaign,
         "progress": list_email_progress(list_email=list_email),
+        "zone": user_zone(_user(request)),
+        "can_edit": list_email.campaign.editable_by(_user(request)),
         "table": table,
         "filter": recipient_filter,
     }
     return render(request, "campaigns/list_email_detail.html", context)
+
+
+def list_email_edit(request: HttpRequest, pk: int, email_pk: int) -> HttpResponse:
+    """Change a scheduled list email's subject, body or time before its first batch goes."""
+    campaign = _get_campaign_for_user(request, pk, edit=True)
+    list_email = get_object_or_404(ListEmail, pk=email_pk, campaign=campaign)
+    user = _user(request)
+    form = forms.ListEmailForm(
+        request.POST if request.method == "POST" else None,
+        initial={
+            "subject": list_email.subject,
+            "html_body": list_email.html_body,
+            "send_at": list_email.send_at,
+        },
+        user=user,
+        later=True,
+    )
+    for name in ("template", "preview_member"):
+        del form.fields[name]
+    if request.method == "POST" and not list_email.is_waiting:
+        form.add_error(None, "It can no longer be changed: its first batch has gone.")
+    elif request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        if list_email_reschedule(
+            list_email=list_email,
+            subject=data["subject"],
+            html_body=data["html_body"],
+            send_at=data["send_at"],
+        ):
+            messages.success(request, "Scheduled list email changed.")
+            return redirect(list_email)
+        form.add_error(None, "It can no longer be changed: its first batch has gone.")
+    context = {
+        "campaign": campaign,
+        "list_email": list_email,
+        "form": form,
+        "body": editable_html(form["html_body"].value() or ""),
+        "templates": {},
+    }
+    return render(request, "campaigns/list_email_edit.html", context)
+
+
+def list_email_cancel_view(request: HttpRequest, pk: int, email_pk: int) -> HttpResponse:
+    """Cancel a scheduled list email before its first batch goes, after a confirmation."""
+    campaign = _get_campaign_for_user(request, pk, edit=True)
+    list_email = get_object_or_404(ListEmail, pk=email_pk, campaign=campaign)
+    if request.method == "POST":
+        if list_email_cancel(list_email=list_email):
+            messages.success(request, f"“{list_email}” cancelled: nobody was sent it.")
+        else:
+            messages.error(request, "It can no longer be cancelled: its first batch has gone.")
+        return redirect(list_email)
+    context = {
+        "campaign": campaign,
+        "list_email": list_email,
+        "zone": user_zone(_user(request)),
+    }
+    return render(request, "campaigns/list_email_confirm_cancel.html", context)
 
 
 def list_email_progress_json(request: HttpRequest, pk: int, email_pk: int) -> JsonResponse:

@@ -22,11 +22,13 @@ from crm.models import (
     OpportunityContactRole,
     OrgSettings,
     PrivacyChange,
+    ScheduledEmail,
     Task,
     TrackedLink,
     User,
 )
 from crm.tasks import recompute_activity_metrics
+from crm.templates_library import template_uses
 from privacy.audit import audit_record
 from privacy.models import AuditEntry
 
@@ -288,9 +290,33 @@ class OrgSettingsAdmin(admin.ModelAdmin):
 
 @admin.register(EmailTemplate)
 class EmailTemplateAdmin(admin.ModelAdmin):
-    list_display = ["name", "subject", "is_active", "updated_at"]
-    list_filter = ["is_active"]
-    search_fields = ["name", "subject"]
+    list_display = ["name", "folder", "subject", "is_private", "owner", "is_active", "updated_at"]
+    list_filter = ["is_active", "is_private"]
+    search_fields = ["name", "subject", "folder"]
+    actions = None  # no bulk delete: a template in use is archived, never deleted
+
+    def has_delete_permission(self, request: HttpRequest, obj: EmailTemplate | None = None) -> bool:
+        if obj is not None and template_uses(obj):
+            return False
+        return super().has_delete_permission(request, obj)
+
+
+@admin.register(ScheduledEmail)
+class ScheduledEmailAdmin(admin.ModelAdmin):
+    list_display = ["subject", "sender", "send_at", "status"]
+    list_filter = ["status"]
+    search_fields = ["subject", "to_addresses"]
+    raw_id_fields = [
+        "sender",
+        "contact",
+        "lead",
+        "related_account",
+        "related_opportunity",
+        "campaign",
+        "template",
+        "reply_to",
+        "email",
+    ]
 
 
 @admin.register(EmailSuppression)

@@ -3,8 +3,9 @@ choices and calls."""
 
 import re
 from collections.abc import Iterable
+from datetime import datetime
 from typing import Any
-from zoneinfo import available_timezones
+from zoneinfo import ZoneInfo, available_timezones
 
 from django import forms
 from django.conf import settings
@@ -14,7 +15,7 @@ from django.core.validators import validate_email
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from crm import internal
+from crm import internal, scheduling, templates_library
 from crm.models import (
     Account,
     Contact,
@@ -360,9 +361,51 @@ def related_key(record: Account | Opportunity) -> str:
     return f"{'account' if isinstance(record, Account) else 'opportunity'}:{record.pk}"
 
 
+class SendAtField(forms.CharField):
+    """A date and time typed in the user's zone (the browser's datetime-local box), cleaned to
+    an aware datetime within send later's window (crm.scheduling)."""
+
+    FORMATS = ("%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M:%S")
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("label", "Send at")
+        kwargs.setdefault("required", False)
+        kwargs.setdefault(
+            "widget", forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M")
+        )
+        super().__init__(**kwargs)
+        self.zone = ZoneInfo(timezone.get_default_timezone_name())
+
+    def to_python(self, value: Any) -> Any:
+        text = super().to_python(value)
+        if not text:
+            return None
+        for pattern in self.FORMATS:
+            try:
+                local = datetime.strptime(text, pattern)
+                break
+            except ValueError:
+                continue
+        else:
+            raise ValidationError("Enter a date and time, like 2026-05-04 09:30.")
+        try:
+            send_at = scheduling.send_at_from_local(local, self.zone)
+        except scheduling.ScheduleRefused as refused:
+            raise ValidationError(str(refused)) from refused
+        problem = scheduling.send_at_problem(send_at)
+        if problem:
+            raise ValidationError(problem)
+        return send_at
+
+    def prepare_value(self, value: Any) -> Any:
+        if isinstance(value, datetime):
+            return timezone.localtime(value, self.zone).strftime("%Y-%m-%dT%H:%M")
+        return value
+
+
 class EmailComposeForm(BootstrapMixin, forms.Form):
     template = forms.ModelChoiceField(
-        queryset=EmailTemplate.objects.filter(is_active=True),
+        queryset=EmailTemplate.objects.none(),
         required=False,
         empty_label="No template",
         help_text="Fills the subject and body; you can still edit them.",
@@ -389,17 +432,37 @@ class EmailComposeForm(BootstrapMixin, forms.Form):
         empty_label="No campaign",
         help_text="Counts this email in the campaign's report.",
     )
+    send_at = SendAtField(
+        help_text="Send later: a date and time in your time zone, up to 60 days ahead. Leave "
+        "empty and press Send to send now."
+    )
 
     def __init__(
         self,
         *args: Any,
         related: Iterable[Account | Opportunity] = (),
         campaigns: QuerySet[Any] | None = None,
+        user: User | None = None,
+        later: bool = False,
         **kwargs: Any,
     ) -> None:
         """`related`: the accounts and opportunities the sender may file it under (records they
-        may see); `campaigns`: what crm.hooks.email_campaigns offers (None: no campaign field)."""
+        may see); `campaigns`: what crm.hooks.email_campaigns offers (None: no campaign field);
+        `user`: whose templates are offered and whose time zone Send at is in; `later`: the
+        sender chose Send later, so a time is required."""
         super().__init__(*args, **kwargs)
+        self.later = later
+        template_field = self.fields["template"]
+        assert isinstance(template_field, forms.ModelChoiceField)
+        if user is not None:
+            template_field.queryset = EmailTemplate.objects.usable_by(user)
+            send_at_field = self.fields["send_at"]
+            assert isinstance(send_at_field, SendAtField)
+            send_at_field.zone = scheduling.user_zone(user)
+            send_at_field.help_text = (
+                f"Send later: a date and time in your time zone ({send_at_field.zone.key}), up "
+                "to 60 days ahead."
+            )
         self.related = {related_key(record): record for record in related}
         related_field = self.fields["related_to"]
         assert isinstance(related_field, forms.ChoiceField)
@@ -451,6 +514,14 @@ class EmailComposeForm(BootstrapMixin, forms.Form):
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or {}
+        if self.later and not cleaned.get("send_at") and "send_at" not in self.errors:
+            self.add_error("send_at", "Choose when to send it.")
+        if not self.later and cleaned.get("send_at"):
+            self.add_error(
+                "send_at",
+                "You chose a time: press Send later to send it then, or clear the time to send "
+                "it now.",
+            )
         # Unknown {{fields}} and other tools' (*|FNAME|*, %%FirstName%%) would arrive unfilled;
         # a quoted message is the other side's words, not the sender's to fix.
         written = merge.written_part(cleaned.get("html_body", ""))
@@ -458,6 +529,73 @@ class EmailComposeForm(BootstrapMixin, forms.Form):
         if problems:
             raise ValidationError(problems)
         return cleaned
+
+
+class EmailTemplateForm(BootstrapMixin, forms.ModelForm):
+    """A library template. Only managers and admins write shared ones: a rep's are private."""
+
+    class Meta:
+        model = EmailTemplate
+        fields = ["name", "folder", "subject", "html_body", "is_private"]
+        labels = {"html_body": "Body"}
+        widgets = {"html_body": forms.Textarea(attrs={"rows": 12})}
+
+    def __init__(self, *args: Any, user: User, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.user = user
+        self.fields["html_body"].help_text = (
+            "Merge fields: "
+            + ", ".join(f"{{{{{name}}}}}" for name in merge.FIELDS)
+            + ". They are filled for each recipient."
+        )
+        folders = (
+            EmailTemplate.objects.visible_to(user)
+            .exclude(folder="")
+            .order_by("folder")
+            .values_list("folder", flat=True)
+            .distinct()
+        )
+        self.folders = list(folders[:200])
+        self.fields["folder"].widget.attrs["list"] = "template-folders"
+        if not user.has_perm("crm.manage_shared_templates"):
+            # A rep's templates are their own; the sharing of an existing one never changes.
+            del self.fields["is_private"]
+        elif self.instance.pk:
+            del self.fields["is_private"]
+        self.style_widgets()
+
+    def _private(self) -> bool:
+        if "is_private" in self.fields:
+            return bool(self.cleaned_data.get("is_private"))
+        if self.instance.pk:
+            return self.instance.is_private
+        return True
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        problems = merge.field_problems(
+            cleaned.get("subject", "") + "\n" + merge.written_part(cleaned.get("html_body", ""))
+        )
+        if problems:
+            self.add_error("html_body", problems)
+        name = (cleaned.get("name") or "").strip()
+        owner = self.instance.owner if self.instance.pk and self.instance.owner else self.user
+        if name and templates_library.template_name_taken(
+            name=name, private=self._private(), owner=owner, exclude_pk=self.instance.pk
+        ):
+            where = "your private templates" if self._private() else "the shared templates"
+            self.add_error("name", f"A template named “{name}” is already among {where}.")
+        return cleaned
+
+    def save(self, commit: bool = True) -> EmailTemplate:
+        template: EmailTemplate = super().save(commit=False)
+        template.name = template.name.strip()
+        if not template.pk:
+            template.owner = self.user
+            template.is_private = self._private()
+        if commit:
+            template.save()
+        return template
 
 
 class TimelineFilterForm(BootstrapMixin, forms.Form):

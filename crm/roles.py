@@ -6,9 +6,11 @@ later (tracking's, inbound's) had no permission in any role, so admins could not
 each role's permissions from the rules below, so a new model is covered the day it is migrated.
 
 - Sales Rep: works their own records (view, add, change; deletes their tasks and contact roles),
-  sends email, views campaigns.
+  sends email (now or later), uses the template library and keeps private templates, views
+  campaigns.
 - Sales Manager: a rep's permissions on every rep's records, deletes records, reads the
-  dashboards, creates and changes campaigns, imports records from a file.
+  dashboards, writes the shared email templates, creates and changes campaigns, imports
+  records from a file.
 - Admin: every permission of Openrate's apps, the roles themselves, and what an admin runs from
   the Django admin: unlocking a locked-out login (axes) and resetting a lost second factor (otp).
 """
@@ -34,6 +36,8 @@ OPENRATE_APPS = (
     "imports",
     "api",
     "demo",
+    "automation",
+    "capture",
 )
 # Third-party apps whose models an Admin manages in the Django admin, when installed.
 ADMIN_TOOL_APPS = ("axes", "otp_totp", "otp_static")
@@ -47,16 +51,30 @@ REP = frozenset(
         "crm.view_emailmessage",
         "crm.add_emailmessage",
         "crm.view_emailmessagerelation",
+        # The template library: reps use shared templates and keep private ones of their own
+        # (the views let them change and delete only those: EmailTemplate.editable_by).
+        *(f"crm.{action}_emailtemplate" for action in ("view", "add", "change", "delete")),
+        # Send later: their own scheduled emails (crm.views.scheduled).
+        *(f"crm.{action}_scheduledemail" for action in ("view", "add", "change")),
         "campaigns.view_campaign",
+        # Sequences: reps see them, enrol their records and stop or pause their enrolments.
+        "automation.view_sequence",
+        "automation.view_enrolment",
+        "automation.add_enrolment",
+        "automation.change_enrolment",
     }
 )
 MANAGER = REP | {
     *(f"crm.delete_{model}" for model in _WORK),
     "crm.view_all_records",
     "crm.view_dashboards",
+    "crm.manage_shared_templates",
     "campaigns.add_campaign",
     "campaigns.change_campaign",
     "imports.add_importjob",
+    # Managers build sequences; triggered-email rules are the admins' (every permission).
+    *(f"automation.{action}_sequence" for action in ("add", "change")),
+    *(f"automation.{action}_step" for action in ("view", "add", "change", "delete")),
 }
 
 

@@ -12,6 +12,7 @@ from crm.activity import (
     follow_ups_create,
 )
 from crm.delivery import DeliveryDeferred, email_deliver, email_delivery_give_up
+from crm.scheduling import scheduled_emails_send_due
 
 # Backoff between tries when the mail server is unreachable: 30 s doubling to 15 min, ~1 h in all.
 MAX_DELIVERY_RETRIES = 7
@@ -57,6 +58,12 @@ def create_follow_ups() -> int:
 @shared_task(acks_late=True)
 def create_engagement_alerts() -> int:
     return engagement_alerts_create()
+
+
+@shared_task(acks_late=True)
+def send_scheduled_emails() -> int:
+    """Beat: send the scheduled emails whose time has come (each once: crm.scheduling)."""
+    return scheduled_emails_send_due()
 
 
 @shared_task(acks_late=True)

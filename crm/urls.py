@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from crm.views import account, compose, records, setup, timeline
+from crm.views import account, compose, records, scheduled, setup, templates, timeline
 
 app_name = "crm"
 
@@ -45,6 +45,16 @@ urlpatterns = [
     path("security/disable/", account.security_disable, name="security_disable"),
     path("security/time-zone/", account.security_time_zone, name="security_time_zone"),
     path("emails/", records.EmailListView.as_view(), name="email_list"),
+    path("templates/", templates.template_list, name="template_list"),
+    path("templates/new/", templates.template_create, name="template_create"),
+    path("templates/<int:pk>/", templates.template_detail, name="template_detail"),
+    path("templates/<int:pk>/edit/", templates.template_edit, name="template_edit"),
+    path("templates/<int:pk>/clone/", templates.template_clone_view, name="template_clone"),
+    path("templates/<int:pk>/archive/", templates.template_archive_view, name="template_archive"),
+    path("templates/<int:pk>/delete/", templates.template_delete_view, name="template_delete"),
+    path("scheduled/", scheduled.scheduled_list, name="scheduled_list"),
+    path("scheduled/<int:pk>/", scheduled.scheduled_edit, name="scheduled_edit"),
+    path("scheduled/<int:pk>/cancel/", scheduled.scheduled_cancel, name="scheduled_cancel"),
     path("<str:kind>/<int:pk>/timeline/", timeline.timeline_page, name="timeline"),
     path("<str:kind>/<int:pk>/log-call/", timeline.log_call, name="log_call"),
     path("<str:kind>/<int:pk>/privacy/", timeline.person_privacy, name="person_privacy"),

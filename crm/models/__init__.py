@@ -1,6 +1,7 @@
 """crm's models, a module per group of tables: records (users, Accounts, Contacts, Leads,
 Opportunities, Tasks, privacy changes), activity (metrics), emails (messages, recipients, tracked
-links, templates, suppressions), setup (OrgSettings) and email_log (events and daily rollups).
+links, templates, suppressions), scheduled (send later), setup (OrgSettings) and email_log
+(events and daily rollups).
 Django and the rest of the code import them from here."""
 
 from crm.models.activity import ActivityMetric
@@ -11,6 +12,7 @@ from crm.models.emails import (
     EmailMessageRelation,
     EmailSuppression,
     EmailTemplate,
+    EmailTemplateQuerySet,
     TrackedLink,
 )
 from crm.models.records import (
@@ -30,6 +32,7 @@ from crm.models.records import (
     TaskQuerySet,
     User,
 )
+from crm.models.scheduled import ScheduledEmail, ScheduledEmailQuerySet
 from crm.models.setup import OrgSettings
 
 __all__ = [
@@ -43,6 +46,7 @@ __all__ = [
     "EmailMessageRelation",
     "EmailSuppression",
     "EmailTemplate",
+    "EmailTemplateQuerySet",
     "EmailableQuerySet",
     "Lead",
     "LinkDailyStat",
@@ -55,6 +59,8 @@ __all__ = [
     "Person",
     "PrivacyChange",
     "Role",
+    "ScheduledEmail",
+    "ScheduledEmailQuerySet",
     "Task",
     "TaskQuerySet",
     "TrackedLink",

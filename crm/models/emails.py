@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Self
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
-from django.db.models.functions import Coalesce
+from django.db.models.functions import Coalesce, Lower
 from django.urls import reverse
 from django.utils import timezone
 
@@ -281,21 +281,72 @@ class EmailMessageRelation(models.Model):
         return self.human_opens == 0 and self.human_clicks > 0
 
 
-class EmailTemplate(models.Model):
-    """A reusable email with merge fields such as {{first_name}} (see mailkit.merge)."""
+class EmailTemplateQuerySet(models.QuerySet):
+    def visible_to(self, user: User | AnonymousUser) -> Self:
+        """The shared templates and the user's own private ones, archived ones included."""
+        if not user.is_authenticated:
+            return self.none()
+        return self.filter(Q(is_private=False) | Q(owner=user))
 
-    name = models.CharField(max_length=120, unique=True)
+    def usable_by(self, user: User | AnonymousUser) -> Self:
+        """What this user may write an email from: shared and their own private, not archived."""
+        return self.visible_to(user).filter(is_active=True)
+
+
+class EmailTemplate(models.Model):
+    """A reusable email with merge fields such as {{first_name}} (see mailkit.merge).
+
+    Shared templates are written by managers and admins and used by everyone; a private one is
+    its owner's alone. One in use is archived (is_active off), never deleted.
+    """
+
+    name = models.CharField(max_length=120)
+    folder = models.CharField(
+        max_length=80, blank=True, help_text="Groups templates in the library."
+    )
     subject = models.CharField(max_length=998)
     html_body = models.TextField()
+    is_private = models.BooleanField(
+        "private", default=False, help_text="Only its owner sees and uses it."
+    )
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="email_templates",
+        help_text="Who wrote it; a private template's only user.",
+    )
     is_active = models.BooleanField(default=True)
+    archived_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
+    objects = EmailTemplateQuerySet.as_manager()
+
     class Meta:
-        ordering = ["name"]
+        ordering = ["folder", "name", "pk"]
+        permissions = [("manage_shared_templates", "Can write and archive shared email templates")]
+        constraints = [
+            models.UniqueConstraint(
+                Lower("name"), condition=Q(is_private=False), name="template_shared_name"
+            ),
+            models.UniqueConstraint(
+                "owner", Lower("name"), condition=Q(is_private=True), name="template_private_name"
+            ),
+        ]
 
     def __str__(self) -> str:
         return self.name
+
+    def get_absolute_url(self) -> str:
+        return reverse("crm:template_detail", args=[self.pk])
+
+    def editable_by(self, user: User) -> bool:
+        """A private template by its owner; a shared one by managers and admins."""
+        if self.is_private:
+            return self.owner_id == user.pk
+        return user.has_perm("crm.manage_shared_templates")
 
 
 class TrackedLink(models.Model):

@@ -1,6 +1,7 @@
 """The email composer: a new email from a Contact's or Lead's page, and Reply / Reply all /
 Forward of an email the user may see (opened from the email's page and from timeline entries).
-Both send through crm.sending."""
+Both send through crm.sending, now, or later (Send later keeps a crm.scheduling ScheduledEmail
+that beat sends at its time)."""
 
 import re
 from collections.abc import Sequence
@@ -27,6 +28,7 @@ from crm.models import (
     Opportunity,
     User,
 )
+from crm.scheduling import ScheduleRefused, scheduled_email_create, user_zone
 from crm.sending import SendRefused, email_send
 from crm.views.access import current_user, get_record_for_user, visible_pks
 from mailkit.display import editable_html
@@ -142,14 +144,46 @@ def _composer(
     mode: str,
     context: dict[str, Any],
 ) -> HttpResponse:
-    """Show the composer, or send what it posted and go to the new email's page."""
+    """Show the composer, or send what it posted and go to the new email's page (or keep it
+    to send later and go to the Scheduled page)."""
+    later = request.POST.get("action") == "later"
     form = forms.EmailComposeForm(
         request.POST or None,
         initial=initial,
         related=related,
         campaigns=hooks.email_campaigns(user=user),
+        user=user,
+        later=later,
     )
-    if request.method == "POST" and form.is_valid():
+    if request.method == "POST" and form.is_valid() and later:
+        data = form.cleaned_data
+        try:
+            scheduled = scheduled_email_create(
+                sender=user,
+                to=data["to"],
+                cc=data["cc"],
+                bcc=data["bcc"],
+                subject=data["subject"],
+                html_body=data["html_body"],
+                send_at=data["send_at"],
+                person=people[0] if len(people) == 1 else None,
+                related_to=data["related_to"],
+                campaign=data.get("campaign"),
+                template=data.get("template"),
+                reply_to=original,
+                forward=mode == "forward",
+            )
+        except ScheduleRefused as refused:
+            form.add_error(None, str(refused))
+        else:
+            when = timezone.localtime(scheduled.send_at, user_zone(user))
+            messages.success(
+                request,
+                f"Email scheduled for {when:%a, %b} {when.day}, {when:%Y at %H:%M} "
+                f"({when.tzinfo}). You can change or cancel it here until it goes.",
+            )
+            return redirect("crm:scheduled_list")
+    elif request.method == "POST" and form.is_valid():
         data = form.cleaned_data
 
         def recipients(addresses: list[str]) -> list[Contact | Lead | str]:
@@ -171,6 +205,7 @@ def _composer(
                 campaign=data.get("campaign"),
                 reply_to=original,
                 forward=mode == "forward",
+                template=data.get("template"),
             )
         except SendRefused as refused:
             form.add_error(None, str(refused))
@@ -183,7 +218,7 @@ def _composer(
             )
             messages.success(request, "Email queued." + (f" Note: {notes}." if notes else ""))
             return redirect(email)
-    templates = editable_templates()
+    templates = editable_templates(user)
     return render(
         request,
         "crm/email_compose.html",
@@ -317,10 +352,10 @@ def quoted_body(original: EmailMessage, *, forward: bool) -> str:
     return quoted.replace("{{", "{\u200b{")
 
 
-def editable_templates() -> dict[str, dict[str, str]]:
-    """The active email templates as the composer's editor takes them (static/js/composer.js
-    reads them from the page): the single composer and the list email composer alike."""
+def editable_templates(user: User) -> dict[str, dict[str, str]]:
+    """The templates this user may use, as the composer's editor takes them
+    (static/js/composer.js reads them from the page): the single and list email composers."""
     return {
         str(t.pk): {"subject": t.subject, "html_body": editable_html(t.html_body)}
-        for t in EmailTemplate.objects.filter(is_active=True)
+        for t in EmailTemplate.objects.usable_by(user)
     }

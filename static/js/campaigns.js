@@ -25,8 +25,8 @@
     var status = document.getElementById("send-status");
     if (status) status.textContent = p.status_label;
     var when = document.getElementById("next-batch");
-    if (when) when.textContent = p.status === "scheduled" && p.next_batch_at ? "Resumes " + new Date(p.next_batch_at).toLocaleString() : "";
-    return p.status !== "completed" || p.remaining > 0;
+    if (when) when.textContent = p.status === "scheduled" && p.next_batch_at ? (p.waiting ? "Starts " : "Resumes ") + new Date(p.next_batch_at).toLocaleString() : "";
+    return (p.status !== "completed" && p.status !== "cancelled") || p.remaining > 0;
   }
   // The member table follows the bar: when the counts move, the table (this page with its
   // filter and page) is fetched again and swapped in, parsed inert first.
