@@ -18,6 +18,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
+from crm import hooks
 from crm.models import (
     Account,
     Contact,
@@ -34,7 +35,7 @@ from crm.privacy_flags import dont_track_of
 Record = Contact | Lead | Account | Opportunity
 KINDS = {"all": "All", "emails": "Emails", "tasks": "Tasks"}
 # Ties on time are broken by kind, then id, so the cursor names one exact place.
-_RANK = {"email": 3, "task": 2, "privacy": 1}
+_RANK = {"email": 3, "task": 2, "privacy": 1, "sequence": 0}
 # When each kind of entry happened, as one `when` column to sort and page by.
 _EMAIL_WHEN = Coalesce("email__message_date", "email__created_at")
 _OWN_WHEN = Coalesce("message_date", "created_at")
@@ -49,6 +50,8 @@ MACHINE_LABELS = {
 # A person clicked a link of a copy whose open pixel never loaded (their mail program blocked
 # images): they read it all the same.
 OPENED_BY_CLICK = "Opened, shown by a click"
+# Captured email was written in the user's own mail program: no pixel, no tracked links.
+CAPTURED_UNTRACKED = "Untracked: written outside Openrate"
 
 
 @dataclass
@@ -138,6 +141,11 @@ def timeline(
         entries += _done_tasks(record, window, position, limit, contacts)
     if kind == "all" and isinstance(record, Contact | Lead | Account):
         entries += _privacy_changes(record, window, position, limit, contacts)
+    if kind == "all" and isinstance(record, Contact | Lead):
+        # Apps above crm (automation: enrolments in sequences) add entries of their own kind.
+        entries += hooks.timeline_entries(
+            record=record, window=window, position=position, limit=limit
+        )
     entries.sort(key=lambda e: (e.when, _RANK[e.kind], e.pk), reverse=True)
     page, more = entries[:limit], len(entries) > limit
     for entry in page:
@@ -146,7 +154,22 @@ def timeline(
             entry.new_month = timezone.localtime(entry.when).strftime("%B %Y")
             previous_month = month
     upcoming = [] if position or kind == "emails" else list(_open_tasks(record, contacts)[:50])
+    _name_automated_origins(page)
     return Page(upcoming=upcoming, entries=page, next_cursor=page[-1].cursor if more else "")
+
+
+def _name_automated_origins(entries: list[Entry]) -> None:
+    """Badge each automated email with what sent it (its sequence step or rule), read through
+    the hook from the app that sent it; no query when the page has no automated email."""
+    automated = [
+        e for e in entries if e.kind == "email" and e.obj.source == EmailMessage.Source.AUTOMATION
+    ]
+    if not automated:
+        return
+    origins = hooks.email_origins(email_ids=[e.obj.pk for e in automated])
+    for entry in automated:
+        if entry.obj.pk in origins:
+            entry.badges.insert(0, (origins[entry.obj.pk], "info"))
 
 
 def _window(start: date | None, end: date | None) -> Q:
@@ -295,6 +318,8 @@ def _privacy_changes(
 
 def _relation_badges(row: EmailMessageRelation) -> list[tuple[str, str]]:
     """This person's copy at a glance: delivery, opens, clicks, bounce, reply."""
+    if row.email.source == EmailMessage.Source.CAPTURED:
+        return _captured_badges(row.email, replied=row.replied_at is not None)
     if row.relation_type == EmailMessageRelation.Type.FROM and row.email.incoming:
         return [("Auto-reply", "secondary") if row.email.is_auto_reply else ("Received", "info")]
     badges: list[tuple[str, str]] = []
@@ -330,6 +355,8 @@ def _relation_badges(row: EmailMessageRelation) -> list[tuple[str, str]]:
 
 def _email_badges(email: EmailMessage) -> list[tuple[str, str]]:
     """An email's engagement across its recipients (Account and Opportunity timelines)."""
+    if email.source == EmailMessage.Source.CAPTURED:
+        return _captured_badges(email, replied=email.status == EmailMessage.Status.REPLIED)
     if email.incoming:
         return [("Auto-reply", "secondary") if email.is_auto_reply else ("Received", "info")]
     if email.delivery_status in (EmailMessage.Delivery.QUEUED, EmailMessage.Delivery.SENDING):
@@ -351,6 +378,18 @@ def _email_badges(email: EmailMessage) -> list[tuple[str, str]]:
             (f"{email.times_clicked} click{'s' if email.times_clicked > 1 else ''}", "primary")
         )
     return badges or [("Not opened yet", "light")]
+
+
+def _captured_badges(email: EmailMessage, *, replied: bool) -> list[tuple[str, str]]:
+    """Email captured from a user's mailbox (the capture app): no pixel was ever in it."""
+    if email.incoming:
+        kind = ("Auto-reply", "secondary") if email.is_auto_reply else ("Received", "info")
+    else:
+        kind = ("Sent", "info")
+    badges = [kind, ("From mailbox", "dark")]
+    if replied:
+        badges.append(("Replied", "success"))
+    return [*badges, (CAPTURED_UNTRACKED, "light")]
 
 
 def link_name(url: str) -> str:

@@ -33,7 +33,7 @@ def full_account(make_account, make_contact, make_opportunity, make_task, make_i
         # roles and count of open follow-ups and alerts, the timeline's emails, done tasks and
         # open tasks, then per page:
         ("account", 13),  # privacy changes, contacts, opportunities
-        ("contact", 12),  # privacy changes, roles with their opportunity
+        ("contact", 13),  # privacy changes, roles with their opportunity, enrolment history
         ("opportunity", 11),  # contact roles
     ],
 )
@@ -58,7 +58,8 @@ def test_the_lead_and_task_pages_run_a_fixed_number_of_queries(
     task = make_task(who_lead=lead)
     client = client_for(rep)
 
-    with django_assert_num_queries(11):
+    # ... with the lead's enrolment history in sequences (automation, through crm.hooks)
+    with django_assert_num_queries(12):
         assert client.get(reverse("crm:lead_detail", args=[lead.pk])).status_code == 200
     with django_assert_num_queries(7):
         assert client.get(reverse("crm:task_detail", args=[task.pk])).status_code == 200

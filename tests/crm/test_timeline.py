@@ -152,14 +152,14 @@ def test_a_record_with_ten_thousand_emails_renders_in_the_same_queries(
     OrgSettings.load()  # Setup is cached after its first read
 
     # session, user, permissions (2), the contact, emails, done tasks, privacy changes,
-    # open tasks, the navbar's roles and follow-up count, opportunity roles: whatever the number
-    # of emails
-    with django_assert_num_queries(12):
+    # open tasks, the navbar's roles and follow-up count, opportunity roles, enrolment history
+    # in sequences: whatever the number of emails
+    with django_assert_num_queries(13):
         page = client.get(reverse("crm:contact_detail", args=[contact.pk]))
 
     assert len(page.context["timeline"].entries) == 20
     # the next page: no open tasks, navbar or roles to read
-    with django_assert_num_queries(8):
+    with django_assert_num_queries(9):
         more = client.get(page.context["more_url"])
     assert more.status_code == 200
     assert b"E20" in more.content
