@@ -31,11 +31,21 @@ from django.db.models.functions import Lower
 from django.http import Http404
 from django.utils import timezone
 
+from automation.models import Enrolment, EnrolmentEvent, Firing
 from campaigns.models import CampaignMember
+from capture.models import CapturedAttachment
 from crm.jobs import enqueue
-from crm.models import Contact, EmailEvent, EmailMessageRelation, Lead, PrivacyChange, Task
+from crm.models import (
+    Contact,
+    EmailEvent,
+    EmailMessageRelation,
+    Lead,
+    PrivacyChange,
+    ScheduledEmail,
+    Task,
+)
 from dataprotection.models import DataRequest
-from dataprotection.people import Person, person_from
+from dataprotection.people import Person, person_from, scheduled_emails_of
 from inbound.models import InboundMessage
 from privacy.audit import audit_record
 from privacy.models import AuditEntry, Individual
@@ -191,6 +201,36 @@ def sections(person: Person) -> list[Section]:
         "id subject description status priority subtype kind due_date completed_at created_at "
         "who_contact_id who_lead_id"
     )
+    scheduled = scheduled_emails_of(person)
+    scheduled_columns = _same(
+        "id status send_at to_addresses cc_addresses bcc_addresses subject html_body "
+        "failure_reason email_id contact_id lead_id created_at"
+    )
+    attachment_columns = _same("id email_id name content_type size")
+    enrolments = Enrolment.objects.filter(_of_record("", person))
+    enrolment_columns = {
+        "log": Value("enrolment"),
+        "enrolment_id": "id",
+        **_same("sequence_id"),
+        "sequence_name": "sequence__name",
+        "kind": "status",
+        "at": "created_at",
+        "detail": "stop_reason",
+        **_same("contact_id lead_id next_due_at"),
+    }
+    history_columns = {
+        "log": Value("history"),
+        **_same("enrolment_id"),
+        "sequence_id": "enrolment__sequence_id",
+        "sequence_name": "enrolment__sequence__name",
+        **_same("kind at detail"),
+        "step_position": "step__position",
+    }
+    firing_columns = {
+        **_same("id rule_id"),
+        "rule_name": "rule__name",
+        **_same("event_key contact_id lead_id email_id enrolment_id outcome fired_at"),
+    }
     inbound = InboundMessage.objects.filter(
         Q(relation__in=copy_ids) | Q(created_email__in=copies.values("email_id"))
     ).order_by("received_at", "pk")
@@ -259,6 +299,61 @@ def sections(person: Person) -> list[Section]:
             tuple(inbound_columns),
             tuple(c for c in inbound_columns if c != "raw"),
             chunk=RAW_CHUNK,
+        ),
+        Section(
+            "scheduled_emails",
+            "scheduled emails",
+            "Email written to them to go out later: when, to whom, the subject and body, and "
+            "whether it went (email_id names the email it became). The CSV leaves out the body.",
+            (_values(ScheduledEmail.objects.filter(scheduled).order_by("pk"), scheduled_columns),),
+            tuple(scheduled_columns),
+            tuple(c for c in scheduled_columns if c != "html_body"),
+        ),
+        Section(
+            "captured_attachments",
+            "captured attachments",
+            "Attachments of email captured from a user's mailbox that they were on: name, type "
+            "and size (their contents are not exported).",
+            (
+                _values(
+                    CapturedAttachment.objects.filter(email__in=copies.values("email_id")).order_by(
+                        "pk"
+                    ),
+                    attachment_columns,
+                ),
+            ),
+            tuple(attachment_columns),
+            tuple(attachment_columns),
+        ),
+        Section(
+            "sequences",
+            "sequences",
+            "The email sequences they were enrolled in (`log` enrolment: its status, and why "
+            "it stopped) and each step of their way through them (`log` history).",
+            (
+                _values(enrolments.order_by("pk"), enrolment_columns),
+                _values(
+                    EnrolmentEvent.objects.filter(enrolment__in=enrolments.values("pk")).order_by(
+                        "enrolment_id", "at", "pk"
+                    ),
+                    history_columns,
+                ),
+            ),
+            tuple({**enrolment_columns, **history_columns}),
+            tuple({**enrolment_columns, **history_columns}),
+        ),
+        Section(
+            "triggered_emails",
+            "triggered emails",
+            "Each time an automation rule acted on them (an email sent, a sequence joined).",
+            (
+                _values(
+                    Firing.objects.filter(_of_record("", person)).order_by("fired_at", "pk"),
+                    firing_columns,
+                ),
+            ),
+            tuple(firing_columns),
+            tuple(firing_columns),
         ),
         Section(
             "tasks",

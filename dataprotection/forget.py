@@ -27,7 +27,10 @@ from django.db.models.expressions import RawSQL
 from django.db.models.functions import Cast, Left, Lower, Replace
 from django.utils import timezone
 
+from automation.enrolment import enrolments_stop
+from automation.models import Enrolment, EnrolmentEvent, Firing
 from campaigns.models import CampaignMember, ListEmailRecipient
+from capture.models import CapturedAttachment
 from crm import jobs
 from crm.models import (
     Account,
@@ -39,12 +42,13 @@ from crm.models import (
     Lead,
     LinkDailyStat,
     Opportunity,
+    ScheduledEmail,
     Task,
     TrackedLink,
     User,
 )
 from dataprotection.models import DataRequest
-from dataprotection.people import Person, person_from
+from dataprotection.people import Person, person_from, scheduled_emails_of
 from inbound.models import InboundMessage
 from privacy.audit import audit_record
 from privacy.forgotten import forgotten_remember
@@ -99,6 +103,8 @@ class Preview:
     memberships: int
     tasks: int
     opportunity_roles: int
+    scheduled_emails: int
+    enrolments: int
     opens: int
     clicks: int
     already_forgotten: bool
@@ -236,6 +242,8 @@ def forget_preview(person: Person) -> Preview:
         opportunity_roles=Opportunity.objects.filter(
             roles__contact_id__in=person.contact_ids
         ).count(),
+        scheduled_emails=ScheduledEmail.objects.filter(scheduled_emails_of(person)).count(),
+        enrolments=Enrolment.objects.filter(_of_record(person)).count(),
         opens=engagement["opens"],
         clicks=engagement["clicks"],
         already_forgotten=all(at is not None for at in [*records, *individuals]),
@@ -308,6 +316,7 @@ def person_forget(*, person: Person, actor: User | None = None) -> dict[str, int
         **_emails_forget(reach, now=now),
         **_mail_around_forget(reach),
         **_work_forget(reach),
+        **_automated_forget(reach),
         **_records_forget(person, now=now),
     }
     counts["addresses_remembered"] = forgotten_remember(person.addresses)
@@ -422,6 +431,49 @@ def _work_forget(reach: Reach) -> dict[str, int]:
     webhook_deliveries = forget_addresses(person.addresses)
     _other_apps_scrub(strings)
     return {"tasks": len(reach.task_ids), "webhook_deliveries": webhook_deliveries}
+
+
+NOT_SENT_FORGOTTEN = "Not sent: a recipient was forgotten."
+
+
+def _of_record(person: Person) -> Q:
+    return Q(contact_id__in=person.contact_ids) | Q(lead_id__in=person.lead_ids)
+
+
+def _automated_forget(reach: Reach) -> dict[str, int]:
+    """Sends still waiting for them are cancelled and scrubbed, their sequences stopped, and
+    the attachments of captured email about them lose their contents (and, when only they
+    were on it, themselves)."""
+    person, strings = reach.person, reach.strings
+    of_record = _of_record(person)
+    scheduled_ids = list(
+        ScheduledEmail.objects.filter(scheduled_emails_of(person)).values_list("pk", flat=True)
+    )
+    waiting = ScheduledEmail.objects.filter(
+        pk__in=scheduled_ids, status=ScheduledEmail.Status.SCHEDULED
+    )
+    cancelled = waiting.update(
+        status=ScheduledEmail.Status.CANCELLED, failure_reason=NOT_SENT_FORGOTTEN
+    )
+    _scrub(
+        ScheduledEmail.objects.filter(pk__in=scheduled_ids),
+        ("to_addresses", "cc_addresses", "bcc_addresses", "subject", "html_body", "failure_reason"),
+        strings,
+    )
+    enrolments = list(Enrolment.objects.filter(of_record).values_list("pk", flat=True))
+    stopped = enrolments_stop(ids=enrolments, reason="Forgotten") if enrolments else 0
+    _scrub(Enrolment.objects.filter(pk__in=enrolments), ("stop_reason",), strings)
+    _scrub(EnrolmentEvent.objects.filter(enrolment_id__in=enrolments), ("detail",), strings)
+    _scrub(Firing.objects.filter(of_record), ("outcome", "event_key"), strings)
+    attachments = CapturedAttachment.objects.filter(email_id__in=ids_among(reach.email_ids))
+    removed = attachments.filter(email_id__in=ids_among(reach.solo_email_ids)).delete()[0]
+    _scrub(attachments, ("name",), strings, content=None)
+    return {
+        "scheduled_emails": len(scheduled_ids),
+        "scheduled_cancelled": cancelled,
+        "enrolments_stopped": stopped,
+        "attachments_removed": removed,
+    }
 
 
 def _records_forget(person: Person, *, now: datetime) -> dict[str, int]:

@@ -94,3 +94,12 @@ def _name_strings(first: str, last: str) -> set[str]:
     first, last = (first or "").strip(), (last or "").strip()
     strings = {f"{first} {last}".strip()} | {part for part in (first, last) if len(part) >= 3}
     return {s for s in strings if s}
+
+
+def scheduled_emails_of(person: Person) -> Q:
+    """Scheduled emails written from one of their pages or naming one of their addresses."""
+    found = Q(contact_id__in=sorted(person.contact_ids)) | Q(lead_id__in=sorted(person.lead_ids))
+    for address in sorted(person.addresses):
+        for column in ("to_addresses", "cc_addresses", "bcc_addresses"):
+            found |= Q(**{f"{column}__icontains": address})
+    return found

@@ -19,6 +19,7 @@ from django.db.models import Q, QuerySet
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from capture.models import CapturedAttachment
 from crm.models import EmailMessage, OrgSettings
 from crm.rollups import months_before
 from dataprotection.models import RetentionRun
@@ -34,6 +35,7 @@ CHUNK = 1_000
 KINDS = {
     "email_bodies": "Email bodies removed",
     "captured_bodies": "Captured email bodies removed",
+    "captured_attachments": "Captured attachments' contents removed",
     "inbound_raw": "Inbound raw messages emptied",
     "email_log_events": "Email log events deleted",
 }
@@ -70,6 +72,15 @@ def captured_bodies_remove(*, now: datetime | None = None, chunk: int = CHUNK) -
     return _bodies_remove(Q(source=EmailMessage.Source.CAPTURED), months, now=now, chunk=chunk)
 
 
+def captured_attachments_remove(*, chunk: int = CHUNK) -> int:
+    """Empty the kept contents of attachments whose captured email's body was removed (by
+    retention or a forget); names and sizes stay. Returns how many."""
+    old = CapturedAttachment.objects.filter(
+        content__isnull=False, email__body_removed_at__isnull=False
+    ).order_by()
+    return _update_in_chunks(old, chunk, content=None)
+
+
 def _bodies_remove(which: Q, months: int, *, now: datetime | None, chunk: int) -> int:
     now = now or timezone.now()
     cutoff = months_before(now, months)
@@ -103,6 +114,7 @@ def retention_enforce(*, chunk: int | None = None) -> RetentionRun:
     steps: dict[str, Callable[[], int]] = {
         "email_bodies": lambda: email_bodies_remove(**sized),
         "captured_bodies": lambda: captured_bodies_remove(**sized),
+        "captured_attachments": lambda: captured_attachments_remove(**sized),
         "inbound_raw": lambda: inbound_raw_remove(**sized),
         "email_log_events": lambda: email_log_prune(**sized),
     }

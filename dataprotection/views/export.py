@@ -32,6 +32,10 @@ SECTION_LABELS = {
     "events": "Email events (opens, clicks, delivery)",
     "campaign_memberships": "Campaign memberships",
     "inbound_messages": "Inbound messages",
+    "scheduled_emails": "Scheduled emails",
+    "captured_attachments": "Attachments of captured email (names and sizes)",
+    "sequences": "Sequences (enrolments and their history)",
+    "triggered_emails": "Triggered emails (rule firings)",
     "tasks": "Tasks",
 }
 ADMIN_ONLY = "dataprotection.add_datarequest"

@@ -21,10 +21,14 @@ from django.core import mail
 from django.urls import reverse
 from django.utils import timezone
 
+from automation.enrolment import people_enrol
+from automation.models import Firing, Rule, Sequence, Step
 from campaigns.members import members_add
 from campaigns.models import Campaign
+from capture.models import CapturedAttachment
 from crm.models import Contact, EmailMessageRelation, Role
 from crm.privacy_changes import privacy_update
+from crm.scheduling import scheduled_email_create
 from crm.sending import email_send
 from dataprotection import export
 from dataprotection.models import DataRequest
@@ -47,6 +51,10 @@ SECTIONS = [
     "events",
     "campaign_memberships",
     "inbound_messages",
+    "scheduled_emails",
+    "captured_attachments",
+    "sequences",
+    "triggered_emails",
     "tasks",
 ]
 BOB_IP = "203.0.113.99"
@@ -116,6 +124,27 @@ def history(
         members_add(campaign=campaign, contact_ids=[ada.pk, bob.pk])
     make_task(subject='=HYPERLINK("https://evil.example")', who_contact=ada)
     make_task(subject="Call Bob", who_contact=bob)
+    # An email waiting to go, a sequence she is in (by a rule), an attachment of their email.
+    scheduled_email_create(
+        sender=rep,
+        to=["ada@example.com"],
+        subject="Next week",
+        html_body="<p>Hello again</p>",
+        send_at=timezone.now() + timedelta(days=2),
+        person=ada,
+    )
+    sequence = Sequence.objects.create(name="Outreach", owner=rep)
+    Step.objects.create(
+        sequence=sequence, position=1, kind=Step.Kind.TASK, task_kind="call", task_subject="Call"
+    )
+    (enrolment,), _ = people_enrol(sequence=sequence, people=[ada], by=rep)
+    rule = Rule.objects.create(
+        name="Quiet", trigger=Rule.Trigger.QUIET, quiet_days=30, action=Rule.Action.ENROL
+    )
+    Firing.objects.create(
+        rule=rule, event_key=f"quiet:{ada.pk}", contact=ada, enrolment=enrolment, outcome="Enrolled"
+    )
+    CapturedAttachment.objects.create(email=copy.email, name="terms.pdf", size=1234)
     return History(ada=ada, bob=bob, copy=copy)
 
 
@@ -190,6 +219,16 @@ def test_the_archive_holds_every_section_of_the_persons_history(
     assert sorted(t["subject"] for t in data["tasks"]) == sorted(
         ['=HYPERLINK("https://evil.example")', "Ada Lovelace replied: Re: Pricing"]
     )
+    (scheduled,) = data["scheduled_emails"]
+    assert (scheduled["subject"], scheduled["status"]) == ("Next week", "scheduled")
+    assert [(a["name"], a["size"]) for a in data["captured_attachments"]] == [("terms.pdf", 1234)]
+    assert [(s["log"], s["kind"]) for s in data["sequences"]] == [
+        ("enrolment", "active"),
+        ("history", "enrolled"),
+    ]
+    assert [(f["rule_name"], f["outcome"]) for f in data["triggered_emails"]] == [
+        ("Quiet", "Enrolled")
+    ]
     readme = archive.read("README.txt").decode()
     assert all(f"{name}.csv" in readme for name in SECTIONS)
 

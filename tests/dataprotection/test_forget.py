@@ -20,10 +20,14 @@ from django.db import connection
 from django.db.models import Sum
 from django.utils import timezone
 
+from automation.enrolment import people_enrol
+from automation.models import Enrolment, Sequence, Step
 from campaigns.figures import campaign_figures
 from campaigns.influence import influence_recompute
 from campaigns.members import members_add
 from campaigns.models import Campaign, CampaignInfluence, CampaignMember
+from capture.addresses import capture_address
+from capture.models import CapturedAttachment
 from crm.models import (
     Contact,
     EmailDailyStat,
@@ -33,8 +37,10 @@ from crm.models import (
     Lead,
     LinkDailyStat,
     OpportunityContactRole,
+    ScheduledEmail,
     Task,
 )
+from crm.scheduling import scheduled_email_create
 from crm.sending import email_send
 from dataprotection.models import DataRequest
 from inbound.models import InboundMessage
@@ -42,6 +48,7 @@ from inbound.processing import inbound_mail_process
 from privacy.forgotten import forgotten_among
 from privacy.models import AuditEntry
 from tests.campaigns.conftest import make_campaign, send_list_email  # noqa: F401 -- fixtures
+from tests.capture.conftest import mail as mail_written
 from tests.inbound.conftest import dsn
 from tests.tracking.conftest import (  # noqa: F401 -- fixtures
     CHROME,
@@ -112,6 +119,7 @@ def history(
     """Ada's rich history (and Bob's, who stays): single, shared and list email, opens and
     clicks, a bounce, a reply, captured mail, a campaign, an opportunity, a task."""
     settings.INBOUND_VERP_DOMAIN = "bounces.openrate.test"
+    settings.CAPTURE_ADDRESS_DOMAIN = "capture.openrate.test"
     setup_change(store_full_ip=True)  # so her IP is there to be erased
     individual = make_individual(
         first_name="Ada",
@@ -186,6 +194,37 @@ def history(
         source="pipe",
     )
     make_task(who_contact=ada, subject="Call Ada Lovelace", description="Ada Lovelace, Marylebone")
+    # Mail Rita Bcc'd to her capture address, with an attachment kept; an email scheduled for
+    # tomorrow; a sequence she is going through.
+    setup_change(capture_attachment_contents=True)
+    raw, _ = mail_written(
+        sender=f"Rita <{rep.email}>",
+        to=[f"Ada Lovelace <{ADA}>", f"Bob Brown <{BOB}>"],
+        subject="Notes for Ada Lovelace",
+        body="Ada Lovelace asked for the terms.",
+        attachments=[("Lovelace terms.pdf", b"%PDF terms for Ada Lovelace")],
+    )
+    captured = inbound_mail_process(
+        raw=f"Delivered-To: {capture_address(rep.pk)}\r\n".encode() + raw, source="pipe"
+    )
+    assert captured.created_email is not None, captured.note
+    scheduled_email_create(
+        sender=rep,
+        to=[ADA, BOB],
+        subject="Follow-up for Ada Lovelace",
+        html_body="<p>Ada Lovelace, Bob Brown: the follow-up.</p>",
+        send_at=timezone.now() + timedelta(days=1),
+        person=ada,
+    )
+    sequence = Sequence.objects.create(name="Outreach", owner=rep)
+    Step.objects.create(
+        sequence=sequence,
+        position=1,
+        kind=Step.Kind.TASK,
+        task_kind=Step.TaskKind.CALL,
+        task_subject="Call",
+    )
+    people_enrol(sequence=sequence, people=[ada], by=rep)
     LogEntry.objects.create(
         user=admin_user,
         content_type=ContentType.objects.get_for_model(Contact),
@@ -256,7 +295,8 @@ def test_a_forgotten_person_is_nowhere_in_the_database_and_totals_stay(
     history, client_for, admin_user
 ) -> None:
     assert len(_hits_in_database()) > 20  # the history is rich: she is in many places
-    assert InboundMessage.objects.count() == 3
+    assert InboundMessage.objects.count() == 4
+    assert CapturedAttachment.objects.get().content is not None
     bob_ip = TrackingEvent.objects.filter(ip=BOB_IP).count()
     bob_body = EmailMessage.objects.get(relations__address=BOB, subject="News").html_body
     before = _totals(history.campaign)
@@ -279,6 +319,17 @@ def test_a_forgotten_person_is_nowhere_in_the_database_and_totals_stay(
     shared = EmailMessage.objects.get(pk=history.shared.pk)
     assert "Bob Brown" in shared.html_body and "[forgotten]" in shared.html_body
     assert BOB in shared.to_addresses
+    # What waits for her does not go; what she is going through stops.
+    scheduled = ScheduledEmail.objects.get()
+    assert (scheduled.status, scheduled.failure_reason) == (
+        ScheduledEmail.Status.CANCELLED,
+        "Not sent: a recipient was forgotten.",
+    )
+    assert BOB in scheduled.to_addresses
+    enrolment = Enrolment.objects.get()
+    assert (enrolment.status, enrolment.stop_reason) == (Enrolment.Status.STOPPED, "Forgotten")
+    attachment = CapturedAttachment.objects.get()
+    assert (attachment.name, attachment.content) == ("[forgotten] terms.pdf", None)
 
 
 @pytest.mark.django_db(transaction=True)

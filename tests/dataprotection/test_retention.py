@@ -9,10 +9,12 @@ import time_machine
 from django.conf import settings
 from django.urls import reverse
 
+from capture.models import CapturedAttachment
 from crm.models import EmailMessage, OrgSettings
 from dataprotection import retention
 from dataprotection.models import RetentionRun
 from dataprotection.retention import (
+    captured_attachments_remove,
     captured_bodies_remove,
     email_bodies_remove,
     inbound_raw_remove,
@@ -114,6 +116,9 @@ def test_captured_email_keeps_its_body_for_setups_captured_months(db: None) -> N
     org.captured_body_retention_months = 36
     org.save()
     captured = _email(at=OLD, source=EmailMessage.Source.CAPTURED)
+    kept = CapturedAttachment.objects.create(
+        email=captured, name="terms.pdf", size=4, content=b"%PDF"
+    )
     sent = _email(at=OLD)
 
     with time_machine.travel(NOW, tick=False):
@@ -130,6 +135,10 @@ def test_captured_email_keeps_its_body_for_setups_captured_months(db: None) -> N
     sent.refresh_from_db()
     assert (captured.html_body, captured.text_body, captured.subject) == ("", "", "Pricing")
     assert captured.body_removed_at == NOW == sent.body_removed_at
+    # Its attachment's contents go with the body; the name and size stay.
+    assert captured_attachments_remove(chunk=1) == 1
+    kept.refresh_from_db()
+    assert (kept.content, kept.name, kept.size) == (None, "terms.pdf", 4)
 
 
 def test_old_inbound_raw_messages_are_emptied_and_the_row_stays(mail) -> None:
@@ -155,12 +164,17 @@ def test_the_nightly_task_runs_every_retention_and_records_the_run(mail) -> None
         counts = retention_enforce_task.delay().get()
 
     run = RetentionRun.objects.get()
-    assert counts == run.counts == {
-        "email_bodies": 5,
-        "captured_bodies": 0,
-        "inbound_raw": 4,
-        "email_log_events": 0,
-    }
+    assert (
+        counts
+        == run.counts
+        == {
+            "email_bodies": 5,
+            "captured_bodies": 0,
+            "captured_attachments": 0,
+            "inbound_raw": 4,
+            "email_log_events": 0,
+        }
+    )
     assert run.finished_at == NOW and run.error == ""
 
 
@@ -176,7 +190,12 @@ def test_a_kind_that_fails_is_recorded_in_words_and_the_others_still_run(
         run = retention_enforce(chunk=2)
 
     run.refresh_from_db()
-    assert run.counts == {"email_bodies": 5, "captured_bodies": 0, "email_log_events": 0}
+    assert run.counts == {
+        "email_bodies": 5,
+        "captured_bodies": 0,
+        "captured_attachments": 0,
+        "email_log_events": 0,
+    }
     assert run.error == "Inbound raw messages emptied: failed (RuntimeError: disk full)"
     assert "email_bodies=5" in caplog.text and "1 failed" in caplog.text
 
