@@ -49,11 +49,13 @@ bench: install
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/classify.py
 	$(BIN)/python bench/listemail.py
+	$(BIN)/python bench/sequences.py
 	$(BIN)/python bench/dashboard.py
 	$(BIN)/python bench/forget.py
 	$(BIN)/python bench/export.py
 	$(BIN)/python bench/importcsv.py
 	$(BIN)/python bench/api_events.py
+	$(BIN)/python bench/capture.py
 
 clean:
 	rm -rf $(VENV) var staticfiles .mypy_cache .ruff_cache

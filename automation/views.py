@@ -169,8 +169,10 @@ def step_create(request: HttpRequest, pk: int) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 @permission_required("automation.delete_step", raise_exception=True)
 def step_delete(request: HttpRequest, pk: int, step_pk: int) -> HttpResponse:
+    # The sequence first: a foreign key lookup skips Django's out-of-range check on SQLite.
+    sequence = get_object_or_404(Sequence, pk=pk)
     step = get_object_or_404(
-        Step.objects.select_related("sequence", "template"), pk=step_pk, sequence_id=pk
+        Step.objects.select_related("sequence", "template"), pk=step_pk, sequence=sequence
     )
     waiting = step.enrolments.running().count()
     ran = step.runs.count()

@@ -28,9 +28,15 @@ POLLING_TASKS = frozenset(
     {
         "tracking.tasks.ingest_events",
         "inbound.tasks.poll_inbound_mailbox",
+        "capture.tasks.sync_mailboxes",
+        "capture.tasks.sync_mailbox",
+        "automation.tasks.advance_enrolments",
+        "automation.tasks.fire_rules",
+        "automation.tasks.sweep_enrolments",
         "campaigns.tasks.resume_list_emails",
         "crm.tasks.create_engagement_alerts",
         "crm.tasks.create_follow_ups",
+        "crm.tasks.send_scheduled_emails",
         "webhooks.tasks.collect_events",
         "webhooks.tasks.dispatch_deliveries",
     }

@@ -34,6 +34,8 @@ urlpatterns = [
     path("privacy/", include("dataprotection.urls")),
     path("webhooks/", include("webhooks.urls")),
     path("imports/", include("imports.urls")),
+    path("automation/", include("automation.urls")),
+    path("mailbox/", include("capture.urls")),
     path("api/", include("api.urls")),
 ]
 

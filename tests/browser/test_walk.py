@@ -10,6 +10,7 @@ Screenshots land in test-output/browser/walk/ (gitignored) for a person to look 
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import timedelta
 from io import StringIO
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,9 @@ import pytest
 from django.core.files.base import ContentFile
 from django.core.management import call_command
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
+from django.utils import timezone
 
+from automation.models import Enrolment, Rule, Sequence, Step
 from campaigns.list_email import list_email_create
 from campaigns.models import Campaign, ListEmail, ListEmailRecipient
 from crm.models import (
@@ -26,11 +29,13 @@ from crm.models import (
     Contact,
     EmailMessage,
     EmailMessageRelation,
+    EmailTemplate,
     Lead,
     Opportunity,
     Task,
     User,
 )
+from crm.scheduling import scheduled_email_create
 from crm.tokens import token_for
 from dataprotection.models import DataRequest
 from imports.uploads import upload_receive
@@ -78,6 +83,14 @@ SKIP = {
     "imports:errors_csv": "a CSV download",
     "api:schema": "the OpenAPI description, YAML for programs",
     "api:token_revoke": "a confirmation for the user's own token (tests/api/test_tokens.py)",
+    "capture:folders": "POST only: saves the mailbox's folders",
+    "capture:sync": "POST only: queues a sync of the user's mailbox",
+    "capture:resume": "POST only: resumes a paused mailbox",
+    "automation:sequence_archive": "POST only: archives or activates a sequence",
+    "crm:template_clone": "POST only: copies a template",
+    "crm:template_archive": "POST only: archives or restores a template",
+    "automation:enrolment_pause": "POST only: pauses an enrolment",
+    "automation:enrolment_resume": "POST only: resumes an enrolment",
 }
 # Whole namespaces left out.
 SKIP_NAMESPACES = {
@@ -88,7 +101,10 @@ SKIP_NAMESPACES = {
 COUNTED = re.compile(r"^\d")
 SIGNED_OUT = ("login", "unsubscribe")
 # The query string a page needs to show what it is for.
-QUERIES = {"campaigns:members_add": "kind=contact&scope=all"}
+QUERIES = {
+    "campaigns:members_add": "kind=contact&scope=all",
+    "automation:enrol": "kind=contact&scope=all",
+}
 
 
 @dataclass(frozen=True)
@@ -200,7 +216,29 @@ def _world(rep: User) -> dict[str, Any]:
         kind="contact",
         user=User.objects.get(username=ROLES["manager"][0]),
     )
+    sequence = Sequence.objects.create(name="Outreach", owner=admin)
+    step = Step.objects.create(sequence=sequence, position=1, kind="task", task_kind="call")
+    rule = Rule.objects.create(
+        name="Welcome", trigger="lead_created", action="enrol", sequence=sequence
+    )
+    enrolment = Enrolment.objects.create(
+        sequence=sequence, contact=contact, owner=rep, current_step=step
+    )
+    scheduled = scheduled_email_create(
+        sender=rep,
+        to=[contact.email],
+        subject="Tomorrow's agenda",
+        html_body="<p>Hello {{first_name}}, the agenda for tomorrow.</p>",
+        send_at=timezone.now() + timedelta(days=1),
+        person=contact,
+    )
     return {
+        "template": EmailTemplate.objects.filter(is_private=False).order_by("pk").first(),
+        "scheduled": scheduled,
+        "sequence": sequence,
+        "step": step,
+        "rule": rule,
+        "enrolment": enrolment,
         "account": Account.objects.filter(owner=rep).order_by("pk").first(),
         "contact": contact,
         "forget": contact,
@@ -235,6 +273,10 @@ def _path(page: Page, world: dict[str, Any]) -> str:
             kwargs[name] = world["campaign"].pk
         elif app == "imports":
             kwargs[name] = world["import"].pk
+        elif app == "automation" and name == "step_pk":
+            kwargs[name] = world["step"].pk
+        elif app == "automation" and view.startswith("step"):
+            kwargs[name] = world["sequence"].pk
         elif view == "email_detail":
             kwargs[name] = world["email"].pk
         else:

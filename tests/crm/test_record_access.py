@@ -6,13 +6,17 @@ Otto, another rep, tries every URL that names a record with Rita's ids, every li
 and emails Zelda's address with merge fields: he learns nothing Rita's records hold.
 """
 
+from datetime import timedelta
 from typing import Any
 
 import pytest
 from django.core import mail
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
+from django.utils import timezone
 
-from crm.models import Contact, EmailMessage, EmailMessageRelation
+from automation.models import Enrolment, Sequence
+from crm.models import Contact, EmailMessage, EmailMessageRelation, EmailTemplate
+from crm.scheduling import scheduled_email_create
 from crm.sending import email_send
 
 SECRETS = ("Zelda", "Quixote", "Chief Secret Officer", "Hidden Corp", "Xavier", "Hidden Deal")
@@ -35,7 +39,28 @@ def ritas(rep, make_account, make_contact, make_lead, make_opportunity, make_tas
     task = make_task(subject="Call Zelda", who_contact=zelda)
     email = email_send(sender=rep, to=[zelda], subject="For Zelda", html_body="<p>Hi Zelda</p>")
     relation = email.relations.get(relation_type=EmailMessageRelation.Type.TO)
+    template = EmailTemplate.objects.create(
+        name="Zelda's own",
+        folder="Zelda",  # a rep's private folder name shows in no one else's lists
+        subject="For Zelda Quixote",
+        html_body="<p>Hi</p>",
+        is_private=True,
+        owner=rep,
+    )
+    scheduled = scheduled_email_create(
+        sender=rep,
+        to=[zelda.email],
+        subject="Later for Zelda",
+        html_body="<p>Hi Zelda</p>",
+        send_at=timezone.now() + timedelta(days=1),
+        person=zelda,
+    )
+    sequence = Sequence.objects.create(name="Outreach", owner=rep)
+    enrolment = Enrolment.objects.create(sequence=sequence, contact=zelda, owner=rep)
     return {
+        "enrolment": enrolment,
+        "template": template,
+        "scheduled": scheduled,
         "account": account,
         "contact": zelda,
         "lead": lead,
@@ -158,6 +183,18 @@ RECORD_URLS: dict[str, tuple[str, str | None]] = {
     "crm:lead_email": ("lead", None),
     "tracking:email_detail": ("email", None),
     "tracking:relation_activity": ("relation", None),
+    # A rep's private template and their scheduled email are theirs alone.
+    **{
+        f"crm:template_{action}": ("template", None)
+        for action in ("detail", "edit", "clone", "archive", "delete")
+    },
+    "crm:scheduled_edit": ("scheduled", None),
+    "crm:scheduled_cancel": ("scheduled", None),
+    # An enrolment in a sequence is its Contact's or Lead's.
+    **{
+        f"automation:enrolment_{action}": ("enrolment", None)
+        for action in ("detail", "stop", "pause", "resume")
+    },
 }
 # <kind>/<pk> URLs: each is tried with every record kind.
 KIND_URLS = (
@@ -177,6 +214,10 @@ SHARED_PREFIXES = (
     "webhooks:",
     "imports:",
     "api:",
+    # Sequences and triggered-email rules are shared (automation's tests check who may edit).
+    "automation:sequence",
+    "automation:step",
+    "automation:rule",
 )
 
 
@@ -229,6 +270,12 @@ def test_no_list_search_or_report_shows_another_reps_records(ritas, other_rep, c
         pages += [reverse(f"crm:{kind}_list"), reverse(f"crm:{kind}_list") + "?q=Quix"]
         pages.append(reverse(f"crm:{kind}_create"))  # the form's choices
     pages += [reverse("crm:my_tasks"), reverse("crm:email_list") + "?q=Quix"]
+    pages += [
+        reverse("crm:template_list") + "?q=Quix",
+        reverse("crm:template_list") + "?show=archived",
+        reverse("crm:template_create"),
+        reverse("crm:scheduled_list"),
+    ]
     for url in pages:
         response = client.get(url)
         assert response.status_code in {200, 403}, url

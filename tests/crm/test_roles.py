@@ -35,7 +35,8 @@ INTENDED: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "crm.activitymetric": ((), ()),
     "crm.emailmessage": ((V, A), (V, A)),
     "crm.emailmessagerelation": ((V,), (V,)),
-    "crm.emailtemplate": ((), ()),
+    "crm.emailtemplate": (ALL, ALL),
+    "crm.scheduledemail": ((V, A, C), (V, A, C)),
     "crm.trackedlink": ((), ()),
     "crm.emailsuppression": ((), ()),
     "crm.emailevent": ((), ()),
@@ -45,6 +46,10 @@ INTENDED: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "tracking.trackingevent": ((), ()),
     "tracking.bufferedevent": ((), ()),
     "inbound.inboundmessage": ((), ()),
+    "capture.mailbox": ((), ()),
+    "capture.folderstate": ((), ()),
+    "capture.capturedmessage": ((), ()),
+    "capture.capturedattachment": ((), ()),
     "campaigns.campaign": ((V,), (V, A, C)),
     "campaigns.campaignmemberstatus": ((), ()),
     "campaigns.campaignmember": ((), ()),
@@ -58,12 +63,20 @@ INTENDED: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "webhooks.delivery": ((), ()),
     "webhooks.attempt": ((), ()),
     "webhooks.cursor": ((), ()),
+    "automation.sequence": ((V,), (V, A, C)),
+    "automation.step": ((), ALL),
+    "automation.enrolment": ((V, A, C), (V, A, C)),
+    "automation.enrolmentevent": ((), ()),
+    "automation.steprun": ((), ()),
+    "automation.rule": ((), ()),
+    "automation.firing": ((), ()),
 }
 # Permissions that are not a model's view/add/change/delete: (rep, manager, admin).
 CUSTOM = {
     "crm.view_all_records": (False, True, True),
     "crm.view_dashboards": (False, True, True),
     "crm.manage_setup": (False, False, True),
+    "crm.manage_shared_templates": (False, True, True),
 }
 
 

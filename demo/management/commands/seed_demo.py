@@ -10,11 +10,13 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 from django.utils import timezone
 
+from automation.models import Sequence, Step
 from campaigns.influence import influence_recompute
 from campaigns.models import Campaign, CampaignMember
 from crm.models import (
     Account,
     Contact,
+    EmailTemplate,
     Lead,
     Opportunity,
     OpportunityContactRole,
@@ -55,6 +57,31 @@ LAST_NAMES = [
     "Wilson", "Berners-Lee", "Matsumoto",
 ]  # fmt: skip
 TITLES = ["CEO", "CTO", "VP Sales", "Head of Marketing", "Procurement Lead", "Engineer"]
+DEMO_TEMPLATES = [
+    # name, folder, subject, body (merge fields as in the composer)
+    (
+        "Introduction",
+        "Prospecting",
+        "{{company}} and Openrate",
+        "<p>Hi {{first_name}},</p><p>I help teams like {{company}} see which email really "
+        'works. Would a 20-minute call next week suit you? <a href="https://example.com/demo">'
+        "Pick a time</a>.</p>",
+    ),
+    (
+        "Follow-up",
+        "Prospecting",
+        "Re: {{company}} and Openrate",
+        "<p>Hi {{first_name}}, just bringing this back to the top of your inbox. "
+        '<a href="https://example.com/demo">Here is my calendar</a>.</p>',
+    ),
+    (
+        "Pricing",
+        "Deals",
+        "Pricing for {{company}}",
+        "<p>Hi {{first_name}},</p><p>As promised, "
+        '<a href="https://example.com/pricing">our pricing</a>. Happy to walk you through it.</p>',
+    ),
+]
 TASK_SUBJECTS = ["Call back", "Send proposal", "Book a demo", "Check in", "Send pricing"]
 
 
@@ -69,6 +96,9 @@ class Command(BaseCommand):
         else:
             self._records(users)
             self.stdout.write(self.style.SUCCESS("Demo records loaded."))
+        if not EmailTemplate.objects.exists():
+            self._library(users)
+            self.stdout.write(self.style.SUCCESS("Demo templates and a sequence loaded."))
         self.stdout.write("Log in as:")
         for username, password, role, *_ in DEMO_USERS:
             self.stdout.write(f"  {username:<8} password {password:<17} ({role.value})")
@@ -92,6 +122,34 @@ class Command(BaseCommand):
                 user.groups.set([Group.objects.get(name=role.value)])
             users[username] = user
         return users
+
+    @transaction.atomic
+    def _library(self, users: dict[str, User]) -> None:
+        """A few shared templates, a rep's private one and a sequence built from them."""
+        shared = {
+            name: EmailTemplate.objects.create(
+                name=name, folder=folder, subject=subject, html_body=body, owner=users["manager"]
+            )
+            for name, folder, subject, body in DEMO_TEMPLATES
+        }
+        EmailTemplate.objects.create(
+            name="My quick check-in",
+            subject="Quick check-in",
+            html_body="<p>Hi {{first_name}},</p><p>Any questions since we last spoke?</p>",
+            is_private=True,
+            owner=users["ada"],
+        )
+        sequence = Sequence.objects.create(name="New lead outreach", owner=users["manager"])
+        steps = [
+            Step(kind=Step.Kind.EMAIL, template=shared["Introduction"]),
+            Step(kind=Step.Kind.WAIT, wait_kind=Step.WaitKind.BUSINESS_DAYS, wait_days=3),
+            Step(kind=Step.Kind.EMAIL, template=shared["Follow-up"], thread=Step.Thread.REPLY),
+            Step(kind=Step.Kind.WAIT, wait_kind=Step.WaitKind.BUSINESS_DAYS, wait_days=2),
+            Step(kind=Step.Kind.TASK, task_kind=Step.TaskKind.CALL, task_subject="Call them"),
+        ]
+        for position, step in enumerate(steps, start=1):
+            step.sequence, step.position = sequence, position
+        Step.objects.bulk_create(steps)
 
     @transaction.atomic
     def _records(self, users: dict[str, User]) -> None:
