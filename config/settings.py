@@ -241,6 +241,28 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "control_folder": str(_queue_dir / "control"),
         "store_processed": False,
     }
+# Queues by kind of work, so that a list email to 100,000 members cannot hold up ingestion,
+# inbound mail or a rep's single email: each kind waits in its own queue, and a production
+# deployment gives each its own worker (README, "Workers and queues"). `make run` and the tests'
+# worker read every queue. A task not named here goes to the default queue, "celery" (its
+# name before queues existed, so messages waiting at an upgrade are still read).
+CELERY_TASK_DEFAULT_QUEUE = "celery"
+CELERY_TASK_ROUTES = {
+    "tracking.tasks.ingest_events": {"queue": "ingestion"},
+    "campaigns.tasks.send_list_email_batch": {"queue": "list_email"},
+    "campaigns.tasks.resume_list_emails": {"queue": "list_email"},
+    "inbound.tasks.*": {"queue": "inbound"},
+    "capture.tasks.*": {"queue": "inbound"},
+    "tracking.tasks.recount_*": {"queue": "housekeeping"},
+    "crm.tasks.recompute_activity_metrics": {"queue": "housekeeping"},
+    "crm.tasks.create_follow_ups": {"queue": "housekeeping"},
+    "crm.tasks.prune_login_log": {"queue": "housekeeping"},
+    "campaigns.tasks.recompute_influence": {"queue": "housekeeping"},
+    "dataprotection.tasks.*": {"queue": "housekeeping"},
+    "reports.tasks.*": {"queue": "housekeeping"},
+    "imports.tasks.*": {"queue": "housekeeping"},
+}
+CELERY_QUEUE_NAMES = ("celery", "ingestion", "list_email", "inbound", "housekeeping")
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from django.conf import settings
 from django.contrib.auth.models import Group
 from django.core.cache import cache
 from django.db import connection
@@ -50,6 +51,7 @@ def celery_worker(environment: dict[str, str], *, hostname: str) -> Iterator[Non
         "CELERY_TASK_ALWAYS_EAGER": "false",
     }
     command = [sys.executable, "-m", "celery", "-A", "config", "worker", "--pool=solo"]
+    command += [f"--queues={','.join(settings.CELERY_QUEUE_NAMES)}"]
     command += ["--loglevel=INFO", "--without-mingle", "--without-gossip", "--without-heartbeat"]
     process = subprocess.Popen(
         [*command, f"--hostname={hostname}@%h"],
