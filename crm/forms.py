@@ -12,6 +12,7 @@ from django.conf import settings
 from django.contrib.auth.forms import AuthenticationForm
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
+from django.db import transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
@@ -26,6 +27,7 @@ from crm.models import (
     Task,
     User,
 )
+from crm.privacy_changes import privacy_update
 from crm.timeline import KINDS
 from mailkit import merge
 
@@ -104,15 +106,28 @@ class RecordForm(BootstrapMixin, forms.ModelForm):
 
 
 class PersonForm(RecordForm):
-    """Contact and Lead: a new email address clears the old one's bounce alert."""
+    """Contact and Lead: a new email address clears the old one's bounce alert; a changed Email
+    Opt Out is a privacy change like any other (kept for the timeline and the audit trail)."""
+
+    privacy_source = "edit form"  # where the timeline says an Email Opt Out change was made
 
     def save(self, commit: bool = True) -> Any:
         person = super().save(commit=False)
         if "email" in self.changed_data and person.pk:
             person.email_bounced_at = None
             person.email_bounced_reason = ""
-        if commit:
+        if not commit:
+            return person
+        if "has_opted_out_of_email" not in self.changed_data:
             person.save()
+            return person
+        opt_out = person.has_opted_out_of_email
+        with transaction.atomic():
+            person.has_opted_out_of_email = not opt_out  # as it was: privacy_update changes it
+            person.save()
+            privacy_update(
+                person=person, by=self.user, source=self.privacy_source, email_opt_out=opt_out
+            )
         return person
 
 

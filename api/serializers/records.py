@@ -90,6 +90,8 @@ class FormBackedSerializer(serializers.ModelSerializer):
         if instance is None and data.get("owner") is None:
             data["owner"] = self.user.pk  # the page's form starts with the user chosen
         form = self.form_class(data=data, instance=instance, user=self.user)
+        if isinstance(form, forms.PersonForm):
+            form.privacy_source = "API"
         if not form.is_valid():
             raise serializers.ValidationError(
                 {name: [str(message) for message in errors] for name, errors in form.errors.items()}

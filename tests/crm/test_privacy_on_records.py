@@ -1,9 +1,12 @@
 """A person's privacy on their page: who may change what, and every change on the timeline."""
 
+from django.forms import model_to_dict
 from django.urls import reverse
 
+from crm.forms import ContactForm
 from crm.models import PrivacyChange
 from crm.timeline import timeline
+from privacy.models import AuditEntry
 
 
 def _post(client, contact, **flags):
@@ -73,3 +76,53 @@ def test_the_form_only_takes_a_post(client_for, rep, make_contact) -> None:
     )
 
     assert response.status_code == 405
+
+
+def test_email_opt_out_changed_in_the_edit_form_is_a_privacy_change_like_any_other(
+    client_for, rep, make_contact
+) -> None:
+    contact = make_contact()
+    data = {
+        name: value
+        for name, value in model_to_dict(contact, fields=ContactForm._meta.fields).items()
+        if value is not None and name != "has_opted_out_of_email"
+    }
+
+    response = client_for(rep).post(
+        reverse("crm:contact_edit", args=[contact.pk]), {**data, "has_opted_out_of_email": "on"}
+    )
+
+    assert response.status_code == 302
+    contact.refresh_from_db()
+    assert contact.has_opted_out_of_email
+    change = PrivacyChange.objects.get()
+    assert (change.label, change.value, change.changed_by, change.source) == (
+        "Email Opt Out",
+        True,
+        rep,
+        "edit form",
+    )
+    entry = AuditEntry.objects.get(action=AuditEntry.Action.PRIVACY_FLAG)
+    assert (entry.target, entry.note) == (f"Contact #{contact.pk}", "edit form")
+    # Saving the form again unchanged records nothing more.
+    client_for(rep).post(
+        reverse("crm:contact_edit", args=[contact.pk]), {**data, "has_opted_out_of_email": "on"}
+    )
+    assert PrivacyChange.objects.count() == 1
+
+
+def test_a_lead_created_opted_out_has_the_change_on_its_timeline(client_for, rep) -> None:
+    response = client_for(rep).post(
+        reverse("crm:lead_create"),
+        {
+            "last_name": "Hopper",
+            "company": "Navy",
+            "email": "grace@example.com",
+            "status": "open",
+            "has_opted_out_of_email": "on",
+        },
+    )
+
+    assert response.status_code == 302, response.content.decode()[:2000]
+    change = PrivacyChange.objects.get()
+    assert (change.lead.has_opted_out_of_email, change.source) == (True, "edit form")
