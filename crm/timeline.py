@@ -27,6 +27,7 @@ from crm.models import (
     Lead,
     Opportunity,
     PrivacyChange,
+    ScheduledEmail,
     Task,
     User,
 )
@@ -76,6 +77,8 @@ class Page:
     upcoming: list[Task]
     entries: list[Entry]
     next_cursor: str
+    # Email written to go later (send later), soonest first: on the timeline once sent.
+    scheduled: list[ScheduledEmail] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -154,8 +157,14 @@ def timeline(
             entry.new_month = timezone.localtime(entry.when).strftime("%B %Y")
             previous_month = month
     upcoming = [] if position or kind == "emails" else list(_open_tasks(record, contacts)[:50])
+    scheduled = [] if position or kind == "tasks" else list(_waiting_emails(record, contacts)[:50])
     _name_automated_origins(page)
-    return Page(upcoming=upcoming, entries=page, next_cursor=page[-1].cursor if more else "")
+    return Page(
+        upcoming=upcoming,
+        entries=page,
+        next_cursor=page[-1].cursor if more else "",
+        scheduled=scheduled,
+    )
 
 
 def _name_automated_origins(entries: list[Entry]) -> None:
@@ -266,6 +275,25 @@ def _task_filter(record: Record, contacts: QuerySet[Contact]) -> Q:
     if isinstance(record, Account):
         return Q(what_account=record) | Q(who_contact__in=_people(record, contacts))
     return Q(what_opportunity=record) | Q(who_contact__in=_people(record, contacts))
+
+
+def _waiting_emails(record: Record, contacts: QuerySet[Contact]) -> QuerySet[ScheduledEmail]:
+    """Scheduled emails still waiting, written from this record's page or about it (an
+    Account's: to its contacts the viewer may see, as its other lists)."""
+    if isinstance(record, Contact):
+        about = Q(contact=record)
+    elif isinstance(record, Lead):
+        about = Q(lead=record)
+    elif isinstance(record, Account):
+        about = Q(related_account=record) | Q(contact__in=contacts.filter(account=record))
+    else:
+        about = Q(related_opportunity=record)
+    return (
+        ScheduledEmail.objects.waiting()
+        .filter(about)
+        .select_related("sender")
+        .order_by("send_at", "pk")
+    )
 
 
 def _open_tasks(record: Record, contacts: QuerySet[Contact]) -> QuerySet[Task]:

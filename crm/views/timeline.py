@@ -22,6 +22,7 @@ from crm.models import (
     OrgSettings,
 )
 from crm.privacy_changes import PRIVACY_FLAGS, privacy_update
+from crm.scheduling import user_zone
 from crm.timeline import timeline
 from crm.views.access import current_user, get_kind_for_user, get_record_for_user
 from privacy.models import Individual
@@ -56,6 +57,8 @@ def timeline_context(
         "more_url": more_url,
         "log_call_form": forms.LogCallForm(),
         "today": timezone.localdate(),
+        # Scheduled emails' times, as the Scheduled page writes them: in the viewer's zone.
+        "viewer_zone": user_zone(current_user(request)),
     }
 
 

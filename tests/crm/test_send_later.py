@@ -264,3 +264,27 @@ def test_send_with_a_time_chosen_asks_which_was_meant(client_for, rep, make_cont
 
     assert "press Send later" in response.context["form"].errors["send_at"][0]
     assert not EmailMessage.objects.exists() and not ScheduledEmail.objects.exists()
+
+
+def test_a_waiting_email_is_on_the_records_timeline_until_it_goes(
+    client_for, rep, manager, make_contact
+) -> None:
+    rep.time_zone = "America/New_York"
+    rep.save(update_fields=["time_zone"])
+    contact = make_contact()
+    scheduled = _schedule(rep, contact, at=NOW + timedelta(days=1), subject="Agenda for Tuesday")
+    edit = reverse("crm:scheduled_edit", args=[scheduled.pk])
+
+    page = client_for(rep).get(contact.get_absolute_url()).content.decode()
+    # In the viewer's zone, with a link to change it for its sender only.
+    assert "Scheduled email" in page and "Agenda for Tuesday" in page
+    assert "Goes Tue, Jun 2, 2026 06:00 (America/New_York)" in page
+    assert edit in page
+    by_manager = client_for(manager).get(contact.get_absolute_url()).content.decode()
+    assert "Agenda for Tuesday" in by_manager and edit not in by_manager
+
+    with time_machine.travel(NOW + timedelta(days=1, minutes=1), tick=False):
+        assert scheduled_emails_send_due() == 1
+        page = client_for(rep).get(contact.get_absolute_url()).content.decode()
+    assert "Scheduled email" not in page and edit not in page
+    assert "Agenda for Tuesday" in page  # sent: an email on the timeline

@@ -152,9 +152,9 @@ def test_a_record_with_ten_thousand_emails_renders_in_the_same_queries(
     OrgSettings.load()  # Setup is cached after its first read
 
     # session, user, permissions (2), the contact, emails, done tasks, privacy changes,
-    # open tasks, the navbar's roles and follow-up count, opportunity roles, enrolment history
-    # in sequences: whatever the number of emails
-    with django_assert_num_queries(13):
+    # open tasks, scheduled emails, the navbar's roles and follow-up count, opportunity roles,
+    # enrolment history in sequences: whatever the number of emails
+    with django_assert_num_queries(14):
         page = client.get(reverse("crm:contact_detail", args=[contact.pk]))
 
     assert len(page.context["timeline"].entries) == 20
