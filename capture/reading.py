@@ -15,10 +15,11 @@ from email import message_from_bytes
 from email import policy as email_policy
 from email.errors import HeaderParseError
 from email.header import decode_header, make_header
-from email.message import EmailMessage, Message
+from email.message import Message
 from email.utils import getaddresses, parsedate_to_datetime
 
 from inbound.storable import storable
+from mailkit.mime import text_of_broken_mime
 
 MAX_BODY = 1_000_000  # characters of each body kept (a huge newsletter is cut)
 _ID = re.compile(r"<([^<>\s]+)>")
@@ -134,7 +135,7 @@ def _read(raw: bytes) -> Mail | Unreadable:
             content = str(part.get_content())[:MAX_BODY]
             text, html = (content, html) if kind == "plain" else (text, content)
     if not text and not html:
-        text = _text_of_broken_mime(msg)[:MAX_BODY]
+        text = text_of_broken_mime(msg)[:MAX_BODY]
     attachments = []
     forwarded = b""
     for part in msg.iter_attachments():
@@ -165,40 +166,3 @@ def _read(raw: bytes) -> Mail | Unreadable:
         attachments=tuple(attachments),
         forwarded=forwarded,
     )
-
-
-def _text_of_broken_mime(msg: Message) -> str:
-    """The text of a message whose MIME structure is broken, so that no body part is found: a
-    multipart whose body has no boundary lines (read as its text, as written), or one whose
-    header lost its boundary (found again from the first "--" line, and the parts read)."""
-    for part in msg.walk():
-        if part.is_multipart() or part.get_content_disposition() == "attachment":
-            continue
-        payload = part.get_payload()
-        if not isinstance(payload, str) or not payload.strip():
-            continue
-        if part.get_content_maintype() == "text":
-            if isinstance(part, EmailMessage):  # as the default policy parses every part
-                with contextlib.suppress(LookupError, ValueError, AssertionError):
-                    return str(part.get_content())
-            return payload
-        if part.get_content_maintype() == "multipart":
-            return _parts_found_again(payload)
-    return ""
-
-
-def _parts_found_again(payload: str) -> str:
-    lines = payload.splitlines()
-    boundary = next((line[2:].strip() for line in lines if re.match(r"--\S", line)), "")
-    if boundary and '"' not in boundary:
-        inner = message_from_bytes(
-            f'Content-Type: multipart/mixed; boundary="{boundary}"\n\n{payload}'.encode(
-                "utf-8", "surrogateescape"
-            ),
-            policy=email_policy.default,
-        )
-        body = inner.get_body(preferencelist=("plain", "html"))
-        if body is not None:
-            with contextlib.suppress(LookupError, ValueError, AssertionError):
-                return str(body.get_content())
-    return payload

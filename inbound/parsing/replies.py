@@ -10,6 +10,7 @@ from email import policy as email_policy
 from email.utils import parsedate_to_datetime
 
 from inbound.parsing.message import MAX_TEXT, Mail, header
+from mailkit.mime import text_of_broken_mime
 
 # Subjects that auto-responders put in front of the original subject.
 _AUTO_SUBJECT_RE = re.compile(
@@ -76,6 +77,8 @@ def message_content(raw: bytes | str) -> Content:
         for kind in ("plain", "html"):
             part = msg.get_body(preferencelist=(kind,))
             parts[kind] = part.get_content() if part is not None else ""
+        if not parts["plain"] and not parts["html"]:
+            parts["plain"] = text_of_broken_mime(msg)
         try:
             date = parsedate_to_datetime(str(msg.get("Date", "")))
         except (TypeError, ValueError, IndexError):
