@@ -30,6 +30,7 @@ if __name__ == "__main__":
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the project, not bench/
 
 from bench.env import start_in_process
+from bench.listemail import BODY  # the same email as the list email it is compared with
 from bench.measure import write_results
 
 DATABASE = os.environ.get("BENCH_DATABASE", "openrate_bench_sequences")
@@ -39,13 +40,6 @@ RUNS = int(os.environ.get("BENCH_RUNS", "3"))
 SEQUENCES_FOR_QUERY = 10  # x PEOPLE enrolments for the due-step query
 DUE_FOR_QUERY = 500
 QUERY_RUNS = 7
-BODY = (
-    "<p>Hi {{first_name}},</p><p>Our spring release is out: see "
-    '<a href="https://example.com/spring">what is new</a>, '
-    '<a href="https://example.com/pricing">pricing</a> and '
-    '<a href="https://example.com/demo">book a demo</a>.</p>'
-    "<p>" + "Some more words about it. " * 30 + "</p><p>{{sender_name}}</p>"
-)
 
 
 def main() -> int:
