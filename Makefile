@@ -5,7 +5,15 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run install migrate seed test lint typecheck pytest bench clean
+# The tool that writes the lock files (make lock), installed into .venv on demand.
+UV_VERSION := 0.13.8
+# make lock LOCK_ARGS=--upgrade moves every pin to the newest release pyproject.toml allows;
+# LOCK_ARGS='--upgrade-package django' moves one.
+LOCK_ARGS ?=
+UV_COMPILE = $(BIN)/uv pip compile --quiet --no-config --default-index https://pypi.org/simple \
+	--universal --python-version 3.11 --generate-hashes --custom-compile-command 'make lock'
+
+.PHONY: run install lock migrate seed test lint typecheck pytest bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -16,6 +24,21 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	touch $@
 
 install: $(VENV)/.installed
+
+# Rewrites both locks from pyproject.toml, keeping every pin that still satisfies it. uv reads
+# neither pip's configuration nor PIP_* variables (--no-config keeps uv.toml out too), so the
+# locks are resolved against PyPI alone and list the hashes of every file PyPI serves for each
+# pinned release; --universal adds the markers another Python 3.11 needs (async-timeout below
+# 3.11.3, Windows' tzdata). The production lock takes its versions from the dev lock: production
+# runs the releases the tests ran on.
+# A pip that also reads local indexes or find-links (this machine's: /opt/pypi, /opt/pypi-more,
+# /opt/wheels) still installs PyPI's bytes: in hash-checking mode it prefers a file whose hash
+# is in the lock and drops a listed file whose hash is not; a local build of a pinned release
+# would be taken only if no file with a locked hash were offered, and then fail the check.
+lock: | $(BIN)/python
+	$(BIN)/python -m pip install --quiet 'uv==$(UV_VERSION)'
+	$(UV_COMPILE) --extra test $(LOCK_ARGS) pyproject.toml -o requirements/dev.txt
+	$(UV_COMPILE) --constraint requirements/dev.txt pyproject.toml -o requirements/production.txt
 
 migrate: install
 	$(BIN)/python manage.py migrate --noinput
