@@ -18,9 +18,13 @@ UV_COMPILE = $(BIN)/uv pip compile --quiet --no-config --default-index https://p
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
-$(VENV)/.installed: pyproject.toml | $(BIN)/python
+# Installs come from the dev lock (runtime + the test extra), every file checked against the
+# hashes PyPI publishes; the lock holds the project's dependencies, so the project goes in with
+# --no-deps.
+$(VENV)/.installed: pyproject.toml requirements/dev.txt | $(BIN)/python
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(BIN)/python -m pip install --quiet --require-hashes -r requirements/dev.txt
+	$(BIN)/python -m pip install --quiet --no-deps -e .
 	touch $@
 
 install: $(VENV)/.installed
