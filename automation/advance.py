@@ -112,7 +112,7 @@ def emails_hand_over(email_ids: list[int]) -> None:
     if not email_ids:
         return
     try:
-        emails_deliver(email_ids=email_ids)
+        emails_deliver(email_ids=email_ids, claim_together=True)
     except DeliveryDeferred:
         # The mail server is away: the pipeline's own task retries each with its backoff.
         for email_id in email_ids:

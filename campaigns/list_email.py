@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import Count, F, Q, QuerySet
 from django.utils import timezone
 
@@ -32,6 +32,7 @@ from crm.models import (
     User,
 )
 from crm.sending import SendRefused, daily_list_email_left, emails_send_each
+from crm.sql import rows_update
 from mailkit.rewrite import link_bare_urls
 
 Relation = EmailMessageRelation
@@ -187,7 +188,7 @@ def list_email_batch_send(*, list_email_id: int, now: datetime | None = None) ->
     with transaction.atomic():  # the emails and the recipients' outcomes, or neither
         handed = _prepare(list_email, claimed)
     try:
-        emails_deliver(email_ids=handed)
+        emails_deliver(email_ids=handed, claim_together=True)
     except DeliveryDeferred:
         # The mail server is away: the pipeline's own task retries each with its backoff.
         for email_id in Relation.objects.filter(
@@ -262,28 +263,18 @@ def _prepare(list_email: ListEmail, claimed: list[ListEmailRecipient]) -> list[i
 
 def _save_outcomes(recipients: list[ListEmailRecipient]) -> None:
     """Write each recipient's state, reason and email: one UPDATE per (state, reason) and one
-    joining the handed ones to their emails (bulk_update's CASE per row costs far more)."""
+    per 500 handed ones with their emails (bulk_update's CASE per row costs far more)."""
     outcomes: dict[tuple[str, str], list[int]] = {}
-    handed: list[tuple[int, int]] = []
+    handed: list[tuple[int, str, int]] = []
     for recipient in recipients:
         if recipient.state == Recipient.State.HANDED and recipient.email is not None:
-            handed.append((recipient.pk, recipient.email.pk))
+            handed.append((recipient.pk, Recipient.State.HANDED, recipient.email.pk))
         else:
             outcomes.setdefault((recipient.state, recipient.reason), []).append(recipient.pk)
     for (state, reason), ids in outcomes.items():
         batch = {"batch": None} if state == Recipient.State.QUEUED else {}
         Recipient.objects.filter(pk__in=ids).update(state=state, reason=reason, **batch)
-    for chunk in (handed[i : i + 500] for i in range(0, len(handed), 500)):
-        rows = " UNION ALL ".join(["SELECT %s AS id, %s AS email_id"] * len(chunk))
-        with connection.cursor() as cursor:
-            cursor.execute(
-                f"""
-                UPDATE campaigns_listemailrecipient SET state = %s, email_id = v.email_id
-                FROM ({rows}) AS v
-                WHERE campaigns_listemailrecipient.id = v.id
-                """,  # noqa: S608 -- only placeholders are interpolated
-                [Recipient.State.HANDED, *(value for pair in chunk for value in pair)],
-            )
+    rows_update(Recipient, ["state", "email"], handed)
 
 
 def _finish_if_done(list_email: ListEmail, now: datetime) -> bool:

@@ -16,6 +16,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives, get_connection
+from django.db import connection as db_connection
 from django.db import transaction
 from django.db.models import Case, Count, Q, Value, When
 from django.db.models.functions import Lower
@@ -26,7 +27,7 @@ from crm.activity import activity_changed
 from crm.email_events import email_events_record
 from crm.models import EmailEvent, EmailMessage, EmailMessageRelation, TrackedLink
 from crm.sending import merge_values
-from crm.sql import ids_of
+from crm.sql import ids_in, ids_of, rows_update
 from crm.tokens import token_for
 from mailkit.merge import merge
 from mailkit.rewrite import rewrite_html, rewrite_text
@@ -53,13 +54,18 @@ def email_deliver(*, email_id: int) -> None:
     emails_deliver(email_ids=[email_id])
 
 
-def emails_deliver(*, email_ids: Sequence[int]) -> None:
+def emails_deliver(*, email_ids: Sequence[int], claim_together: bool = False) -> None:
     """Send each pending recipient of these emails their own copy over one connection; a
     recipient is claimed before it is sent. A list email's batch delivers its members' emails
     together, with one connection and one metrics refresh rather than one per person.
 
     Claiming with a conditional UPDATE means two workers running the same task never send a
     copy twice; a copy whose worker died mid-send stays Sending rather than going out again.
+    By default each copy is claimed just before it is sent, so a worker killed mid-email leaves
+    the copies it had not reached Pending, for the task's retry. With `claim_together` (a
+    batch that no other run can hold: a list email's or a sequence's, under their leases) all
+    are claimed in one UPDATE; those not attempted when the loop stops (the server deferred,
+    an error) go back to Pending, and only a worker killed outright leaves them Sending.
     """
     emails = {
         email.pk: email
@@ -96,12 +102,15 @@ def emails_deliver(*, email_ids: Sequence[int]) -> None:
                 detail=reason,
             )
             raise DeliveryDeferred(reason) from error
+        held = _claim_all(pending) if claim_together else set()
         try:
             for relation in pending:
-                claimed = Relation.objects.filter(
+                if claim_together:
+                    if relation.pk not in held:
+                        continue
+                elif not Relation.objects.filter(
                     pk=relation.pk, delivery_status=Relation.Delivery.PENDING
-                ).update(delivery_status=Relation.Delivery.SENDING)
-                if not claimed:
+                ).update(delivery_status=Relation.Delivery.SENDING):
                     continue
                 email = emails[relation.email_id]
                 message = _render_copy(
@@ -124,9 +133,13 @@ def emails_deliver(*, email_ids: Sequence[int]) -> None:
             connection.close()
             # Written together, as the outcomes are logged: a worker that dies before this
             # leaves its sent copies Sending, so they are never sent twice.
-            Relation.objects.bulk_update(
-                attempted, ["delivery_status", "refusal_reason", "sent_at"], batch_size=500
+            rows_update(
+                Relation,
+                ["delivery_status", "refusal_reason", "sent_at"],
+                [(r.pk, r.delivery_status, r.refusal_reason, r.sent_at) for r in attempted],
             )
+            if claim_together:
+                _release(held - {relation.pk for relation in attempted})
             for (kind, reason), relation_ids in outcomes.items():
                 email_events_record(kind=kind, relation_ids=relation_ids, detail=reason)
     _finish(list(emails))
@@ -141,6 +154,28 @@ def emails_deliver(*, email_ids: Sequence[int]) -> None:
     )
     if deferred:
         raise DeliveryDeferred(deferred)
+
+
+def _claim_all(pending: Sequence[Relation]) -> set[int]:
+    """Claim these pending copies in one UPDATE; the ids of those this run now holds."""
+    if not pending:
+        return set()
+    inside, params = ids_in("id", "ids", [relation.pk for relation in pending])
+    with db_connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE crm_emailmessagerelation SET delivery_status = %(sending)s "  # noqa: S608
+            f"WHERE delivery_status = %(pending)s AND {inside} RETURNING id",
+            {**params, "sending": Relation.Delivery.SENDING, "pending": Relation.Delivery.PENDING},
+        )
+        return {row[0] for row in cursor.fetchall()}
+
+
+def _release(relation_ids: Collection[int]) -> None:
+    """Copies claimed together but never handed over: Pending again, for the next try."""
+    if relation_ids:
+        Relation.objects.filter(
+            pk__in=relation_ids, delivery_status=Relation.Delivery.SENDING
+        ).update(delivery_status=Relation.Delivery.PENDING)
 
 
 @transaction.atomic

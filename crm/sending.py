@@ -11,14 +11,14 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from email.headerregistry import Address
 from email.utils import make_msgid
 from typing import Any
 
 from django.conf import settings
-from django.db import connection, transaction
-from django.db.models import Exists, Model, OuterRef, Q
+from django.db import transaction
+from django.db.models import Exists, F, Model, OuterRef, Q
 from django.db.models.functions import Upper
 from django.utils import timezone
 
@@ -27,6 +27,7 @@ from crm.email_events import email_events_record
 from crm.models import (
     Account,
     Contact,
+    DailySendCount,
     EmailEvent,
     EmailMessage,
     EmailMessageRelation,
@@ -165,6 +166,7 @@ def emails_send_each(
     if any(not item.address for item in addresses):
         raise SendRefused("Each person needs an email address.")
     is_list = source == EmailMessage.Source.LIST
+    shared = _shared_by_all(html_body)
     with transaction.atomic():
         decisions, _ = _decide(org, addresses, is_list=is_list)
         _check_daily_limit(
@@ -182,6 +184,7 @@ def emails_send_each(
                 related_to=None,
                 campaign=campaign,
                 template=template,
+                shared=shared,
             )
             for item, decision in zip(addresses, decisions, strict=True)
         ]
@@ -246,6 +249,25 @@ def _decide(
     return decisions, suppressed
 
 
+@dataclass(frozen=True)
+class _Shared:
+    """What the emails made from one body share, worked out once from the body as written
+    (its merge fields unfilled): the text part, filled for each person as the subject is, and
+    the tracked links' destinations (None when a link holds a merge field: each email then
+    finds its own)."""
+
+    text_body: str
+    destinations: list[str] | None
+
+
+def _shared_by_all(html_body: str) -> _Shared:
+    links = find_links(html_body)
+    return _Shared(
+        text_body=html_to_text(html_body),
+        destinations=None if any(has_fields(url) for url in links) else links,
+    )
+
+
 @dataclass
 class _Draft:
     """An email and its relation rows, built but not yet written."""
@@ -253,6 +275,7 @@ class _Draft:
     email: EmailMessage
     rows: list[Relation]
     addresses: Sequence[_Address]
+    destinations: list[str] | None = None  # its links', when known before it was filled
 
 
 def _draft(
@@ -267,20 +290,25 @@ def _draft(
     related_to: Account | Opportunity | None,
     campaign: Model | None,
     template: EmailTemplate | None = None,
+    shared: _Shared | None = None,
 ) -> _Draft:
+    """The email and its rows; `shared` is what the emails of one emails_send_each share."""
     tracking_on = org.enhanced_email and org.email_tracking_enabled
     domain = sender.email.rpartition("@")[2] or "openrate.localhost"
+    text_body = None
     if len(addresses) == 1:
         # One recipient: keep the email as they read it, merge fields filled.
         only = addresses[0]
         values = merge_values(only.person, only.name, only.address, sender)
         subject = merge(subject, values, as_html=False)
         html_body = merge(html_body, values, as_html=True)
+        if shared is not None:
+            text_body = merge(shared.text_body, values, as_html=False)
     message_identifier = make_msgid(domain=domain)[1:-1]
     email = EmailMessage(
         subject=subject,
         html_body=html_body,
-        text_body=html_to_text(html_body),
+        text_body=html_to_text(html_body) if text_body is None else text_body,
         from_address=sender.email,
         from_name=sender.get_full_name(),
         to_addresses=_header_list(a for a in addresses if a.kind == Relation.Type.TO),
@@ -340,7 +368,7 @@ def _draft(
         email.failure_reason = "No recipient may receive this email: " + "; ".join(
             f"{a.address} ({d.reason})" for a, d in zip(addresses, decisions, strict=True)
         )
-    return _Draft(email, rows, addresses)
+    return _Draft(email, rows, addresses, shared.destinations if shared else None)
 
 
 def _thread(email: EmailMessage, original: EmailMessage, *, forward: bool) -> None:
@@ -429,14 +457,16 @@ def _links_of(draft: _Draft) -> list[TrackedLink]:
     has the same ones (a link the HTML marks data-notrack stays untracked in the text too).
     """
     email = draft.email
-    bodies = [email.html_body]
-    if has_fields(email.html_body):
-        bodies = [
-            merge(email.html_body, _values_of(row, email.sender), as_html=True)
-            for row in draft.rows
-            if row.is_tracked
-        ]
-    destinations = list(dict.fromkeys(url for body in bodies for url in find_links(body)))
+    destinations = draft.destinations
+    if destinations is None:
+        bodies = [email.html_body]
+        if has_fields(email.html_body):
+            bodies = [
+                merge(email.html_body, _values_of(row, email.sender), as_html=True)
+                for row in draft.rows
+                if row.is_tracked
+            ]
+        destinations = list(dict.fromkeys(url for body in bodies for url in find_links(body)))
     rows = [
         TrackedLink(email=email, url=url, position=position)
         for position, url in enumerate(destinations)
@@ -528,12 +558,18 @@ def _records_by_address(
     return found
 
 
-def _daily_used(*, is_list: bool) -> int:
-    """Recipients sent to (or queued) today, list or single email: what the daily limit counts."""
-    # The site's day (the user's page may show another zone): the limit is the org's.
+def _today() -> tuple[date, datetime]:
+    """The site's day and its first instant (the user's page may show another zone: the limit
+    is the org's)."""
     start = timezone.localtime(timezone=timezone.get_default_timezone()).replace(
         hour=0, minute=0, second=0, microsecond=0
     )
+    return start.date(), start
+
+
+def _recorded_today(start: datetime, *, is_list: bool) -> int:
+    """Recipients of the emails recorded since `start`, list or single email, as the daily limit
+    counts them (not the sender, not those refused): a counter's starting value."""
     list_source = Q(email__source=EmailMessage.Source.LIST)
     return (
         Relation.objects.filter(list_source if is_list else ~list_source)
@@ -544,29 +580,43 @@ def _daily_used(*, is_list: bool) -> int:
     )
 
 
+def _daily_count(*, is_list: bool) -> DailySendCount:
+    """Today's counter of one kind, made from what is recorded today when there is none yet."""
+    day, start = _today()
+    found = DailySendCount.objects.filter(day=day, is_list=is_list).first()
+    if found is not None:
+        return found
+    used = _recorded_today(start, is_list=is_list)
+    count, _ = DailySendCount.objects.get_or_create(
+        day=day, is_list=is_list, defaults={"used": used}
+    )
+    return count
+
+
 def daily_list_email_left() -> int:
     """How many more list email recipients Setup's daily limit allows today."""
-    return max(0, OrgSettings.load().daily_list_email_limit - _daily_used(is_list=True))
-
-
-# PostgreSQL advisory lock keys (arbitrary constants) for the daily limits' count-then-insert.
-_DAILY_LIMIT_LOCKS = {False: 720_401, True: 720_402}
+    used = _daily_count(is_list=True).used
+    return max(0, OrgSettings.load().daily_list_email_limit - used)
 
 
 def _check_daily_limit(org: OrgSettings, *, is_list: bool, adding: int) -> None:
-    """Call inside the transaction that records the send: on PostgreSQL, concurrent sends of
-    one kind then count one after the other, each seeing the rows the one before inserted."""
+    """Call inside the transaction that records the send: today's counter is locked, checked
+    and added to, so concurrent sends of one kind count one after the other."""
     limit = org.daily_list_email_limit if is_list else org.daily_single_email_limit
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_DAILY_LIMIT_LOCKS[is_list]])
-    used = _daily_used(is_list=is_list)
+    count = _daily_count(is_list=is_list)
+    used = (
+        DailySendCount.objects.select_for_update()
+        .values_list("used", flat=True)
+        .get(pk=count.pk)
+    )
     if used + adding > limit:
         kind = "list" if is_list else "single"
         raise SendRefused(
             f"The daily {kind} email limit of {limit} recipients would be exceeded: "
             f"{used} already today, and this email has {adding}. It resets at midnight."
         )
+    if adding:
+        DailySendCount.objects.filter(pk=count.pk).update(used=F("used") + adding)
 
 
 def _header_list(items: Iterable[_Address]) -> str:

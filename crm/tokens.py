@@ -6,6 +6,8 @@ copies still answer to the one token that did everything before purposes existed
 X-Openrate-Token header and the VERP address, and those links keep working.
 """
 
+import functools
+
 from django.db.models import QuerySet
 
 from crm.models import EmailMessageRelation
@@ -13,8 +15,14 @@ from mailkit.tokens import Purpose, configured_keys, make_token, parse_token, pu
 
 
 def _keys(purpose: Purpose) -> tuple[bytes, ...]:
-    # Derived on each call (one HMAC per key): settings may change keys, and it is cheap.
-    return purpose_keys(configured_keys(), purpose)
+    # Read from settings on each call (settings may change keys), derived once per key set: a
+    # list email signs several tokens per copy.
+    return _derived(configured_keys(), purpose)
+
+
+@functools.lru_cache(maxsize=16)
+def _derived(keys: tuple[bytes, ...], purpose: Purpose) -> tuple[bytes, ...]:
+    return purpose_keys(keys, purpose)
 
 
 def token_for(relation_id: int, purpose: Purpose, link_id: int = 0) -> str:

@@ -1,12 +1,13 @@
 """crm's models, a module per group of tables: records (users, Accounts, Contacts, Leads,
 Opportunities, Tasks, privacy changes), activity (metrics), emails (messages, recipients, tracked
-links, templates, suppressions), scheduled (send later), setup (OrgSettings) and email_log
-(events and daily rollups).
+links, templates, suppressions, the daily send counts), scheduled (send later), setup
+(OrgSettings) and email_log (events and daily rollups).
 Django and the rest of the code import them from here."""
 
 from crm.models.activity import ActivityMetric
 from crm.models.email_log import EmailDailyStat, EmailEvent, LinkDailyStat
 from crm.models.emails import (
+    DailySendCount,
     EmailMessage,
     EmailMessageQuerySet,
     EmailMessageRelation,
@@ -39,6 +40,7 @@ __all__ = [
     "Account",
     "ActivityMetric",
     "Contact",
+    "DailySendCount",
     "EmailDailyStat",
     "EmailEvent",
     "EmailMessage",

@@ -397,3 +397,22 @@ class EmailSuppression(models.Model):
 
     def __str__(self) -> str:
         return f"{self.address} ({self.get_reason_display()})"
+
+
+class DailySendCount(models.Model):
+    """Recipients sent to (or queued) on one day, list or single email: what Setup's daily
+    limits count. Kept as a counter that each send adds to (crm.sending), so checking the limit
+    costs one row whatever has been sent today; a day's row starts from the emails already
+    recorded that day (the counter's first day, or a row lost)."""
+
+    day = models.DateField()
+    is_list = models.BooleanField()
+    used = models.PositiveIntegerField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["day", "is_list"], name="daily_send_count_per_kind"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.day}: {self.used} {'list' if self.is_list else 'single'}"

@@ -5,7 +5,14 @@ import re
 import pytest
 from django.core import mail
 
-from crm.models import EmailMessage, EmailMessageRelation, OrgSettings, Task, TrackedLink
+from crm.models import (
+    DailySendCount,
+    EmailMessage,
+    EmailMessageRelation,
+    OrgSettings,
+    Task,
+    TrackedLink,
+)
 from crm.sending import SendRefused, email_send
 
 HTML = (
@@ -176,6 +183,31 @@ def test_list_email_counts_against_its_own_limit(send) -> None:
     send(to=["b@example.com", "c@example.com"], source=EmailMessage.Source.LIST)
 
     assert len(mail.outbox) == 3
+
+
+def test_the_daily_limit_counts_from_one_row_per_day_that_starts_from_what_was_sent(
+    send, make_individual, make_contact, time_machine
+) -> None:
+    _setup(daily_single_email_limit=4, enforce_email_privacy=True)
+    time_machine.move_to("2026-03-02 09:00:00Z", tick=False)
+    refused = make_contact(
+        email="np@example.com", individual=make_individual(has_opted_out_processing=True)
+    )
+    send(to=["a@example.com", refused])  # one may be sent, one is refused
+    # Emails recorded before the counter existed (an upgrade): the day's row starts from them.
+    DailySendCount.objects.all().delete()
+    send(to=["b@example.com"])
+    assert DailySendCount.objects.get(is_list=False).used == 2
+
+    with pytest.raises(SendRefused, match="2 already today, and this email has 3"):
+        send(to=["c@example.com", "d@example.com", "e@example.com"])
+    send(to=["c@example.com", "d@example.com"])
+    assert DailySendCount.objects.get(is_list=False).used == 4
+
+    # A new day: a new row, from zero.
+    time_machine.move_to("2026-03-03 09:00:00Z", tick=False)
+    send(to=["f@example.com"])
+    assert list(DailySendCount.objects.order_by("day").values_list("used", flat=True)) == [4, 1]
 
 
 def test_with_tracking_off_nothing_is_instrumented(send, make_contact) -> None:

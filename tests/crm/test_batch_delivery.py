@@ -1,0 +1,145 @@
+"""A batch of emails delivered together (a list email's, a sequence's): claimed in one UPDATE,
+outcomes written in a few statements, and what was never handed over goes back to Pending."""
+
+import datetime as dt
+
+import pytest
+from django.core import mail
+
+from crm.delivery import DeliveryDeferred, emails_deliver
+from crm.models import EmailMessageRelation, OrgSettings
+from crm.sending import emails_send_each
+from crm.sql import rows_update
+
+Relation = EmailMessageRelation
+
+
+@pytest.fixture
+def people(make_contact):
+    return [
+        make_contact(first_name=f"P{i}", last_name="Person", email=f"p{i}@example.com")
+        for i in range(4)
+    ]
+
+
+def _copies(emails):
+    return Relation.objects.filter(email__in=emails, relation_type=Relation.Type.TO).order_by(
+        "address"
+    )
+
+
+def test_a_batch_claimed_together_is_sent_once_and_each_copy_keeps_its_outcome(
+    rep, people, smtp_server
+) -> None:
+    smtp_server.refuse = {"p2@example.com": "550 5.1.1 No such user"}
+    emails = emails_send_each(sender=rep, people=people, subject="Hi", html_body="<p>Hi</p>")
+
+    emails_deliver(email_ids=[e.pk for e in emails], claim_together=True)
+    emails_deliver(email_ids=[e.pk for e in emails], claim_together=True)  # nothing left
+
+    assert sorted(rcpt[0] for rcpt, _ in smtp_server.messages) == [
+        "p0@example.com",
+        "p1@example.com",
+        "p3@example.com",
+    ]
+    outcomes = list(_copies(emails).values_list("delivery_status", "refusal_reason"))
+    assert outcomes[2] == ("failed", "550 5.1.1 No such user")
+    assert [o[0] for o in outcomes] == ["sent", "sent", "failed", "sent"]
+    assert all(c.sent_at for c in _copies(emails).filter(delivery_status="sent"))
+
+
+def test_copies_claimed_together_but_not_reached_go_back_to_pending(
+    rep, people, smtp_server
+) -> None:
+    # The server defers the second copy: the loop stops there.
+    smtp_server.refuse = {"p1@example.com": "451 4.7.1 Try later"}
+    emails = emails_send_each(sender=rep, people=people, subject="Hi", html_body="<p>Hi</p>")
+
+    with pytest.raises(DeliveryDeferred):
+        emails_deliver(email_ids=[e.pk for e in emails], claim_together=True)
+
+    statuses = list(_copies(emails).values_list("address", "delivery_status"))
+    assert statuses == [
+        ("p0@example.com", "sent"),
+        ("p1@example.com", "pending"),  # deferred: tried again later
+        ("p2@example.com", "pending"),  # never reached: not left Sending
+        ("p3@example.com", "pending"),
+    ]
+    smtp_server.refuse = {}
+    emails_deliver(email_ids=[e.pk for e in emails], claim_together=True)
+    assert sorted(rcpt[0] for rcpt, _ in smtp_server.messages) == [
+        "p0@example.com",
+        "p1@example.com",
+        "p2@example.com",
+        "p3@example.com",
+    ]  # each once
+
+
+def test_an_error_while_rendering_releases_the_copies_not_yet_handed_over(
+    rep, people, settings, monkeypatch
+) -> None:
+    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    emails = emails_send_each(sender=rep, people=people, subject="Hi", html_body="<p>Hi</p>")
+    import crm.delivery
+
+    real = crm.delivery._render_copy
+    calls = []
+
+    def render(email, relation, **kwargs):
+        calls.append(relation.pk)
+        if len(calls) == 3:
+            raise RuntimeError("a bug")
+        return real(email, relation, **kwargs)
+
+    monkeypatch.setattr(crm.delivery, "_render_copy", render)
+    with pytest.raises(RuntimeError):
+        emails_deliver(email_ids=[e.pk for e in emails], claim_together=True)
+
+    assert len(mail.outbox) == 2
+    assert list(_copies(emails).values_list("delivery_status", flat=True)) == [
+        "sent",
+        "sent",
+        "pending",
+        "pending",
+    ]
+
+
+def test_the_text_part_made_once_reads_as_each_persons_own(rep, make_contact) -> None:
+    OrgSettings.objects.update(email_tracking_enabled=True)
+    body = (
+        "<p>Hi {{first_name}} &amp; welcome,</p>"
+        '<p>Your company: <b>{{company}}</b>. <a href="https://example.com/a">Read</a></p>'
+        "<ul><li>{{name}}</li><li>{{email}}</li></ul><p>{{sender_name}}</p>"
+    )
+    odd = make_contact(first_name="Zoë <Zed>", last_name="O'Brien & Co", email="z@example.com")
+    plain = make_contact(first_name="Ann", last_name="Lee", email="ann@example.com")
+    emails = emails_send_each(sender=rep, people=[odd, plain], subject="Hi", html_body=body)
+
+    from mailkit.rewrite import html_to_text
+
+    for email in emails:
+        assert email.text_body == html_to_text(email.html_body)
+    assert "Hi Zoë <Zed> & welcome," in emails[0].text_body
+
+
+def test_rows_update_gives_each_row_its_own_values_nulls_and_times_included(
+    rep, people, smtp_server
+) -> None:
+    emails = emails_send_each(sender=rep, people=people, subject="Hi", html_body="<p>Hi</p>")
+    copies = list(_copies(emails))
+    when = dt.datetime(2026, 3, 2, 15, 0, tzinfo=dt.UTC)
+    rows_update(
+        Relation,
+        ["delivery_status", "refusal_reason", "sent_at"],
+        [
+            (copies[0].pk, "sent", "", when),
+            (copies[1].pk, "failed", "550 gone", None),
+            (copies[2].pk, "sent", "", when + dt.timedelta(seconds=1)),
+        ],
+    )
+    assert list(_copies(emails).values_list("delivery_status", "refusal_reason", "sent_at")) == [
+        ("sent", "", when),
+        ("failed", "550 gone", None),
+        ("sent", "", when + dt.timedelta(seconds=1)),
+        ("pending", "", None),  # not named: unchanged
+    ]
