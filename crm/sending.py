@@ -605,9 +605,7 @@ def _check_daily_limit(org: OrgSettings, *, is_list: bool, adding: int) -> None:
     limit = org.daily_list_email_limit if is_list else org.daily_single_email_limit
     count = _daily_count(is_list=is_list)
     used = (
-        DailySendCount.objects.select_for_update()
-        .values_list("used", flat=True)
-        .get(pk=count.pk)
+        DailySendCount.objects.select_for_update().values_list("used", flat=True).get(pk=count.pk)
     )
     if used + adding > limit:
         kind = "list" if is_list else "single"
