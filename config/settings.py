@@ -269,11 +269,18 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 CELERY_TIMEZONE = TIME_ZONE
+TRACKING_INGEST_INTERVAL = env.float("TRACKING_INGEST_INTERVAL", default=5.0)
 CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
-    # Drain the tracking event buffer; a run that finds work keeps going for up to a minute.
+    # Drain the tracking event buffer; a run that finds work keeps going for up to a minute,
+    # and (with Redis) one that finds none waits on the stream for TRACKING_INGEST_WAIT seconds
+    # (the interval by default: a worker on the ingestion queue is then always reading, and an
+    # event is stored within a batch's time). 0 for a worker that also reads other queues.
     "ingest-tracking-events": {
         "task": "tracking.tasks.ingest_events",
-        "schedule": env.float("TRACKING_INGEST_INTERVAL", default=5.0),
+        "schedule": TRACKING_INGEST_INTERVAL,
+        "kwargs": {
+            "wait_seconds": env.float("TRACKING_INGEST_WAIT", default=TRACKING_INGEST_INTERVAL)
+        },
         "options": {"expires": 30},
     },
     # Read bounces, complaints and replies from INBOUND_IMAP_URL (does nothing when unset).

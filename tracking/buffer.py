@@ -188,8 +188,11 @@ def delete_database_rows(row_ids: Sequence[int]) -> None:
         )
 
 
-def read_stream(client: redis.Redis, consumer: str, limit: int) -> tuple[list[RawEvent], list[str]]:
-    """Entries for this consumer: first those a dead consumer left unacknowledged, then new."""
+def read_stream(
+    client: redis.Redis, consumer: str, limit: int, block_ms: int = 0
+) -> tuple[list[RawEvent], list[str]]:
+    """Entries for this consumer: first those a dead consumer left unacknowledged, then new
+    ones, waiting up to `block_ms` for them when there are none (0: not at all)."""
     _ensure_group(client)
     # An entry holds what one worker queued in a few milliseconds: a few to a few dozen events.
     limit = max(1, limit // EVENTS_PER_ENTRY)
@@ -198,7 +201,12 @@ def read_stream(client: redis.Redis, consumer: str, limit: int) -> tuple[list[Ra
     entries.extend(entry for entry in claimed[1] if entry[1])
     if len(entries) < limit:
         response: Any = client.xreadgroup(
-            GROUP, consumer, {STREAM: ">"}, count=limit - len(entries)
+            GROUP,
+            consumer,
+            {STREAM: ">"},
+            count=limit - len(entries),
+            # redis-py: None does not block, 0 would block for ever.
+            block=block_ms if block_ms > 0 and not entries else None,
         )
         for _stream, stream_entries in response or []:
             entries.extend(stream_entries)

@@ -68,14 +68,15 @@ class IngestResult:
     stored: int
 
 
-def events_ingest(*, batch_size: int = 5000, consumer: str = "") -> IngestResult:
-    """Ingest one batch from each buffer (the Redis stream and the database table)."""
+def events_ingest(*, batch_size: int = 5000, consumer: str = "", block_ms: int = 0) -> IngestResult:
+    """Ingest one batch from each buffer (the Redis stream and the database table); with
+    `block_ms`, an empty stream is waited on for up to that long."""
     read = stored = 0
     client = buffer.redis_client()
     if client is not None:
         # One consumer name per process: each holds its own pending entries.
         events, stream_ids = buffer.read_stream(
-            client, consumer or f"{socket.gethostname()}-{os.getpid()}", batch_size
+            client, consumer or f"{socket.gethostname()}-{os.getpid()}", batch_size, block_ms
         )
         if stream_ids:
             with transaction.atomic():

@@ -26,7 +26,9 @@ def reads(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """What each events_ingest() call reads; the task drains until a call reads nothing."""
     queue: list[int] = []
     monkeypatch.setattr(
-        tracking.tasks, "events_ingest", lambda: SimpleNamespace(read=queue.pop(0) if queue else 0)
+        tracking.tasks,
+        "events_ingest",
+        lambda **_: SimpleNamespace(read=queue.pop(0) if queue else 0),
     )
     return queue
 

@@ -257,3 +257,48 @@ def test_switching_machine_open_filtering_recounts_what_was_counted_the_other_wa
     assert sent_email.email.is_opened and sent_email.email.times_opened == 1
     sent_email.relation.refresh_from_db()
     assert sent_email.relation.first_opened_at is not None
+
+
+def test_a_run_asked_to_wait_stores_an_event_that_arrives_while_it_waits_at_once(
+    sent_email, redis_client, monkeypatch
+) -> None:
+    import threading
+    import time
+
+    from tracking import tasks
+
+    reads: list[tuple[float, int]] = []
+
+    def timed(**kwargs):
+        result = events_ingest(**kwargs)
+        reads.append((time.monotonic(), result.read))
+        return result
+
+    monkeypatch.setattr(tasks, "events_ingest", timed)
+    written: list[float] = []
+
+    def write_later() -> None:
+        time.sleep(0.4)
+        _buffer(sent_email, timezone.now().timestamp(), client=redis_client)
+        written.append(time.monotonic())
+
+    writer = threading.Thread(target=write_later)
+    started = time.monotonic()
+    writer.start()
+    assert tasks.ingest_events(wait_seconds=1.5) == 1
+    writer.join()
+
+    assert time.monotonic() - started >= 1.5  # it went on waiting after the event
+    (stored_at,) = [at for at, read in reads if read]
+    assert stored_at - written[0] < 0.5  # read as it arrived, not at beat's next run
+    assert TrackingEvent.objects.count() == 1
+
+
+def test_without_redis_a_run_does_not_wait(embedded, sent_email) -> None:
+    import time
+
+    from tracking import tasks
+
+    started = time.monotonic()
+    assert tasks.ingest_events(wait_seconds=5.0) == 0
+    assert time.monotonic() - started < 1.0
