@@ -278,7 +278,8 @@ def _run(
         for value in found:
             key = value.hex
             landed.add(key)
-            lags.append(now - waiting[key])
+            if waiting[key] >= started:  # buffered once the list email was sending
+                lags.append(now - waiting[key])
 
     sent_at = None
     last_report = 0.0
