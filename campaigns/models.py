@@ -284,8 +284,9 @@ class ListEmailRecipient(models.Model):
     class Meta:
         ordering = ["list_email", "pk"]
         indexes = [
-            # Claiming the next batch, and the progress counts.
-            models.Index(fields=["list_email", "state"], name="list_recipient_state"),
+            # Claiming the next batch (the first queued ones in id order, read off the index
+            # rather than sorting every queued row per batch), and the progress counts.
+            models.Index(fields=["list_email", "state", "id"], name="list_recipient_next"),
             models.Index(fields=["batch"], name="list_recipient_batch"),
         ]
 

@@ -134,6 +134,12 @@ DATABASES = {
     "default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}"),
 }
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
+if env.bool("DATABASE_TRANSACTION_POOLING", default=False):
+    # Behind PgBouncer in transaction mode a session lasts one transaction: no server-side
+    # cursors (iterator() would lose its cursor) and no prepared statements (psycopg prepares a
+    # query run five times on the connection it thinks it has).
+    DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = True
+    DATABASES["default"].setdefault("OPTIONS", {})["prepare_threshold"] = None
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # The web server, the Celery worker and beat share one SQLite file: WAL lets readers run
     # beside the writer, IMMEDIATE transactions and a busy timeout make writers queue, not fail.
