@@ -76,6 +76,7 @@ bench: install
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/classify.py
 	$(BIN)/python bench/listemail.py
+	$(BIN)/python bench/lag.py
 	$(BIN)/python bench/sequences.py
 	$(BIN)/python bench/dashboard.py
 	$(BIN)/python bench/forget.py
