@@ -40,6 +40,7 @@ FLOOR_RUNS = 3
 # Ingesting processes draining the stream at once, as Celery worker processes do (one consumer
 # each in the stream's consumer group).
 CONSUMERS = int(os.environ.get("BENCH_CONSUMERS", "2"))
+DATABASE = os.environ.get("BENCH_DATABASE", "openrate_bench_ingest")
 
 
 @dataclass(frozen=True)
@@ -114,7 +115,7 @@ def main() -> int:
         start_django,
     )
 
-    bench = BenchEnv.from_environ().with_database("openrate_bench_ingest")
+    bench = BenchEnv.from_environ().with_database(DATABASE)
     try:
         check_services(bench)
         ensure_database(bench)
