@@ -135,6 +135,7 @@ class Target:
 class Report:
     settings: dict[str, Any]
     runs: dict[str, Any] = field(default_factory=dict)  # label -> wrk.WrkResult
+    cpu: dict[str, Any] = field(default_factory=dict)  # label -> cpu.CpuUse during its run
     ingestion: Any = None  # ingest.DrainResult
     reconciliation: list[tuple[str, int]] = field(default_factory=list)
     checks: list[tuple[str, bool]] = field(default_factory=list)
@@ -204,6 +205,11 @@ class Report:
                 f"  {names[key]:<36}{run.requests_per_second:>12,.0f}{run.p50_ms:>9.2f}"
                 f"{run.p99_ms:>9.2f}{run.completed:>11,}{errors:>8,}"
             )
+        print("\n  where the CPU went (other, kernel: work the bench did not start)")
+        for key in ("b", "a", "c"):
+            if key in self.cpu:
+                print(f"    {names[key][:3]} {self.cpu[key].summary(self.runs[key].completed)}")
+        print(f"  load average before the run: {s['load_average']}")
         drained = self.ingestion
         print(
             f"\n  ingestion: {drained.stored:,} events in {drained.seconds:.2f} s = "
@@ -234,6 +240,9 @@ class Report:
                 "b_nginx": self.runs["b"].as_dict(),
                 "c_naive": self.runs["c"].as_dict(),
             },
+            "cpu_us_per_request": {
+                key: use.per_request_us(self.runs[key].completed) for key, use in self.cpu.items()
+            },
             "ingestion": self.ingestion.as_dict(),
             "stored_events_by_label": self.labels,
             "targets": [vars(target) for target in self.targets],
@@ -259,6 +268,9 @@ class Bench:
         self.report = Report(
             settings={
                 "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
+                "load_average": " ".join(Path("/proc/loadavg").read_text().split()[:3])
+                if Path("/proc/loadavg").exists()
+                else "unknown",
                 "cores": os.cpu_count(),
                 "wrk_threads": args.threads,
                 "connections": args.connections,
@@ -352,7 +364,7 @@ class Bench:
         after: Callable[[], object] | None = None,
     ) -> Any:
         """Start a server, put wrk's load on it, run `after` while it is still up, stop it."""
-        from bench import servers, wrk
+        from bench import cpu, servers, wrk
 
         port = servers.free_port()
         slug = name.split()[0].strip("()")
@@ -365,14 +377,16 @@ class Bench:
             cwd=ROOT,
             log=self.workdir / f"server-{slug}.log",
         ) as server:
-            result, output = wrk.run(
-                self.tools["wrk"],
-                server.url,
-                self.requests_file,
-                threads=self.args.threads,
-                connections=self.args.connections,
-                seconds=self.args.seconds,
-            )
+            with cpu.measured(server.process.pid) as use:
+                result, output = wrk.run(
+                    self.tools["wrk"],
+                    server.url,
+                    self.requests_file,
+                    threads=self.args.threads,
+                    connections=self.args.connections,
+                    seconds=self.args.seconds,
+                )
+            self.report.cpu[slug] = use
             if after is not None:
                 after()
         # Kept beside latest.json: the first place to look when a run shows errors.
