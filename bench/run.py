@@ -22,7 +22,7 @@ one per connection) can still be answered, and recorded, by the server, so the p
 counts requests sent. The bench checks 200s seen by wrk <= events stored <= requests sent, and
 that the events the server buffered and the events stored are exactly equal.
 
-Targets (the issue): (a) >= 30% of (b)'s requests/s (aim 50%), (a) >= 5x (c), (a)'s p99 under
+Targets (issue #21): (a) >= 50% of (b)'s requests/s, (a) >= 5x (c), (a)'s p99 under
 10 ms, ingestion >= 20,000 events/s. Results go to stdout and bench/results/latest.json.
 Exit status: 0 measured (1 with --strict if a target was missed), 1 counts do not reconcile,
 2 a prerequisite is missing.
@@ -60,8 +60,7 @@ from bench.env import (  # noqa: E402
 )
 from bench.measure import RESULTS, write_results  # noqa: E402
 
-TARGET_SHARE_OF_NGINX = 0.30
-AIM_SHARE_OF_NGINX = 0.50
+TARGET_SHARE_OF_NGINX = 0.50
 TARGET_TIMES_NAIVE = 5.0
 TARGET_P99_MS = 10.0
 TARGET_INGEST_PER_SECOND = 20_000.0
@@ -135,6 +134,7 @@ class Target:
 class Report:
     settings: dict[str, Any]
     runs: dict[str, Any] = field(default_factory=dict)  # label -> wrk.WrkResult
+    cpu: dict[str, Any] = field(default_factory=dict)  # label -> cpu.CpuUse during its run
     ingestion: Any = None  # ingest.DrainResult
     reconciliation: list[tuple[str, int]] = field(default_factory=list)
     checks: list[tuple[str, bool]] = field(default_factory=list)
@@ -156,7 +156,7 @@ class Report:
             Target(
                 "(a)/(b) requests/s",
                 f"{share:.0%}",
-                f">= {TARGET_SHARE_OF_NGINX:.0%} (aim {AIM_SHARE_OF_NGINX:.0%})",
+                f">= {TARGET_SHARE_OF_NGINX:.0%}",
                 share >= TARGET_SHARE_OF_NGINX,
             ),
             Target(
@@ -204,6 +204,11 @@ class Report:
                 f"  {names[key]:<36}{run.requests_per_second:>12,.0f}{run.p50_ms:>9.2f}"
                 f"{run.p99_ms:>9.2f}{run.completed:>11,}{errors:>8,}"
             )
+        print("\n  where the CPU went (other, kernel: work the bench did not start)")
+        for key in ("b", "a", "c"):
+            if key in self.cpu:
+                print(f"    {names[key][:3]} {self.cpu[key].summary(self.runs[key].completed)}")
+        print(f"  load average before the run: {s['load_average']}")
         drained = self.ingestion
         print(
             f"\n  ingestion: {drained.stored:,} events in {drained.seconds:.2f} s = "
@@ -234,6 +239,9 @@ class Report:
                 "b_nginx": self.runs["b"].as_dict(),
                 "c_naive": self.runs["c"].as_dict(),
             },
+            "cpu_us_per_request": {
+                key: use.per_request_us(self.runs[key].completed) for key, use in self.cpu.items()
+            },
             "ingestion": self.ingestion.as_dict(),
             "stored_events_by_label": self.labels,
             "targets": [vars(target) for target in self.targets],
@@ -259,6 +267,9 @@ class Bench:
         self.report = Report(
             settings={
                 "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
+                "load_average": " ".join(Path("/proc/loadavg").read_text().split()[:3])
+                if Path("/proc/loadavg").exists()
+                else "unknown",
                 "cores": os.cpu_count(),
                 "wrk_threads": args.threads,
                 "connections": args.connections,
@@ -352,7 +363,7 @@ class Bench:
         after: Callable[[], object] | None = None,
     ) -> Any:
         """Start a server, put wrk's load on it, run `after` while it is still up, stop it."""
-        from bench import servers, wrk
+        from bench import cpu, servers, wrk
 
         port = servers.free_port()
         slug = name.split()[0].strip("()")
@@ -365,14 +376,16 @@ class Bench:
             cwd=ROOT,
             log=self.workdir / f"server-{slug}.log",
         ) as server:
-            result, output = wrk.run(
-                self.tools["wrk"],
-                server.url,
-                self.requests_file,
-                threads=self.args.threads,
-                connections=self.args.connections,
-                seconds=self.args.seconds,
-            )
+            with cpu.measured(server.process.pid) as use:
+                result, output = wrk.run(
+                    self.tools["wrk"],
+                    server.url,
+                    self.requests_file,
+                    threads=self.args.threads,
+                    connections=self.args.connections,
+                    seconds=self.args.seconds,
+                )
+            self.report.cpu[slug] = use
             if after is not None:
                 after()
         # Kept beside latest.json: the first place to look when a run shows errors.

@@ -1,5 +1,6 @@
 """Ingestion: buffered events become labelled TrackingEvents and set-based counter updates."""
 
+import gc
 import uuid
 from datetime import timedelta
 
@@ -302,3 +303,40 @@ def test_without_redis_a_run_does_not_wait(embedded, sent_email) -> None:
     started = time.monotonic()
     assert tasks.ingest_events(wait_seconds=5.0) == 0
     assert time.monotonic() - started < 1.0
+
+
+def test_a_batch_runs_without_the_cyclic_collector_and_leaves_it_on(
+    app, sent_email, monkeypatch
+) -> None:
+    from tracking import ingestion
+
+    call(app, sent_email.pixel, headers={"User-Agent": CHROME})
+    seen: list[bool] = []
+    label = ingestion._label
+
+    def labelling(*args, **kwargs):
+        seen.append(gc.isenabled())
+        return label(*args, **kwargs)
+
+    monkeypatch.setattr(ingestion, "_label", labelling)
+
+    assert events_ingest().stored == 1
+
+    assert seen == [False]
+    assert gc.isenabled()
+
+
+def test_a_failing_batch_leaves_the_cyclic_collector_on(app, sent_email, monkeypatch) -> None:
+    from tracking import ingestion
+
+    call(app, sent_email.pixel, headers={"User-Agent": CHROME})
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("labelling failed")
+
+    monkeypatch.setattr(ingestion, "_label", broken)
+
+    with pytest.raises(RuntimeError):
+        events_ingest()
+
+    assert gc.isenabled()
