@@ -39,6 +39,7 @@ INTENDED: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "crm.scheduledemail": ((V, A, C), (V, A, C)),
     "crm.trackedlink": ((), ()),
     "crm.emailsuppression": ((), ()),
+    "crm.dailysendcount": ((), ()),
     "crm.emailevent": ((), ()),
     "crm.emaildailystat": ((), ()),
     "crm.linkdailystat": ((), ()),
