@@ -21,7 +21,7 @@ from django.db import connection
 from django.db.models import Count, F, Sum
 from django.utils import timezone
 
-from crm.models import EmailMessage, EmailMessageRelation, Role, User
+from crm.models import Account, Contact, EmailMessage, EmailMessageRelation, Role, User
 from mailkit.tokens import make_token, signing_keys
 from tracking import buffer
 from tracking.models import BufferedEvent, TrackingEvent
@@ -47,6 +47,25 @@ def create_user(username: str, *, role: Role | None = None, **fields: Any) -> Us
     if role is not None:
         user.groups.add(Group.objects.get(name=role.value))
     return user
+
+
+def people(owner: User, count: int) -> list[Contact]:
+    """`count` Contacts of one account ("Person<i>", person<i>@example.com), owned by `owner`:
+    the members of the list email and sequence benchmarks."""
+    account = Account.objects.create(name="Example Ltd", owner=owner)
+    return Contact.objects.bulk_create(
+        (
+            Contact(
+                first_name=f"Person{i}",
+                last_name="Member",
+                email=f"person{i}@example.com",
+                account=account,
+                owner=owner,
+            )
+            for i in range(count)
+        ),
+        batch_size=5000,
+    )
 
 
 def reset_and_seed(*, emails: int, recipients_per_email: int) -> list[int]:

@@ -21,7 +21,6 @@ from __future__ import annotations
 import dataclasses
 import os
 import random
-import signal
 import statistics
 import subprocess
 import sys
@@ -37,7 +36,7 @@ if __name__ == "__main__":
 
 from bench.env import ROOT, BenchEnv, PrerequisiteMissing, check_services, recreate_database
 from bench.measure import write_results
-from bench.servers import free_port
+from bench.servers import free_port, stop
 
 MEMBERS = int(os.environ.get("BENCH_LAG_MEMBERS", "100000"))
 EVENTS_PER_SECOND = int(os.environ.get("BENCH_LAG_EVENTS_PER_SECOND", "200"))
@@ -116,36 +115,23 @@ def main() -> int:
         result = _run(client, relation_ids, campaign_id, user_id, sink)
     finally:
         for process in processes:
-            _stop(process)
+            stop(process)
         sink.controller.stop()
     return _report(result)
 
 
 def _members() -> tuple[int, int]:
-    from bench.data import create_user
+    from bench.data import create_user, people
     from campaigns.members import members_add
     from campaigns.models import Campaign
-    from crm.models import Account, Contact, OrgSettings
+    from crm.models import OrgSettings
 
     user = create_user("lag", first_name="Lag", last_name="Rep")
     org = OrgSettings.load()
     org.daily_list_email_limit = 10_000_000
     org.list_email_per_minute = 0  # as fast as the worker goes
     org.save()
-    account = Account.objects.create(name="Example Ltd", owner=user)
-    contacts = Contact.objects.bulk_create(
-        (
-            Contact(
-                first_name=f"Person{i}",
-                last_name="Member",
-                email=f"member{i}@example.com",
-                account=account,
-                owner=user,
-            )
-            for i in range(MEMBERS)
-        ),
-        batch_size=5000,
-    )
+    contacts = people(user, MEMBERS)
     campaign = Campaign.objects.create(name="Spring release", owner=user)
     members_add(campaign=campaign, contact_ids=[c.pk for c in contacts])
     return campaign.pk, user.pk
@@ -177,16 +163,6 @@ def _start_processes(variables: dict[str, str]) -> list[subprocess.Popen[bytes]]
         )
     print(f"Started {len(processes)} processes (logs in {logs})", flush=True)
     return processes
-
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
 
 
 class Producer(threading.Thread):

@@ -85,29 +85,16 @@ def main() -> int:
 
 
 def _data() -> int:
-    from bench.data import analyze, create_user
+    from bench.data import analyze, create_user, people
     from campaigns.members import members_add
     from campaigns.models import Campaign, ListEmail, ListEmailRecipient
-    from crm.models import Account, Contact, OrgSettings
+    from crm.models import OrgSettings
 
     user = create_user("bench", first_name="Bench", last_name="Rep")
     org = OrgSettings.load()
     org.daily_list_email_limit = 1_000_000
     org.save()
-    account = Account.objects.create(name="Example Ltd", owner=user)
-    contacts = Contact.objects.bulk_create(
-        (
-            Contact(
-                first_name=f"Person{i}",
-                last_name="Member",
-                email=f"person{i}@example.com",
-                account=account,
-                owner=user,
-            )
-            for i in range(MEMBERS)
-        ),
-        batch_size=2000,
-    )
+    contacts = people(user, MEMBERS)
     campaign = Campaign.objects.create(name="Spring release", owner=user)
     members_add(campaign=campaign, contact_ids=[c.pk for c in contacts])
     list_email = ListEmail.objects.create(

@@ -91,30 +91,17 @@ def main() -> int:
 
 def _data() -> dict[str, Any]:
     from automation.models import Sequence, Step
-    from bench.data import analyze, create_user
+    from bench.data import analyze, create_user, people
     from campaigns.members import members_add
     from campaigns.models import Campaign
-    from crm.models import Account, Contact, EmailTemplate, OrgSettings
+    from crm.models import EmailTemplate, OrgSettings
 
     user = create_user("bench", first_name="Bench", last_name="Rep")
     org = OrgSettings.load()
     org.daily_list_email_limit = 10_000_000
     org.daily_single_email_limit = 10_000_000
     org.save()
-    account = Account.objects.create(name="Example Ltd", owner=user)
-    contacts = Contact.objects.bulk_create(
-        (
-            Contact(
-                first_name=f"Person{i}",
-                last_name="Member",
-                email=f"person{i}@example.com",
-                account=account,
-                owner=user,
-            )
-            for i in range(PEOPLE)
-        ),
-        batch_size=2000,
-    )
+    contacts = people(user, PEOPLE)
     campaign = Campaign.objects.create(name="Spring release", owner=user)
     members_add(campaign=campaign, contact_ids=[c.pk for c in contacts[:LIST_MEMBERS]])
     template = EmailTemplate.objects.create(
