@@ -83,6 +83,7 @@ bench: install
 	$(BIN)/python bench/export.py
 	$(BIN)/python bench/importcsv.py
 	$(BIN)/python bench/api_events.py
+	$(BIN)/python bench/email_log.py
 	$(BIN)/python bench/capture.py
 
 clean:

@@ -14,7 +14,7 @@ the cursor), in the same run:
 Each page is requested in three runs of RUNS requests; the figures are each run's median, for
 the whole request and for the event query alone (the rest of a request, authentication,
 middleware and rendering, costs the same on every page). The plan of the deep page is printed
-(EXPLAIN ANALYZE), to show it reads the event_occurred_at index from the cursor's position.
+(EXPLAIN ANALYZE), to show it reads the event_time_id index from the cursor's position.
 Target: a deep page costs what the first costs (its event query within 1.5x of the first
 page's, or 1 ms more); exits 1 if one misses.
 
@@ -137,51 +137,14 @@ def _people():  # type: ignore[no-untyped-def]
 
 def _generate(cursor, *, rep_id: int) -> None:  # type: ignore[no-untyped-def]
     """A year of email and its opens and clicks, set-based (generate_series)."""
-    from bench.data import insert_select
+    from bench.data import year_of_email
 
-    insert_select(
+    year_of_email(
         cursor,
-        "crm_emailmessage",
-        {
-            "id": "i",
-            "subject": "'Email ' || i",
-            "from_address": "'rep@openrate.example'",
-            "status": "'sent'",
-            "delivery_status": "'sent'",
-            "is_tracked": "true",
-            "sender_id": f"{rep_id} + i % 10",
-            "message_date": "now() - random() * interval '365 days'",
-        },
-        f"generate_series(1, {EMAILS}) AS i",
-    )
-    insert_select(
-        cursor,
-        "crm_emailmessagerelation",
-        {
-            "id": "e.id",
-            "email_id": "e.id",
-            "relation_type": "'to'",
-            "address": "'person' || e.id || '@example.com'",
-            "delivery_status": "'sent'",
-            "is_tracked": "true",
-            "sent_at": "e.message_date",
-        },
-        "crm_emailmessage AS e",
-    )
-    insert_select(
-        cursor,
-        "tracking_trackingevent",
-        {
-            "relation_id": "r.id",
-            "kind": "CASE WHEN g = 10 THEN 'click' ELSE 'open' END",
-            "label": "(ARRAY['human', 'human', 'apple_mpp', 'image_proxy', 'scanner', 'bot'])"
-            "[1 + floor(random() * 6)::int]",
-            "occurred_at": "r.sent_at + random() * interval '7 days'",
-            "method": "'GET'",
-            "reason": "'bench'",
-            "user_agent": "'Mozilla/5.0'",
-        },
-        f"crm_emailmessagerelation AS r CROSS JOIN generate_series(1, {EVENTS_PER_EMAIL}) AS g",
+        emails=EMAILS,
+        sender_id=f"{rep_id} + i % 10",
+        message_date="now() - random() * interval '365 days'",
+        events_per_email=EVENTS_PER_EMAIL,
     )
 
 

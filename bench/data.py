@@ -256,3 +256,57 @@ def insert_select(cursor: Any, table: str, values: dict[str, str], source: str) 
         f"FROM {source}"
     )
     print(f"  {table}: {cursor.rowcount:,} rows in {time.perf_counter() - started:.1f} s")
+
+
+def year_of_email(
+    cursor: Any, *, emails: int, sender_id: str, message_date: str, events_per_email: int,
+    extra: dict[str, str] | None = None,
+) -> None:  # fmt: skip
+    """`emails` sent emails (ids 1...), one recipient each, with `events_per_email` opens and
+    clicks (the last a click) in the week after each send, set-based. `sender_id` and
+    `message_date` are SQL over the series `i`; `extra` more columns of the emails."""
+    insert_select(
+        cursor,
+        "crm_emailmessage",
+        {
+            "id": "i",
+            "subject": "'Email ' || i",
+            "from_address": "'rep@openrate.example'",
+            "status": "'sent'",
+            "delivery_status": "'sent'",
+            "is_tracked": "true",
+            "sender_id": sender_id,
+            "message_date": message_date,
+            **(extra or {}),
+        },
+        f"generate_series(1, {emails}) AS i",
+    )
+    insert_select(
+        cursor,
+        "crm_emailmessagerelation",
+        {
+            "id": "e.id",
+            "email_id": "e.id",
+            "relation_type": "'to'",
+            "address": "'person' || e.id || '@example.com'",
+            "delivery_status": "'sent'",
+            "is_tracked": "true",
+            "sent_at": "e.message_date",
+        },
+        "crm_emailmessage AS e",
+    )
+    insert_select(
+        cursor,
+        "tracking_trackingevent",
+        {
+            "relation_id": "r.id",
+            "kind": f"CASE WHEN g = {events_per_email} THEN 'click' ELSE 'open' END",
+            "label": "(ARRAY['human', 'human', 'apple_mpp', 'image_proxy', 'scanner', 'bot'])"
+            "[1 + floor(random() * 6)::int]",
+            "occurred_at": "r.sent_at + random() * interval '7 days'",
+            "method": "'GET'",
+            "reason": "'bench'",
+            "user_agent": "'Mozilla/5.0'",
+        },
+        f"crm_emailmessagerelation AS r CROSS JOIN generate_series(1, {events_per_email}) AS g",
+    )

@@ -263,6 +263,7 @@ CELERY_TASK_ROUTES = {
     "crm.tasks.recompute_activity_metrics": {"queue": "housekeeping"},
     "crm.tasks.create_follow_ups": {"queue": "housekeeping"},
     "crm.tasks.prune_login_log": {"queue": "housekeeping"},
+    "crm.tasks.ensure_partitions": {"queue": "housekeeping"},
     "campaigns.tasks.recompute_influence": {"queue": "housekeeping"},
     "dataprotection.tasks.*": {"queue": "housekeeping"},
     "reports.tasks.*": {"queue": "housekeeping"},
@@ -351,6 +352,13 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
         "task": "dataprotection.tasks.retention_enforce",
         "schedule": crontab(minute=5, hour=env.int("EMAIL_LOG_PRUNE_HOUR", default=3)),
         "options": {"expires": 3 * 3600},
+    },
+    # The email log's and the tracking events' monthly partitions, made months ahead
+    # (PostgreSQL; crm.partitions). Daily, so a missed run or two changes nothing.
+    "ensure-partitions": {
+        "task": "crm.tasks.ensure_partitions",
+        "schedule": crontab(minute=25, hour=env.int("EMAIL_LOG_PRUNE_HOUR", default=3)),
+        "options": {"expires": 12 * 3600},
     },
     # Sequence steps that fell due (a batch per transaction; two runs at once never clash).
     "advance-enrolments": {

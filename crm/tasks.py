@@ -12,6 +12,7 @@ from crm.activity import (
     follow_ups_create,
 )
 from crm.delivery import DeliveryDeferred, email_deliver, email_delivery_give_up
+from crm.partitions import partitions_ensure
 from crm.scheduling import scheduled_emails_send_due
 
 # Backoff between tries when the mail server is unreachable: 30 s doubling to 15 min, ~1 h in all.
@@ -70,3 +71,10 @@ def send_scheduled_emails() -> int:
 def prune_login_log() -> int:
     """Delete login log entries (django-axes' access logs) older than the retention."""
     return AxesProxyHandler.reset_logs(age_days=settings.LOGIN_LOG_RETENTION_DAYS)
+
+
+@shared_task(acks_late=True)
+def ensure_partitions() -> list[str]:
+    """Beat, daily: this month's and the next months' partitions of the email log and the
+    tracking events (PostgreSQL; nothing on SQLite)."""
+    return partitions_ensure()

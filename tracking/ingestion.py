@@ -2,7 +2,8 @@
 
 Each batch runs in one transaction. Its events are copied into a temporary table together
 with what labelling looked up about each recipient (their email, its rollup keys, the day the
-copy was sent), inserted into the events table with `ON CONFLICT (event_id) DO NOTHING`, and
+copy was sent), inserted into the events table with `ON CONFLICT (event_id, occurred_at) DO
+NOTHING` (an event's id and its time travel together, so a second copy meets the first), and
 those stored before are struck from the batch. Everything after reads only the batch: one
 set-based UPDATE each adds it to the counters of its recipients, emails and links, and the
 rollups and the campaign funnel move on from it. A batch delivered twice therefore inserts
@@ -334,13 +335,14 @@ def _insert(rows: list[tuple[Any, ...]]) -> int:
                 WITH stored AS (
                     INSERT INTO tracking_trackingevent ({BATCH_COLUMNS})
                     SELECT {BATCH_COLUMNS} FROM {BATCH_TABLE} WHERE NOT anonymous
-                    ON CONFLICT (event_id) DO NOTHING
+                    ON CONFLICT (event_id, occurred_at) DO NOTHING
                     RETURNING event_id
                 )
                 DELETE FROM {BATCH_TABLE} AS b
                 WHERE CASE WHEN b.anonymous
                     THEN EXISTS (
-                        SELECT FROM tracking_trackingevent AS e WHERE e.event_id = b.event_id
+                        SELECT FROM tracking_trackingevent AS e
+                        WHERE e.event_id = b.event_id AND e.occurred_at = b.occurred_at
                     )
                     ELSE NOT EXISTS (SELECT FROM stored WHERE stored.event_id = b.event_id)
                 END

@@ -18,7 +18,9 @@ class TrackingEvent(models.Model):
         BOT = "bot", "Bot"
 
     # A UUID, not text: the unique index is half the size and PostgreSQL adds no LIKE index.
-    event_id = models.UUIDField(unique=True)
+    # Unique with its time (Meta.constraints): the time is the monthly partitions' key
+    # (crm.partitions), and an event's id and time always travel together.
+    event_id = models.UUIDField()
     kind = models.CharField(max_length=5, choices=Kind.choices)
     # No single-column indexes: the composite indexes below start with these columns.
     relation = models.ForeignKey(
@@ -49,13 +51,17 @@ class TrackingEvent(models.Model):
 
     class Meta:
         ordering = ["occurred_at", "pk"]
+        constraints = [
+            # Idempotent ingestion: ON CONFLICT (event_id, occurred_at) DO NOTHING.
+            models.UniqueConstraint(fields=["event_id", "occurred_at"], name="event_id_time"),
+        ]
         indexes = [
             # Ingestion recounts a recipient's opens and clicks by kind and label.
             models.Index(fields=["relation", "kind", "label"], name="event_relation_kind_label"),
             # A link's clicks (the email page, TrackedLink counters).
             models.Index(fields=["link", "label"], name="event_link_label"),
-            # The email log and retention: events by time.
-            models.Index(fields=["occurred_at"], name="event_occurred_at"),
+            # The email log (keyset pages: the sort's columns), the API and retention.
+            models.Index(fields=["occurred_at", "id"], name="event_time_id"),
         ]
 
     def __str__(self) -> str:

@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from crm import rollups, sql
 from crm.models import EmailDailyStat, LinkDailyStat
+from crm.partitions import events_since
 from tracking.classify import Label
 
 # PostgreSQL's advisory lock key (an arbitrary constant) for ingestion's counting step, which
@@ -110,17 +111,21 @@ def rollups_rebuild(*, since: date | None = None) -> None:
             cursor.execute("SELECT pg_advisory_xact_lock(%s)", [INGEST_LOCK])
     email_stats, link_stats = EmailDailyStat.objects.all(), LinkDailyStat.objects.all()
     params: dict[str, Any] = {}
-    event_scope = sent_scope = "TRUE"
+    event_scope = sent_scope = cohort_scope = "TRUE"
     if since is not None:
         email_stats, link_stats = (
             email_stats.filter(day__gte=since),
             link_stats.filter(day__gte=since),
         )
-        params["since"] = connection.ops.adapt_datetimefield_value(
-            timezone.make_aware(datetime.combine(since, time.min), timezone.get_default_timezone())
+        start = timezone.make_aware(
+            datetime.combine(since, time.min), timezone.get_default_timezone()
         )
+        params["since"] = connection.ops.adapt_datetimefield_value(start)
+        # The copies sent since then were opened after it: on PostgreSQL, only those months.
+        params["events_since"] = connection.ops.adapt_datetimefield_value(events_since(start))
         event_scope = "e.occurred_at >= %(since)s"
         sent_scope = "COALESCE(r.sent_at, m.message_date, m.created_at) >= %(since)s"
+        cohort_scope = "e.occurred_at >= %(events_since)s"
     email_stats.delete()
     link_stats.delete()
     _add_log_counts(event_scope, params)
@@ -128,7 +133,7 @@ def rollups_rebuild(*, since: date | None = None) -> None:
     _add_event_counts(events, params)
     _add_link_counts(events, params)
     # The cohort is by the day a copy was sent: every event of the copies sent since then.
-    _add_stored_cohort("TRUE", params, first_only=False, outer=sent_scope)
+    _add_stored_cohort(cohort_scope, params, first_only=False, outer=sent_scope)
 
 
 def _stored_events(scope: str) -> str:

@@ -13,6 +13,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 
 from crm.models import Contact, EmailMessage, EmailMessageRelation, Lead, User
+from crm.partitions import events_since
 from crm.privacy_flags import DontTrack, dont_track_of
 from crm.views import compose
 from crm.views.access import current_user, visible_pks
@@ -68,7 +69,10 @@ def email_detail(request: HttpRequest, pk: int) -> HttpResponse:
         + [r.lead for r in recipients if r.lead_id in leads and r.lead is not None]
     )
     links = list(email.tracked_links.all())
-    events = TrackingEvent.objects.filter(relation__email=email)
+    # From the send on (with a margin for clocks): on PostgreSQL only the months since then.
+    events = TrackingEvent.objects.filter(
+        relation__email=email, occurred_at__gte=events_since(email.message_date, email.created_at)
+    )
     # Internal events (Setup's own addresses and IP ranges) are listed, and counted apart.
     counted = events.filter(internal=False)
     machine_opens: dict[int, list[tuple[str, int]]] = defaultdict(list)

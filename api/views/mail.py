@@ -301,7 +301,7 @@ class EventViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ReadViewSet
     read_perms = ("crm.view_emailmessage",)
     serializer_class = serializers.EventSerializer
     filterset_class = filters.EventFilter
-    # Keyset on the event_occurred_at index (tracking.models.TrackingEvent.Meta.indexes).
+    # Keyset on the event_time_id index, (occurred_at, id) (tracking.models.TrackingEvent).
     ordering_fields = ["occurred_at", "id"]
     ordering = ["-occurred_at"]
     queryset = TrackingEvent.objects.none()

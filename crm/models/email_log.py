@@ -43,8 +43,8 @@ class EmailEvent(models.Model):
     class Meta:
         ordering = ["-occurred_at", "-pk"]
         indexes = [
-            # The email log and retention: events by time.
-            models.Index(fields=["occurred_at"], name="email_event_occurred_at"),
+            # The email log (keyset pages: the sort's columns) and retention.
+            models.Index(fields=["occurred_at", "id"], name="email_event_time_id"),
             # One recipient's history (the email page), and the cascade when an email is deleted.
             models.Index(fields=["relation", "occurred_at"], name="email_event_relation"),
         ]

@@ -6,7 +6,8 @@ import io
 from django.urls import reverse
 
 from crm.models import EmailEvent
-from reports.email_log import EmailLogFilterForm, log_rows
+from reports import views
+from reports.email_log import EmailLogFilterForm, cursor_text, log_rows
 from tests.reports.conftest import History
 from tracking.models import TrackingEvent
 
@@ -14,7 +15,7 @@ PERIOD = {"start": "2026-03-01", "end": "2026-03-10"}
 
 
 def _kinds(response) -> list[str]:
-    return [row.record["log_kind"] for row in response.context["table"].paginated_rows]
+    return [row["log_kind"] for row in response.context["page"].rows]
 
 
 def test_the_log_lists_every_event_newest_first_with_its_person_and_email(
@@ -23,10 +24,9 @@ def test_the_log_lists_every_event_newest_first_with_its_person_and_email(
     response = client_for(admin_user).get(reverse("reports:email_log"), PERIOD)
 
     assert response.status_code == 200
-    table = response.context["table"]
     total = EmailEvent.objects.count() + TrackingEvent.objects.count()
-    assert table.paginator.count == total
-    times = [row.record["log_at"] for row in table.paginated_rows]
+    assert response.context["count"] == total
+    times = [row["log_at"] for row in response.context["page"].rows]
     assert times == sorted(times, reverse=True)
     page = response.content.decode()
     assert "Hard bounce" in page and "No such user" in page  # label and detail of the bounce
@@ -46,18 +46,18 @@ def test_it_filters_by_event_label_rep_campaign_and_search(
         "bounced",
         "click",
     }
-    machine = client.get(url, {**PERIOD, "label": "machine"}).context["table"]
-    assert machine.paginator.count == TrackingEvent.objects.exclude(label="human").count()
-    mine = client.get(url, {**PERIOD, "rep": history.other_rep.pk}).context["table"]
-    assert {row.record["log_address"] for row in mine.paginated_rows} == {"cy@example.com"}
-    assert mine.paginator.count == (
+    machine = client.get(url, {**PERIOD, "label": "machine"}).context
+    assert machine["count"] == TrackingEvent.objects.exclude(label="human").count()
+    mine = client.get(url, {**PERIOD, "rep": history.other_rep.pk}).context
+    assert {row["log_address"] for row in mine["page"].rows} == {"cy@example.com"}
+    assert mine["count"] == (
         EmailEvent.objects.filter(relation=history.cy_hello).count()
         + TrackingEvent.objects.filter(relation=history.cy_hello).count()
     )
-    campaign = client.get(url, {**PERIOD, "campaign": history.campaign.pk}).context["table"]
-    assert {row.record["log_subject"] for row in campaign.paginated_rows} == {"Launch"}
-    searched = client.get(url, {**PERIOD, "q": "baker"}).context["table"]
-    assert {row.record["log_address"] for row in searched.paginated_rows} == {"bob@example.com"}
+    campaign = client.get(url, {**PERIOD, "campaign": history.campaign.pk}).context["page"]
+    assert {row["log_subject"] for row in campaign.rows} == {"Launch"}
+    searched = client.get(url, {**PERIOD, "q": "baker"}).context["page"]
+    assert {row["log_address"] for row in searched.rows} == {"bob@example.com"}
     empty = client.get(url, {"start": "2025-01-01", "end": "2025-01-02"})
     assert "No event in this period" in empty.content.decode()
 
@@ -70,7 +70,7 @@ def test_the_log_pages_in_a_fixed_number_of_queries(
     # campaign choices
     with django_assert_num_queries(12):
         response = client.get(reverse("reports:email_log"), PERIOD)
-    assert len(response.context["table"].paginated_rows) > 10
+    assert len(response.context["page"].rows) > 10
 
 
 def test_the_log_exports_as_streamed_csv_in_a_fixed_number_of_queries(
@@ -107,13 +107,65 @@ def test_the_export_follows_the_period(client_for, admin_user, history: History)
 
 def test_pages_follow_each_other_without_a_gap_or_a_repeat(history: History) -> None:
     rows = log_rows(EmailLogFilterForm(PERIOD))
+    whole = rows.page(None, size=100).rows
+    # Ties: rows of both sides at the same time, and the same id on both sides.
+    EmailEvent.objects.filter(pk=EmailEvent.objects.order_by("pk")[1].pk).update(
+        occurred_at=whole[5]["log_at"]
+    )
+    whole = rows.page(None, size=100).rows
+    assert len(whole) == rows.count() == 22
 
-    whole = rows[0 : rows.count()]
-    paged = [row for start in range(0, rows.count(), 4) for row in rows[start : start + 4]]
+    older, cursor = [], None
+    while True:
+        page = rows.page(cursor, size=4)
+        older += page.rows
+        if page.older is None:
+            break
+        cursor = page.older
+    # And back again, newest last: each "newer" page is the one before it.
+    newer = list(page.rows)
+    while page.newer is not None:
+        page = rows.page(page.newer, newer=True, size=4)
+        newer = page.rows + newer
 
-    assert paged == whole and len(whole) == rows.count() == 22
-    assert [r["log_at"] for r in whole] == sorted((r["log_at"] for r in whole), reverse=True)
-    assert rows[3] == whole[3]
+    assert older == whole == newer
+    keys = [(r["log_at"], r["log_side"], r["log_pk"]) for r in whole]
+    assert keys == sorted(keys, reverse=True) and len(set(keys)) == len(keys)
+    assert rows.page(None, size=4).newer is None
+
+
+def test_a_cursor_from_outside_is_read_or_ignored(client_for, admin_user, history: History) -> None:
+    client = client_for(admin_user)
+    url = reverse("reports:email_log")
+    first = client.get(url, PERIOD).context["page"]
+
+    for bad in ("x", "1.2.3", "-5.0.1", "9" * 30, "1.0", ""):
+        response = client.get(url, {**PERIOD, "cursor": bad})
+        assert response.status_code == 200
+        assert response.context["page"].rows == first.rows
+    # A link past every event (they were deleted since) says so and offers the newest.
+    last = log_rows(EmailLogFilterForm(PERIOD)).page(None, size=100).rows[-1]
+    past = cursor_text((last["log_at"], last["log_side"], last["log_pk"]))
+    response = client.get(url, {**PERIOD, "cursor": past})
+    assert response.context["page"].rows == []
+    assert "No more events this way" in response.content.decode()
+
+
+def test_the_page_links_keep_the_filters(
+    client_for, admin_user, history: History, monkeypatch
+) -> None:
+    response = client_for(admin_user).get(
+        reverse("reports:email_log"), {**PERIOD, "kind": ["opened"], "per_page": "1"}
+    )
+    page = response.context["page"]
+    assert page.older is None  # fewer opens than a page
+
+    monkeypatch.setattr(views, "LOG_PAGE_SIZE", 3)
+    response = client_for(admin_user).get(reverse("reports:email_log"), PERIOD)
+    body = response.content.decode()
+    older = response.context["page"].older
+    assert older and f"cursor={older}" in body
+    assert "start=2026-03-01&amp;end=2026-03-10&amp;cursor=" in body
 
 
 def test_the_export_quotes_what_a_spreadsheet_would_run_as_a_formula(
@@ -127,3 +179,21 @@ def test_the_export_quotes_what_a_spreadsheet_would_run_as_a_formula(
     bounce = next(row for row in rows if row[1] == "bounced")
     assert bounce[9] == '\'=HYPERLINK("http://evil.example")'
     assert all(not cell.startswith(("=", "+", "@")) for row in rows for cell in row)
+
+
+def test_the_header_counts_up_to_a_cap_and_says_more_past_it(
+    client_for, admin_user, history: History, monkeypatch
+) -> None:
+    client = client_for(admin_user)
+    total = EmailEvent.objects.count() + TrackingEvent.objects.count()
+
+    response = client.get(reverse("reports:email_log"), PERIOD)
+    assert f"{total} events from" in response.content.decode()
+
+    monkeypatch.setattr(views, "LOG_COUNT_CAP", 5)
+    response = client.get(reverse("reports:email_log"), PERIOD)
+    assert response.context["count_capped"]
+    assert "More than 5 events from" in response.content.decode()
+    monkeypatch.setattr(views, "LOG_COUNT_CAP", total)
+    response = client.get(reverse("reports:email_log"), PERIOD)
+    assert f"{total} events from" in response.content.decode()
