@@ -43,14 +43,16 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def granian_command(granian: str, target: str, *, port: int, workers: int) -> list[str]:
-    """The production server invocation (see config/wsgi.py), on a loopback port."""
+def granian_command(
+    granian: str, target: str, *, port: int, workers: int, host: str = "127.0.0.1"
+) -> list[str]:
+    """The production server invocation (see config/wsgi.py), on a loopback port by default."""
     return [
         granian,
         "--interface",
         "wsgi",
         "--host",
-        "127.0.0.1",
+        host,
         "--port",
         str(port),
         "--workers",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import subprocess
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -33,9 +34,18 @@ class WrkResult:
 
 
 def run(
-    wrk: str, url: str, requests_file: Path, *, threads: int, connections: int, seconds: int
+    wrk: str,
+    url: str,
+    requests_file: Path,
+    *,
+    threads: int,
+    connections: int,
+    seconds: int,
+    script: Path = SCRIPT,
+    script_args: Sequence[str] = (),
 ) -> tuple[WrkResult, str]:
-    """One bounded wrk run with the pixel script; returns the parsed result and wrk's output."""
+    """One bounded wrk run with the pixel script (or `script`, which must print the same
+    "requests sent" line); returns the parsed result and wrk's output."""
     command = [
         wrk,
         f"-t{threads}",
@@ -43,10 +53,11 @@ def run(
         f"-d{seconds}s",
         "--latency",
         "-s",
-        str(SCRIPT),
+        str(script),
         url,
         "--",
         str(requests_file),
+        *script_args,
     ]
     completed = subprocess.run(
         command, capture_output=True, text=True, timeout=seconds + 60, check=False
