@@ -95,6 +95,7 @@ class Segment:
     note: str = ""
     wrk: Any = None
     load: str = ""
+    settle_seconds: float = 0.0  # from the end of wrk until the buffer was empty
     outcome: dict[str, Any] = field(default_factory=dict)
 
 
@@ -172,6 +173,7 @@ class Run:
         self.list_email: dict[str, Any] = {}
         self.list_email_kill: dict[str, Any] = {}
         self.done: list[Segment] = []
+        self.probes: _Probes | None = None
 
     # --- setup ---------------------------------------------------------------------------
 
@@ -240,7 +242,11 @@ class Run:
             self._run_segment(segment)
             waiting.append(segment)
             if segment.settle:
-                self._settle()
+                segment.settle_seconds = self._settle()
+                if self.probes is not None:  # the probes have landed
+                    self.lags = self.probes.finish()
+                    self.probes_written += self.probes.written
+                    self.probes = None
                 for done in waiting:
                     self._reconcile(done)
                 waiting = []
@@ -260,6 +266,7 @@ class Run:
         probes = _Probes(self.redis, self.relation_ids) if segment.name == "steady" else None
         if probes:
             probes.start()
+            self.probes = probes
         received_before, started = self.sink.messages, time.monotonic()
         if fault:
             fault.start()
@@ -274,9 +281,8 @@ class Run:
             script_args=[segment.name],
         )
         if probes:
-            probes.finish()
-            self.lags = probes.lags
-            self.probes_written += probes.written
+            probes.producer.stop.set()
+            probes.producer.join()
         if segment.name == "steady":
             self.list_email["steady_rate"] = (self.sink.messages - received_before) / (
                 time.monotonic() - started
@@ -371,15 +377,17 @@ class Run:
 
     # --- waiting and reconciling ---------------------------------------------------------
 
-    def _settle(self) -> None:
-        """Until the stream (new and pending entries) and the fallback table are empty."""
+    def _settle(self) -> float:
+        """Until the stream (new and pending entries) and the fallback table are empty;
+        returns how long that took."""
         import redis
 
         from bench import data
         from tracking import buffer
 
+        started = time.monotonic()
         time.sleep(1.0)  # the web nodes' writers and nginx's log buffer
-        deadline = time.monotonic() + SETTLE_TIMEOUT
+        deadline = started + SETTLE_TIMEOUT
         quiet = 0
         while time.monotonic() < deadline:
             try:
@@ -388,9 +396,10 @@ class Run:
                 left = -1
             quiet = quiet + 1 if left == 0 else 0
             if quiet >= 4:
-                return
+                return time.monotonic() - started - 1.5
             time.sleep(0.5)
         print(f"  the buffer did not empty within {SETTLE_TIMEOUT:.0f} s", flush=True)
+        return SETTLE_TIMEOUT
 
     def _reconcile(self, segment: Segment) -> None:
         """Each answer the balancer logged for this segment against the events stored for it."""
@@ -519,7 +528,9 @@ class Run:
             "seconds": finished - self.list_email.pop("started"),
             **self.list_email_kill,
         }
-        self.list_email["rate"] = len(received) / self.list_email["seconds"]
+        sending = self.sink.last_at - self.sink.first_at
+        self.list_email["sending_seconds"] = sending
+        self.list_email["rate"] = len(received) / sending if sending else 0.0
 
     # --- the report ----------------------------------------------------------------------
 
@@ -574,6 +585,7 @@ class Run:
                 s.name: {
                     "note": s.note,
                     "load": s.load,
+                    "settle_seconds": s.settle_seconds,
                     "wrk": s.wrk.as_dict(),
                     **s.outcome,
                 }
@@ -598,19 +610,24 @@ class Run:
                 f"p95 {f['lag_p95_seconds']:.2f} s, max {f['lag_max_seconds']:.2f} s"
             )
         print(
-            f"  list email: {mail['members']:,} members, {mail['received']:,} received in "
-            f"{mail['seconds']:.0f} s ({mail['rate']:.0f} emails/s overall, "
-            f"{mail.get('steady_rate', 0):.0f}/s while wrk ran), {mail['received_twice']} twice; "
+            f"  list email: {mail['members']:,} members, {mail['received']:,} received "
+            f"{mail['seconds']:.0f} s after it was queued ({mail['rate']:.0f} emails/s from the "
+            f"first to the last, the faults' pauses included; "
+            f"{mail.get('steady_rate', 0):.0f}/s during the steady segment), "
+            f"{mail['received_twice']} twice; "
             f"left Sending: {mail['left_sending']} ({mail['left_sending_received']} of them "
             f"received, {mail['lost']} lost)"
         )
-        print("\n  fault             answered    stored    lost  doubled  lost (s before fault)")
+        print(
+            "\n  segment          answered    stored    lost  doubled  settled  lost answered"
+            " (ms before the fault)"
+        )
         for name, s in f["segments"].items():
             window = s["lost_seconds_before_fault"]
             print(
                 f"  {name:<16}{s['answered_200_302']:>10,}{s['events_stored']:>10,}"
-                f"{s['lost']:>8,}{s['doubled']:>9,}  "
-                + (f"{window[0]:.3f}-{window[1]:.3f}" if window else "-")
+                f"{s['lost']:>8,}{s['doubled']:>9,}{s['settle_seconds']:>7.0f} s  "
+                + (f"{window[0] * 1000:+.0f} to {window[1] * 1000:+.0f}" if window else "-")
                 + (f"   ({s['note']})" if s["note"] else "")
             )
         verdict = "reconciled" if f["reconciled"] else "NOT reconciled: " + "; ".join(f["failures"])
@@ -634,13 +651,13 @@ class _Probes:
         self.producer.start()
         self._watcher.start()
 
-    def finish(self) -> None:
-        self.producer.stop.set()
-        self.producer.join()
+    def finish(self) -> list[float]:
+        """After the producer stopped and the buffer emptied: each probe's lag."""
         self.written = self.producer.written
-        time.sleep(2)  # the last probes
+        time.sleep(0.5)  # the watcher's last look
         self._stop.set()
         self._watcher.join()
+        return self.lags
 
     def _watch(self) -> None:
         from django.db import connection

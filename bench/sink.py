@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -21,6 +22,7 @@ class Sink:
         self.port = port or free_port()
         self.on_message: Callable[[str, int], None] | None = None
         self._in_session: dict[int, int] = {}  # id(session) -> messages it carried
+        self.first_at = self.last_at = 0.0  # time.monotonic() of the first and last message
         self.controller = Controller(self, hostname=hostname, port=self.port)
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
@@ -28,6 +30,8 @@ class Sink:
             for address in envelope.rcpt_tos:
                 self.received[address] = self.received.get(address, 0) + 1
             count = self._in_session[id(session)] = self._in_session.get(id(session), 0) + 1
+            self.last_at = time.monotonic()
+            self.first_at = self.first_at or self.last_at
         if self.on_message is not None:
             self.on_message(str(session.peer[0]), count)
         return "250 Message accepted for delivery"
