@@ -19,7 +19,7 @@ from pathlib import Path
 
 from bench.env import ROOT
 from bench.netns import GATEWAY, Network, inside
-from bench.servers import UNRECORDED_PIXEL, granian_command, stop
+from bench.servers import UNRECORDED_PIXEL, granian_command, nginx_config, stop
 
 POSTGRES_BIN = Path("/usr/lib/postgresql/15/bin")
 AS_POSTGRES = ["setpriv", "--reuid=postgres", "--regid=postgres", "--init-groups"]
@@ -252,27 +252,17 @@ class Cluster:
     def _nginx(self, tools: dict[str, str]) -> list[str]:
         """nginx balancing the two web nodes, logging every answer (see LOG_FORMAT)."""
         workdir = self.workdir / "nginx"
-        temp = workdir / "temp"
-        temp.mkdir(parents=True)
         upstreams = "\n".join(
             f"        server {self.address[name]}:{WEB_PORT} max_fails=1 fail_timeout=2s;"
             for name in ("web1", "web2")
         )
         log_format = LOG_FORMAT.replace("\t", "\\t")  # nginx reads \t in a quoted string
-        config = f"""
-worker_processes 1;
-pid {workdir}/nginx.pid;
-error_log {workdir}/error.log warn;
-events {{ worker_connections 4096; }}
-http {{
+        config = nginx_config(
+            workdir,
+            workers=1,
+            http=f"""
     log_format cluster "{log_format}";
     access_log {self.access_log} cluster buffer=256k flush=100ms;
-    client_body_temp_path {temp}/body;
-    proxy_temp_path {temp}/proxy;
-    fastcgi_temp_path {temp}/fastcgi;
-    uwsgi_temp_path {temp}/uwsgi;
-    scgi_temp_path {temp}/scgi;
-    keepalive_requests 100000000;
     upstream web {{
 {upstreams}
         keepalive 64;
@@ -287,8 +277,8 @@ http {{
             proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
         }}
     }}
-}}
-"""
+""",
+        )
         path = workdir / "nginx.conf"
         path.write_text(config)
         return [tools["nginx"], "-p", str(workdir), "-e", str(workdir / "error.log"),
