@@ -7,7 +7,7 @@ serving config.wsgi as production does), "lb" (nginx balancing them, logging eve
 "work1" and "work2" (Celery workers for the ingestion, list_email and other queues; beat on
 work1 only). This process seeds the database, receives the list email on an SMTP sink on the
 bridge, and drives wrk (pixels and clicks of real recipients, each request tagged in its user
-agent: bench/cluster.lua) through the balancer.
+agent: bench/pixels.lua) through the balancer.
 
 The run is a sequence of segments, each a wrk run with at most one fault, then reconciled
 request by request: every answer the balancer logged with 200 or 302 must have exactly one
@@ -65,7 +65,6 @@ if __name__ == "__main__":
 from bench.env import BenchEnv, PrerequisiteMissing, find_tools, recreate_database, start_django
 from bench.measure import RESULTS, write_results
 
-SCRIPT = Path(__file__).with_name("cluster.lua")
 TRACKED_COPIES = 2_000  # sent earlier: wrk's pixels and clicks are theirs
 CLICK_SHARE = 0.3
 # Windows within which a loss is the documented one (seconds before the fault): the fast
@@ -277,8 +276,7 @@ class Run:
             threads=2,
             connections=self.mode.connections,
             seconds=segment.seconds,
-            script=SCRIPT,
-            script_args=[segment.name],
+            script_args=[segment.name],  # pixels.lua tags each request with it
         )
         if probes:
             probes.producer.stop.set()

@@ -35,7 +35,7 @@ WORKER_QUEUES = {
     "other": "celery,inbound,housekeeping",
 }
 # The nginx access log, one line per answer, tab-separated: what the balancer answered is read
-# from it. The user agent is last: wrk's carries each request's own tag (bench/cluster.lua).
+# from it. The user agent is last: wrk's carries each request's own tag (bench/pixels.lua's tag).
 LOG_FORMAT = "$msec\t$status\t$upstream_addr\t$upstream_status\t$uri\t$http_user_agent"
 
 

@@ -41,11 +41,10 @@ def run(
     threads: int,
     connections: int,
     seconds: int,
-    script: Path = SCRIPT,
     script_args: Sequence[str] = (),
 ) -> tuple[WrkResult, str]:
-    """One bounded wrk run with the pixel script (or `script`, which must print the same
-    "requests sent" line); returns the parsed result and wrk's output."""
+    """One bounded wrk run with the pixel script (`script_args` after the requests file: a
+    tag); returns the parsed result and wrk's output."""
     command = [
         wrk,
         f"-t{threads}",
@@ -53,7 +52,7 @@ def run(
         f"-d{seconds}s",
         "--latency",
         "-s",
-        str(script),
+        str(SCRIPT),
         url,
         "--",
         str(requests_file),
