@@ -68,7 +68,8 @@ pytest: install
 
 test: lint typecheck pytest
 
-# Benchmarks on PostgreSQL + Redis (they need wrk and nginx: apt-get install -y wrk nginx).
+# Benchmarks on PostgreSQL + Redis (they need wrk and nginx: apt-get install -y wrk nginx);
+# bench/cluster.py starts its own PostgreSQL and Redis in network namespaces (root).
 bench: install
 	$(BIN)/python bench/run.py --granian-args "--blocking-threads 1"
 	$(BIN)/python bench/timeline.py
@@ -77,6 +78,7 @@ bench: install
 	$(BIN)/python bench/classify.py
 	$(BIN)/python bench/listemail.py
 	$(BIN)/python bench/lag.py
+	$(BIN)/python bench/cluster.py
 	$(BIN)/python bench/sequences.py
 	$(BIN)/python bench/dashboard.py
 	$(BIN)/python bench/forget.py

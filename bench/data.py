@@ -21,7 +21,15 @@ from django.db import connection
 from django.db.models import Count, F, Sum
 from django.utils import timezone
 
-from crm.models import Account, Contact, EmailMessage, EmailMessageRelation, Role, User
+from crm.models import (
+    Account,
+    Contact,
+    EmailMessage,
+    EmailMessageRelation,
+    Role,
+    TrackedLink,
+    User,
+)
 from mailkit.tokens import make_token, signing_keys
 from tracking import buffer
 from tracking.models import BufferedEvent, TrackingEvent
@@ -68,6 +76,24 @@ def people(owner: User, count: int) -> list[Contact]:
     )
 
 
+def campaign_with_members(count: int) -> tuple[int, int]:
+    """A rep ("lag") and a campaign of `count` members, with no daily limit or rate on list
+    email; returns the campaign's and the rep's ids."""
+    from campaigns.members import members_add
+    from campaigns.models import Campaign
+    from crm.models import OrgSettings
+
+    user = create_user("lag", first_name="Lag", last_name="Rep")
+    org = OrgSettings.load()
+    org.daily_list_email_limit = 10_000_000
+    org.list_email_per_minute = 0  # as fast as the worker goes
+    org.save()
+    contacts = people(user, count)
+    campaign = Campaign.objects.create(name="Spring release", owner=user)
+    members_add(campaign=campaign, contact_ids=[c.pk for c in contacts])
+    return campaign.pk, user.pk
+
+
 def reset_and_seed(*, emails: int, recipients_per_email: int) -> list[int]:
     """Empty the bench tables, then create sent, tracked emails; returns the recipient ids."""
     with connection.cursor() as cursor:
@@ -111,6 +137,25 @@ def reset_and_seed(*, emails: int, recipients_per_email: int) -> list[int]:
         batch_size=2000,
     )
     return [relation.pk for relation in relations]
+
+
+def tracked_links(relation_ids: list[int]) -> dict[int, list[int]]:
+    """Two tracked links in each of these recipients' emails; returns the link ids by recipient."""
+    email_of = dict(
+        EmailMessageRelation.objects.filter(pk__in=relation_ids).values_list("pk", "email_id")
+    )
+    created = TrackedLink.objects.bulk_create(
+        [
+            TrackedLink(email_id=email_id, url=f"https://example.com/page-{n}", position=n)
+            for email_id in sorted(set(email_of.values()))
+            for n in (1, 2)
+        ],
+        batch_size=5000,
+    )
+    by_email: dict[int, list[int]] = {}
+    for link in created:
+        by_email.setdefault(link.email_id, []).append(link.pk)
+    return {relation: by_email[email] for relation, email in email_of.items()}
 
 
 def settle_database() -> None:

@@ -129,7 +129,7 @@ def main() -> int:
 
     print(f"Seeding {RECIPIENTS:,} recipients, buffering {EVENTS:,} events...", flush=True)
     relation_ids = data.reset_and_seed(emails=RECIPIENTS, recipients_per_email=1)
-    links = _links(relation_ids)
+    links = data.tracked_links(relation_ids)
     client = data.redis_client()
     data.reset_stream(client)
     _buffer(client, relation_ids, links)
@@ -167,27 +167,6 @@ def _load_average() -> str:
         return " ".join(Path("/proc/loadavg").read_text().split()[:3])
     except OSError:
         return "unknown"
-
-
-def _links(relation_ids: list[int]) -> dict[int, list[int]]:
-    """Two links in each email; returns the link ids by recipient."""
-    from crm.models import EmailMessageRelation, TrackedLink
-
-    email_of = dict(
-        EmailMessageRelation.objects.filter(pk__in=relation_ids).values_list("pk", "email_id")
-    )
-    created = TrackedLink.objects.bulk_create(
-        [
-            TrackedLink(email_id=email_id, url=f"https://example.com/page-{n}", position=n)
-            for email_id in sorted(set(email_of.values()))
-            for n in (1, 2)
-        ],
-        batch_size=5000,
-    )
-    by_email: dict[int, list[int]] = {}
-    for link in created:
-        by_email.setdefault(link.email_id, []).append(link.pk)
-    return {relation: by_email[email] for relation, email in email_of.items()}
 
 
 def _buffer(client: Any, relation_ids: list[int], links: dict[int, list[int]]) -> None:

@@ -36,7 +36,8 @@ if __name__ == "__main__":
 
 from bench.env import ROOT, BenchEnv, PrerequisiteMissing, check_services, recreate_database
 from bench.measure import write_results
-from bench.servers import free_port, stop
+from bench.servers import stop
+from bench.sink import Sink
 
 MEMBERS = int(os.environ.get("BENCH_LAG_MEMBERS", "100000"))
 EVENTS_PER_SECOND = int(os.environ.get("BENCH_LAG_EVENTS_PER_SECOND", "200"))
@@ -54,29 +55,6 @@ WORKERS = {
     "ingestion": "ingestion",
     "other": "celery,inbound,housekeeping",
 }
-
-
-class Sink:
-    """An SMTP server on loopback that counts the messages it receives, by recipient."""
-
-    def __init__(self) -> None:
-        from aiosmtpd.controller import Controller
-
-        self.received: dict[str, int] = {}
-        self.lock = threading.Lock()
-        self.port = free_port()
-        self.controller = Controller(self, hostname="127.0.0.1", port=self.port)
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        with self.lock:
-            for address in envelope.rcpt_tos:
-                self.received[address] = self.received.get(address, 0) + 1
-        return "250 Message accepted for delivery"
-
-    @property
-    def messages(self) -> int:
-        with self.lock:
-            return sum(self.received.values())
 
 
 def main() -> int:
@@ -107,7 +85,7 @@ def main() -> int:
     client = data.redis_client()
     data.reset_stream(client)
     client.flushdb()  # the queues too: only this run's tasks
-    campaign_id, user_id = _members()
+    campaign_id, user_id = data.campaign_with_members(MEMBERS)
     data.analyze()
 
     processes = _start_processes(variables)
@@ -118,23 +96,6 @@ def main() -> int:
             stop(process)
         sink.controller.stop()
     return _report(result)
-
-
-def _members() -> tuple[int, int]:
-    from bench.data import create_user, people
-    from campaigns.members import members_add
-    from campaigns.models import Campaign
-    from crm.models import OrgSettings
-
-    user = create_user("lag", first_name="Lag", last_name="Rep")
-    org = OrgSettings.load()
-    org.daily_list_email_limit = 10_000_000
-    org.list_email_per_minute = 0  # as fast as the worker goes
-    org.save()
-    contacts = people(user, MEMBERS)
-    campaign = Campaign.objects.create(name="Spring release", owner=user)
-    members_add(campaign=campaign, contact_ids=[c.pk for c in contacts])
-    return campaign.pk, user.pk
 
 
 def _start_processes(variables: dict[str, str]) -> list[subprocess.Popen[bytes]]:
@@ -169,8 +130,11 @@ class Producer(threading.Thread):
     """Tracking events into the buffer at a steady rate, as the fast path writes them, and a
     probe event each second whose arrival in the events table is timed."""
 
-    def __init__(self, client: Any, relation_ids: list[int]) -> None:
+    def __init__(
+        self, client: Any, relation_ids: list[int], events_per_second: int = EVENTS_PER_SECOND
+    ) -> None:
         super().__init__(daemon=True)
+        self.events_per_second = events_per_second
         self.client = client
         self.relation_ids = relation_ids
         self.stop = threading.Event()
@@ -190,7 +154,7 @@ class Producer(threading.Thread):
         writer = EventWriter(self.client)
         randomly = random.Random(20261203)
         tick = 0.05  # an entry every 50 ms, as a busy web worker's flushes are
-        per_tick = max(1, round(EVENTS_PER_SECOND * tick))
+        per_tick = max(1, round(self.events_per_second * tick))
         next_probe = time.monotonic()
         while not self.stop.is_set():
             started = time.monotonic()
@@ -297,7 +261,7 @@ def _run(
         "members": MEMBERS,
         "send_seconds": (sent_at or time.monotonic()) - started,
         "received": sink.messages,
-        "received_twice": sum(1 for n in sink.received.values() if n > 1),
+        "received_twice": sink.twice(),
         "events_written": producer.written,
         "events_stored": data.stored_events(),
         "events_counted": data.counted_opens() + data.counted_clicks(),

@@ -1,6 +1,11 @@
 -- wrk script: every request fetches the pixel of a recipient picked at random, with that
 -- recipient's mail-client user agent, like opens arriving from many people at once.
--- Usage: wrk ... -s bench/pixels.lua URL -- REQUESTS_FILE   (lines: path <TAB> user agent)
+-- Usage: wrk ... -s bench/pixels.lua URL -- REQUESTS_FILE [TAG]
+--   (lines: path <TAB> user agent; a path may be a click's, /t/c/...)
+--
+-- With TAG (bench/cluster.py), every request's user agent ends with its own tag,
+-- " or/<TAG>/<thread>/<n>", so that each answer the balancer logged can be matched with the
+-- event stored for it (or its absence, or its double).
 --
 -- It also counts the requests it sent. wrk's own total counts only completed responses, so
 -- requests still in flight when the run stops are in `sent` but not in wrk's total.
@@ -13,10 +18,14 @@ function setup(thread)
 end
 
 function init(args)
-   requests = {}
+   requests, lines = {}, {}
    for line in io.lines(args[1]) do
       local path, agent = line:match("^([^\t]+)\t(.*)$")
       requests[#requests + 1] = wrk.format("GET", path, { ["User-Agent"] = agent })
+      lines[#lines + 1] = { path, agent }
+   end
+   if args[2] then
+      prefix = " or/" .. args[2] .. "/" .. id .. "/"
    end
    sent = 0
    math.randomseed(id * 7919 + os.time())
@@ -24,6 +33,10 @@ end
 
 function request()
    sent = sent + 1
+   if prefix then
+      local line = lines[math.random(#lines)]
+      return wrk.format("GET", line[1], { ["User-Agent"] = line[2] .. prefix .. sent })
+   end
    return requests[math.random(#requests)]
 end
 

@@ -43,14 +43,16 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def granian_command(granian: str, target: str, *, port: int, workers: int) -> list[str]:
-    """The production server invocation (see config/wsgi.py), on a loopback port."""
+def granian_command(
+    granian: str, target: str, *, port: int, workers: int, host: str = "127.0.0.1"
+) -> list[str]:
+    """The production server invocation (see config/wsgi.py), on a loopback port by default."""
     return [
         granian,
         "--interface",
         "wsgi",
         "--host",
-        "127.0.0.1",
+        host,
         "--port",
         str(port),
         "--workers",
@@ -67,9 +69,8 @@ def nginx_command(nginx: str, workdir: Path, *, port: int, workers: int) -> list
 
     Everything it writes stays in `workdir`; it needs no root and touches no system config.
     """
-    www, temp = workdir / "www", workdir / "temp"
-    for folder in (www, temp):
-        folder.mkdir(parents=True, exist_ok=True)
+    www = workdir / "www"
+    www.mkdir(parents=True, exist_ok=True)
     (www / "pixel.gif").write_bytes(GIF)
     # Started by root, nginx's workers run as `nobody`: they must be able to reach the file.
     for path in (workdir.parent, workdir, www):
@@ -77,21 +78,11 @@ def nginx_command(nginx: str, workdir: Path, *, port: int, workers: int) -> list
     (www / "pixel.gif").chmod(0o644)
     # The fast path's own response headers, so both answers are the same size.
     headers = "\n".join(f'            add_header {name} "{value}";' for name, value in NO_STORE)
-    config = f"""
-worker_processes {workers};
-pid {workdir}/nginx.pid;
-error_log {workdir}/error.log warn;
-events {{ worker_connections 1024; }}
-http {{
+    config = nginx_config(
+        workdir,
+        workers=workers,
+        http=f"""
     access_log off;
-    client_body_temp_path {temp}/body;
-    proxy_temp_path {temp}/proxy;
-    fastcgi_temp_path {temp}/fastcgi;
-    uwsgi_temp_path {temp}/uwsgi;
-    scgi_temp_path {temp}/scgi;
-    # granian never closes a keep-alive connection on its own; nginx by default would after
-    # 1,000 requests, and make wrk reconnect.
-    keepalive_requests 100000000;
     server {{
         listen 127.0.0.1:{port};
         location /t/o/ {{
@@ -101,8 +92,8 @@ http {{
             try_files /pixel.gif =404;
         }}
     }}
-}}
-"""
+""",
+    )
     config_path = workdir / "nginx.conf"
     config_path.write_text(config)
     return [
@@ -116,6 +107,29 @@ http {{
         "-g",
         "daemon off;",
     ]
+
+
+def nginx_config(workdir: Path, *, workers: int, http: str) -> str:
+    """An nginx configuration that keeps everything it writes in `workdir`, with `http` (its
+    access log, upstreams and servers) inside the http block."""
+    temp = workdir / "temp"
+    temp.mkdir(parents=True, exist_ok=True)
+    return f"""
+worker_processes {workers};
+pid {workdir}/nginx.pid;
+error_log {workdir}/error.log warn;
+events {{ worker_connections 4096; }}
+http {{
+    client_body_temp_path {temp}/body;
+    proxy_temp_path {temp}/proxy;
+    fastcgi_temp_path {temp}/fastcgi;
+    uwsgi_temp_path {temp}/uwsgi;
+    scgi_temp_path {temp}/scgi;
+    # granian never closes a keep-alive connection on its own; nginx by default would after
+    # 1,000 requests, and make wrk reconnect.
+    keepalive_requests 100000000;
+{http}}}
+"""
 
 
 @contextmanager

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import subprocess
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -33,9 +34,17 @@ class WrkResult:
 
 
 def run(
-    wrk: str, url: str, requests_file: Path, *, threads: int, connections: int, seconds: int
+    wrk: str,
+    url: str,
+    requests_file: Path,
+    *,
+    threads: int,
+    connections: int,
+    seconds: int,
+    script_args: Sequence[str] = (),
 ) -> tuple[WrkResult, str]:
-    """One bounded wrk run with the pixel script; returns the parsed result and wrk's output."""
+    """One bounded wrk run with the pixel script (`script_args` after the requests file: a
+    tag); returns the parsed result and wrk's output."""
     command = [
         wrk,
         f"-t{threads}",
@@ -47,6 +56,7 @@ def run(
         url,
         "--",
         str(requests_file),
+        *script_args,
     ]
     completed = subprocess.run(
         command, capture_output=True, text=True, timeout=seconds + 60, check=False
