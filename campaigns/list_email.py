@@ -177,15 +177,16 @@ def list_email_batch_send(*, list_email_id: int, now: datetime | None = None) ->
         return None
     batch = uuid.uuid4()
     ids = list(queued.order_by("pk").values_list("pk", flat=True)[:size])
-    Recipient.objects.filter(pk__in=ids, state=Recipient.State.QUEUED).update(
-        state=Recipient.State.SENDING, batch=batch
-    )
+    with transaction.atomic():  # one commit for both
+        Recipient.objects.filter(pk__in=ids, state=Recipient.State.QUEUED).update(
+            state=Recipient.State.SENDING, batch=batch
+        )
+        ListEmail.objects.filter(pk=list_email.pk).update(status=ListEmail.Status.SENDING)
     claimed = list(
         Recipient.objects.filter(batch=batch).select_related(
             "contact__account", "contact__individual", "lead__individual"
         )
     )
-    ListEmail.objects.filter(pk=list_email.pk).update(status=ListEmail.Status.SENDING)
     with transaction.atomic():  # the emails and the recipients' outcomes, or neither
         handed, prepared = _prepare(list_email, claimed)
     try:
@@ -202,12 +203,13 @@ def list_email_batch_send(*, list_email_id: int, now: datetime | None = None) ->
         for copy in (prepared.pending if prepared else [])
         if copy.delivery_status == Relation.Delivery.SENT
     ]
-    members_advance(relation_ids=sent_relations)
-    if _finish_if_done(list_email, now):
-        return None
-    # Paced so that no more than `rate` go out in any minute.
-    due = now + timedelta(seconds=60 * len(claimed) / rate) if rate else now
-    ListEmail.objects.filter(pk=list_email.pk).update(next_batch_at=due)
+    with transaction.atomic():  # one commit for the funnel and the next batch's time
+        members_advance(relation_ids=sent_relations)
+        if _finish_if_done(list_email, now):
+            return None
+        # Paced so that no more than `rate` go out in any minute.
+        due = now + timedelta(seconds=60 * len(claimed) / rate) if rate else now
+        ListEmail.objects.filter(pk=list_email.pk).update(next_batch_at=due)
     return due
 
 

@@ -132,15 +132,18 @@ def emails_deliver(
                     break
         finally:
             connection.close()
-            # Written together, as the outcomes are logged: a worker that dies before this
-            # leaves its sent copies Sending, so they are never sent twice.
-            rows_update(Relation, ["delivery_status", "refusal_reason", "sent_at"], attempted)
-            if claim_together:
-                _release(held - {relation_id for relation_id, *_ in attempted})
-            for (kind, reason), relation_ids in outcomes.items():
-                email_events_record(kind=kind, relation_ids=relation_ids, detail=reason)
+            # Written together, as the outcomes are logged, in one transaction (one commit to
+            # wait for): a worker that dies before this leaves its sent copies Sending, so
+            # they are never sent twice.
+            with transaction.atomic():
+                rows_update(Relation, ["delivery_status", "refusal_reason", "sent_at"], attempted)
+                if claim_together:
+                    _release(held - {relation_id for relation_id, *_ in attempted})
+                for (kind, reason), relation_ids in outcomes.items():
+                    email_events_record(kind=kind, relation_ids=relation_ids, detail=reason)
+                if prepared is not None:
+                    _finish_prepared(prepared, {row[0]: row[1:] for row in attempted})
     if prepared is not None:
-        _finish_prepared(prepared, {row[0]: row[1:] for row in attempted})
         return _deferred_or_done(deferred)
     _finish(list(dict.fromkeys(email_ids)))
     delivered = Relation.objects.filter(
@@ -212,7 +215,8 @@ def _finish_prepared(
     batch: PreparedBatch, outcomes: dict[int, tuple[str, str, datetime | None]]
 ) -> None:
     """What _finish and the metrics refresh do, from the outcomes in hand: each of these emails
-    has one recipient, whose copy this run held, so its outcome is the email's."""
+    has one recipient, whose copy this run held, so its outcome is the email's. Written with
+    the copies' outcomes, in their transaction."""
     by_outcome: dict[tuple[str, str, bool], list[int]] = {}
     contacts: set[int] = set()
     leads: set[int] = set()

@@ -9,6 +9,7 @@ off the send is also logged as a completed Email task, as in Salesforce.
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -670,10 +671,23 @@ def _check_daily_limit(org: OrgSettings, *, is_list: bool, adding: int) -> None:
 
 
 def _header_list(items: Iterable[_Address]) -> str:
-    return ", ".join(
-        str(Address(display_name=item.name, addr_spec=item.address)) if item.name else item.address
-        for item in items
-    )
+    return ", ".join(_header_address(item.name, item.address) for item in items)
+
+
+# A name and an address that need no quoting or encoding: the header is written as is, without
+# the email package's parser (a tenth of a millisecond each, for a list email's thousands).
+_PLAIN_NAME = re.compile(r"[A-Za-z0-9]+(?: [A-Za-z0-9]+)*")
+_PLAIN_ADDRESS = re.compile(
+    r"[A-Za-z0-9_+-]+(?:\.[A-Za-z0-9_+-]+)*@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*"
+)
+
+
+def _header_address(name: str, address: str) -> str:
+    if not name:
+        return address
+    if _PLAIN_NAME.fullmatch(name) and _PLAIN_ADDRESS.fullmatch(address):
+        return f"{name} <{address}>"
+    return str(Address(display_name=name, addr_spec=address))
 
 
 def _tasks_logging(
