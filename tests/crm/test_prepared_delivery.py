@@ -14,7 +14,7 @@ STENCILED = (
     '<p><a href="https://example.com/a">Read</a> <a href="https://example.com/a">again</a> '
     '<a href="https://example.com/p?e={{email}}&amp;c={{company}}">yours</a> '
     '<a href="https://example.com/skip" data-notrack>not tracked</a></p>'
-    "<p title=\"{{name}}\">{{sender_name}} https://example.com/bare</p></body><p>after</p>"
+    '<p title="{{name}}">{{sender_name}} https://example.com/bare</p></body><p>after</p>'
 )
 # A field in an unquoted attribute: no stencil, every copy is rendered the long way.
 LONG_WAY = '<p class={{first_name}}>Hi</p><a href="https://example.com/b">b</a>'
@@ -22,9 +22,7 @@ LONG_WAY = '<p class={{first_name}}>Hi</p><a href="https://example.com/b">b</a>'
 
 def _as_read_back(copy) -> object:
     email = EmailMessage.objects.select_related("sender").get(pk=copy.email_id)
-    relation = Relation.objects.select_related("contact__account", "lead").get(
-        pk=copy.relation_id
-    )
+    relation = Relation.objects.select_related("contact__account", "lead").get(pk=copy.relation_id)
     links = dict(
         TrackedLink.objects.filter(email=email, is_honeypot=False).values_list("url", "pk")
     )
