@@ -31,7 +31,8 @@ from crm.models import (
     OrgSettings,
     User,
 )
-from crm.sending import SendRefused, daily_list_email_left, emails_send_each
+from crm.prepared import PreparedBatch
+from crm.sending import SendRefused, daily_list_email_left, emails_prepare_each
 from crm.sql import rows_update
 from mailkit.rewrite import link_bare_urls
 
@@ -176,46 +177,50 @@ def list_email_batch_send(*, list_email_id: int, now: datetime | None = None) ->
         return None
     batch = uuid.uuid4()
     ids = list(queued.order_by("pk").values_list("pk", flat=True)[:size])
-    Recipient.objects.filter(pk__in=ids, state=Recipient.State.QUEUED).update(
-        state=Recipient.State.SENDING, batch=batch
-    )
+    with transaction.atomic():  # one commit for both
+        Recipient.objects.filter(pk__in=ids, state=Recipient.State.QUEUED).update(
+            state=Recipient.State.SENDING, batch=batch
+        )
+        ListEmail.objects.filter(pk=list_email.pk).update(status=ListEmail.Status.SENDING)
     claimed = list(
         Recipient.objects.filter(batch=batch).select_related(
             "contact__account", "contact__individual", "lead__individual"
         )
     )
-    ListEmail.objects.filter(pk=list_email.pk).update(status=ListEmail.Status.SENDING)
     with transaction.atomic():  # the emails and the recipients' outcomes, or neither
-        handed = _prepare(list_email, claimed)
+        handed, prepared = _prepare(list_email, claimed)
     try:
-        emails_deliver(email_ids=handed, claim_together=True)
+        emails_deliver(email_ids=handed, claim_together=True, prepared=prepared)
     except DeliveryDeferred:
         # The mail server is away: the pipeline's own task retries each with its backoff.
         for email_id in Relation.objects.filter(
             email_id__in=handed, delivery_status=Relation.Delivery.PENDING
         ).values_list("email_id", flat=True):
             jobs.enqueue(jobs.DELIVER_EMAIL, email_id, countdown=30)
-    sent_relations = list(
-        Relation.objects.filter(
-            email_id__in=handed,
-            relation_type=Relation.Type.TO,
-            delivery_status=Relation.Delivery.SENT,
-        ).values_list("pk", flat=True)
-    )
-    members_advance(relation_ids=sent_relations)
-    if _finish_if_done(list_email, now):
-        return None
-    # Paced so that no more than `rate` go out in any minute.
-    due = now + timedelta(seconds=60 * len(claimed) / rate) if rate else now
-    ListEmail.objects.filter(pk=list_email.pk).update(next_batch_at=due)
+    # Each handed email's one copy, with the outcome delivery set on it.
+    sent_relations = [
+        copy.relation_id
+        for copy in (prepared.pending if prepared else [])
+        if copy.delivery_status == Relation.Delivery.SENT
+    ]
+    with transaction.atomic():  # one commit for the funnel and the next batch's time
+        members_advance(relation_ids=sent_relations)
+        if _finish_if_done(list_email, now):
+            return None
+        # Paced so that no more than `rate` go out in any minute.
+        due = now + timedelta(seconds=60 * len(claimed) / rate) if rate else now
+        ListEmail.objects.filter(pk=list_email.pk).update(next_batch_at=due)
     return due
 
 
-def _prepare(list_email: ListEmail, claimed: list[ListEmailRecipient]) -> list[int]:
-    """Hand the claimed recipients to the send pipeline; returns the emails to deliver.
+def _prepare(
+    list_email: ListEmail, claimed: list[ListEmailRecipient]
+) -> tuple[list[int], PreparedBatch | None]:
+    """Hand the claimed recipients to the send pipeline; returns the emails to deliver and the
+    batch they were written from.
 
     A recipient the pipeline refused (Email Opt Out, Don't Market, Don't Process, a suppressed
-    address) is skipped with the pipeline's reason, read back in one query.
+    address) is skipped with the pipeline's reason.
     """
     sendable: list[ListEmailRecipient] = []
     for recipient in claimed:
@@ -225,9 +230,10 @@ def _prepare(list_email: ListEmail, claimed: list[ListEmailRecipient]) -> list[i
         else:
             sendable.append(recipient)
     handed: dict[int, ListEmailRecipient] = {}
+    prepared = None
     if sendable:
         try:
-            emails = emails_send_each(
+            prepared = emails_prepare_each(
                 sender=list_email.sender,
                 people=[r.contact or r.lead for r in sendable],  # type: ignore[misc]
                 subject=list_email.subject,
@@ -245,20 +251,15 @@ def _prepare(list_email: ListEmail, claimed: list[ListEmailRecipient]) -> list[i
                     recipient.state, recipient.batch = Recipient.State.QUEUED, None
                 else:
                     recipient.state, recipient.reason = Recipient.State.FAILED, str(error)[:255]
-            emails = []
-        for recipient, email in zip(sendable, emails, strict=False):
-            recipient.email, recipient.state = email, Recipient.State.HANDED
-            handed[email.pk] = recipient
-    refused = Relation.objects.filter(
-        email_id__in=handed,
-        relation_type=Relation.Type.TO,
-        delivery_status=Relation.Delivery.REFUSED,
-    ).values_list("email_id", "refusal_reason")
-    for email_id, reason in refused:
-        recipient = handed.pop(email_id)
-        recipient.state, recipient.reason = Recipient.State.SKIPPED, reason
+        for recipient, copy in zip(sendable, prepared.copies if prepared else [], strict=False):
+            recipient.email_id = copy.email_id
+            if copy.may_send:
+                recipient.state = Recipient.State.HANDED
+                handed[copy.email_id] = recipient
+            else:
+                recipient.state, recipient.reason = Recipient.State.SKIPPED, copy.refusal_reason
     _save_outcomes(claimed)
-    return list(handed)
+    return list(handed), prepared
 
 
 def _save_outcomes(recipients: list[ListEmailRecipient]) -> None:
@@ -267,8 +268,8 @@ def _save_outcomes(recipients: list[ListEmailRecipient]) -> None:
     outcomes: dict[tuple[str, str], list[int]] = {}
     handed: list[tuple[int, str, int]] = []
     for recipient in recipients:
-        if recipient.state == Recipient.State.HANDED and recipient.email is not None:
-            handed.append((recipient.pk, Recipient.State.HANDED, recipient.email.pk))
+        if recipient.state == Recipient.State.HANDED and recipient.email_id is not None:
+            handed.append((recipient.pk, Recipient.State.HANDED, recipient.email_id))
         else:
             outcomes.setdefault((recipient.state, recipient.reason), []).append(recipient.pk)
     for (state, reason), ids in outcomes.items():

@@ -8,9 +8,12 @@ and then the email's delivery status, and is logged (crm.email_events).
 
 from __future__ import annotations
 
+import functools
 import re
 import smtplib
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
+from dataclasses import dataclass
+from datetime import datetime
 from email.headerregistry import Address
 from typing import Any
 
@@ -18,7 +21,7 @@ from django.conf import settings
 from django.core.mail import EmailMultiAlternatives, get_connection
 from django.db import connection as db_connection
 from django.db import transaction
-from django.db.models import Case, Count, Q, Value, When
+from django.db.models import Count, Q
 from django.db.models.functions import Lower
 from django.urls import reverse
 from django.utils import timezone
@@ -26,10 +29,11 @@ from django.utils import timezone
 from crm.activity import activity_changed
 from crm.email_events import email_events_record
 from crm.models import EmailEvent, EmailMessage, EmailMessageRelation, TrackedLink
+from crm.prepared import PreparedBatch, PreparedCopy
 from crm.sending import merge_values
 from crm.sql import ids_in, ids_of, rows_update
-from crm.tokens import token_for
-from mailkit.merge import merge
+from crm.tokens import token_for, token_maker
+from mailkit.merge import has_fields, merge
 from mailkit.rewrite import rewrite_html, rewrite_text
 from mailkit.tokens import Purpose, to_verp
 
@@ -54,7 +58,12 @@ def email_deliver(*, email_id: int) -> None:
     emails_deliver(email_ids=[email_id])
 
 
-def emails_deliver(*, email_ids: Sequence[int], claim_together: bool = False) -> None:
+def emails_deliver(
+    *,
+    email_ids: Sequence[int],
+    claim_together: bool = False,
+    prepared: PreparedBatch | None = None,
+) -> None:
     """Send each pending recipient of these emails their own copy over one connection; a
     recipient is claimed before it is sent. A list email's batch delivers its members' emails
     together, with one connection and one metrics refresh rather than one per person.
@@ -66,7 +75,106 @@ def emails_deliver(*, email_ids: Sequence[int], claim_together: bool = False) ->
     batch that no other run can hold: a list email's or a sequence's, under their leases) all
     are claimed in one UPDATE; those not attempted when the loop stops (the server deferred,
     an error) go back to Pending, and only a worker killed outright leaves them Sending.
+
+    `prepared` is the batch emails_prepare_each wrote these emails from, committed and not yet
+    delivered: its copies are rendered from it (the body read once, `Stencil`) instead of
+    being read back, and each copy's outcome is set on it too.
     """
+    copies: list[_Copy]
+    if prepared is not None:
+        signing = _Signing.now()
+        wanted = set(email_ids)
+        copies = [
+            _Copy(
+                copy.relation_id,
+                copy.email_id,
+                functools.partial(_render_prepared, prepared, copy, signing),
+            )
+            for copy in prepared.pending
+            if copy.email_id in wanted
+        ]
+    else:
+        copies = _pending_copies(email_ids)
+    deferred = ""
+    # Outcomes are stored and logged together after the loop: a few statements, not per copy.
+    attempted: list[tuple[int, str, str, datetime | None]] = []
+    outcomes: dict[tuple[str, str], list[int]] = {}
+    if copies:
+        connection = get_connection()
+        try:
+            connection.open()
+        except OSError as error:
+            reason = f"The mail server could not be reached: {error}"
+            email_events_record(
+                kind=EmailEvent.Kind.DEFERRED,
+                relation_ids=[copy.relation_id for copy in copies],
+                detail=reason,
+            )
+            raise DeliveryDeferred(reason) from error
+        held = _claim_all([copy.relation_id for copy in copies]) if claim_together else set()
+        try:
+            for copy in copies:
+                if claim_together:
+                    if copy.relation_id not in held:
+                        continue
+                elif not Relation.objects.filter(
+                    pk=copy.relation_id, delivery_status=Relation.Delivery.PENDING
+                ).update(delivery_status=Relation.Delivery.SENDING):
+                    continue
+                message = copy.render()
+                message.connection = connection
+                status, reason = _send_one(message)
+                sent_at = timezone.now() if status == Relation.Delivery.SENT else None
+                attempted.append((copy.relation_id, status, reason, sent_at))
+                outcomes.setdefault((_DELIVERY_EVENT[status], reason), []).append(copy.relation_id)
+                if status == Relation.Delivery.PENDING:
+                    deferred = reason
+                    break
+        finally:
+            connection.close()
+            # Written together, as the outcomes are logged, in one transaction (one commit to
+            # wait for): a worker that dies before this leaves its sent copies Sending, so
+            # they are never sent twice.
+            with transaction.atomic():
+                rows_update(Relation, ["delivery_status", "refusal_reason", "sent_at"], attempted)
+                if claim_together:
+                    _release(held - {relation_id for relation_id, *_ in attempted})
+                for (kind, reason), relation_ids in outcomes.items():
+                    email_events_record(kind=kind, relation_ids=relation_ids, detail=reason)
+                if prepared is not None:
+                    _finish_prepared(prepared, {row[0]: row[1:] for row in attempted})
+    if prepared is not None:
+        return _deferred_or_done(deferred)
+    _finish(list(dict.fromkeys(email_ids)))
+    delivered = Relation.objects.filter(
+        email_id__in=email_ids,
+        delivery_status=Relation.Delivery.SENT,
+        relation_type__in=_RECIPIENT_TYPES,
+    )
+    activity_changed(
+        contact_ids=ids_of(delivered.filter(contact__isnull=False), "contact_id"),
+        lead_ids=ids_of(delivered.filter(lead__isnull=False), "lead_id"),
+    )
+    return _deferred_or_done(deferred)
+
+
+def _deferred_or_done(deferred: str) -> None:
+    if deferred:
+        raise DeliveryDeferred(deferred)
+
+
+@dataclass(frozen=True, slots=True)
+class _Copy:
+    """A pending recipient's copy to claim, render and send."""
+
+    relation_id: int
+    email_id: int
+    render: Callable[[], EmailMultiAlternatives]
+
+
+def _pending_copies(email_ids: Sequence[int]) -> list[_Copy]:
+    """The pending copies of these emails read from the database (four queries), each with
+    what it takes to render it."""
     emails = {
         email.pk: email
         for email in EmailMessage.objects.select_related("sender").filter(pk__in=email_ids)
@@ -86,81 +194,56 @@ def emails_deliver(*, email_ids: Sequence[int], claim_together: bool = False) ->
         else:
             links[link_email][url] = link_id
     threading = _thread_headers(emails, pending)
-    deferred = ""
-    # Outcomes are stored and logged together after the loop: a few statements, not per copy.
-    attempted: list[Relation] = []
-    outcomes: dict[tuple[str, str], list[int]] = {}
-    if pending:
-        connection = get_connection()
-        try:
-            connection.open()
-        except OSError as error:
-            reason = f"The mail server could not be reached: {error}"
-            email_events_record(
-                kind=EmailEvent.Kind.DEFERRED,
-                relation_ids=[relation.pk for relation in pending],
-                detail=reason,
-            )
-            raise DeliveryDeferred(reason) from error
-        held = _claim_all(pending) if claim_together else set()
-        try:
-            for relation in pending:
-                if claim_together:
-                    if relation.pk not in held:
-                        continue
-                elif not Relation.objects.filter(
-                    pk=relation.pk, delivery_status=Relation.Delivery.PENDING
-                ).update(delivery_status=Relation.Delivery.SENDING):
-                    continue
-                email = emails[relation.email_id]
-                message = _render_copy(
-                    email,
-                    relation,
-                    links=links[email.pk],
-                    honeypot=honeypots.get(email.pk),
-                    thread_headers=threading.get(relation.pk),
-                )
-                message.connection = connection
-                status, reason = _send_one(message)
-                relation.delivery_status, relation.refusal_reason = status, reason
-                relation.sent_at = timezone.now() if status == Relation.Delivery.SENT else None
-                attempted.append(relation)
-                outcomes.setdefault((_DELIVERY_EVENT[status], reason), []).append(relation.pk)
-                if status == Relation.Delivery.PENDING:
-                    deferred = reason
-                    break
-        finally:
-            connection.close()
-            # Written together, as the outcomes are logged: a worker that dies before this
-            # leaves its sent copies Sending, so they are never sent twice.
-            rows_update(
-                Relation,
-                ["delivery_status", "refusal_reason", "sent_at"],
-                [(r.pk, r.delivery_status, r.refusal_reason, r.sent_at) for r in attempted],
-            )
-            if claim_together:
-                _release(held - {relation.pk for relation in attempted})
-            for (kind, reason), relation_ids in outcomes.items():
-                email_events_record(kind=kind, relation_ids=relation_ids, detail=reason)
-    _finish(list(emails))
-    delivered = Relation.objects.filter(
-        email_id__in=emails,
-        delivery_status=Relation.Delivery.SENT,
-        relation_type__in=_RECIPIENT_TYPES,
-    )
-    activity_changed(
-        contact_ids=ids_of(delivered.filter(contact__isnull=False), "contact_id"),
-        lead_ids=ids_of(delivered.filter(lead__isnull=False), "lead_id"),
-    )
-    if deferred:
-        raise DeliveryDeferred(deferred)
+
+    def render(relation: Relation) -> EmailMultiAlternatives:
+        email = emails[relation.email_id]
+        return _render_copy(
+            email,
+            relation,
+            links=links[email.pk],
+            honeypot=honeypots.get(email.pk),
+            thread_headers=threading.get(relation.pk),
+        )
+
+    return [
+        _Copy(relation.pk, relation.email_id, functools.partial(render, relation))
+        for relation in pending
+    ]
 
 
-def _claim_all(pending: Sequence[Relation]) -> set[int]:
+def _finish_prepared(
+    batch: PreparedBatch, outcomes: dict[int, tuple[str, str, datetime | None]]
+) -> None:
+    """What _finish and the metrics refresh do, from the outcomes in hand: each of these emails
+    has one recipient, whose copy this run held, so its outcome is the email's. Written with
+    the copies' outcomes, in their transaction."""
+    by_outcome: dict[tuple[str, str, bool], list[int]] = {}
+    contacts: set[int] = set()
+    leads: set[int] = set()
+    for copy in batch.pending:
+        if copy.relation_id not in outcomes:
+            continue
+        status, reason, _ = outcomes[copy.relation_id]
+        copy.delivery_status = status
+        if status == Relation.Delivery.SENT:
+            by_outcome.setdefault((EmailMessage.Delivery.SENT, "", True), []).append(copy.email_id)
+            if copy.contact_id:
+                contacts.add(copy.contact_id)
+            if copy.lead_id:
+                leads.add(copy.lead_id)
+        elif status == Relation.Delivery.FAILED:
+            by_outcome.setdefault(
+                (EmailMessage.Delivery.FAILED, f"{copy.address}: {reason}", False), []
+            ).append(copy.email_id)
+    _emails_update(by_outcome)
+    activity_changed(contact_ids=contacts, lead_ids=leads)
+
+
+def _claim_all(relation_ids: Sequence[int]) -> set[int]:
     """Claim these pending copies in one UPDATE; the ids of those this run now holds."""
-    if not pending:
+    if not relation_ids:
         return set()
-    inside, params = ids_in("id", "ids", [relation.pk for relation in pending])
+    inside, params = ids_in("id", "ids", relation_ids)
     with db_connection.cursor() as cursor:
         cursor.execute(
             f"UPDATE crm_emailmessagerelation SET delivery_status = %(sending)s "  # noqa: S608
@@ -224,25 +307,35 @@ def _finish(email_ids: Collection[int]) -> None:
             delivery = EmailMessage.Delivery.FAILED
         reason = "; ".join(failures.get(email_id, []))
         outcomes.setdefault((delivery, reason, bool(row["sent"])), []).append(email_id)
+    _emails_update(outcomes)
+
+
+def _emails_update(outcomes: dict[tuple[str, str, bool], list[int]]) -> None:
+    """Set the emails' delivery status and reason, one UPDATE per (status, reason, any copy
+    sent); a sent one also gets its date (kept if it had one) and the status Sent, unless a
+    reply already came back on a copy sent before a retried one."""
     now = timezone.now()
     for (delivery, reason, sent), ids in outcomes.items():
-        emails = EmailMessage.objects.filter(pk__in=ids)
-        if sent:
-            emails.filter(message_date__isnull=True).update(message_date=now)
-            emails.update(
-                delivery_status=delivery,
-                failure_reason=reason,
-                # A reply may already have come back on a copy sent before a retried one.
-                status=Case(
-                    When(
-                        status=EmailMessage.Status.REPLIED,
-                        then=Value(EmailMessage.Status.REPLIED),
-                    ),
-                    default=Value(EmailMessage.Status.SENT),
-                ),
+        inside, params = ids_in("id", "ids", ids)
+        sent_sql = (
+            ", message_date = COALESCE(message_date, %(now)s), status = CASE "
+            "WHEN status = %(replied)s THEN %(replied)s ELSE %(sent)s END"
+            if sent
+            else ""
+        )
+        with db_connection.cursor() as cursor:
+            cursor.execute(
+                "UPDATE crm_emailmessage SET delivery_status = %(delivery)s, "  # noqa: S608 -- constants only
+                f"failure_reason = %(reason)s{sent_sql} WHERE {inside}",
+                {
+                    **params,
+                    "delivery": delivery,
+                    "reason": reason,
+                    "now": db_connection.ops.adapt_datetimefield_value(now),
+                    "replied": EmailMessage.Status.REPLIED,
+                    "sent": EmailMessage.Status.SENT,
+                },
             )
-        else:
-            emails.update(delivery_status=delivery, failure_reason=reason)
 
 
 _DELIVERY_EVENT: dict[str, str] = {
@@ -369,11 +462,7 @@ def _render_copy(
 ) -> EmailMultiAlternatives:
     subject, html, text = copy_content(email, relation)
     if relation.is_tracked:
-
-        def url_for(destination: str) -> str | None:
-            link_id = links.get(destination)
-            return click_url(relation.pk, link_id) if link_id else None
-
+        url_for = _urls_for(relation.pk, links)
         html = rewrite_html(
             html,
             url_for=url_for,
@@ -383,30 +472,149 @@ def _render_copy(
         text = rewrite_text(text, url_for=url_for)
     sender = email.sender
     from_name = email.from_name or (sender.get_full_name() if sender else "")
-    from_header = str(Address(display_name=from_name, addr_spec=email.from_address))
-    # The return token names this copy in what comes back (bounces, complaints, ESP events);
-    # it cannot unsubscribe, and the unsubscribe token cannot record an open.
-    token = token_for(relation.pk, Purpose.RETURN)
+    return _message(
+        address=relation.address,
+        message_id=relation.message_id,
+        content=(subject, html, text),
+        from_header=str(Address(display_name=from_name, addr_spec=email.from_address)),
+        to_header=email.to_addresses,
+        cc_header=email.cc_addresses,
+        return_token=token_for(relation.pk, Purpose.RETURN),
+        list_headers=(
+            list_unsubscribe_headers(
+                token_for(relation.pk, Purpose.UNSUBSCRIBE), from_address=email.from_address
+            )
+            if email.source == EmailMessage.Source.LIST
+            else None
+        ),
+        thread_headers=thread_headers,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class _Signing:
+    """What every copy of a batch signs its tokens and URLs with, looked up once."""
+
+    track: Callable[[int, int], str]
+    unsubscribe: Callable[[int, int], str]
+    returned: Callable[[int, int], str]
+    unsubscribe_path: tuple[str, str]  # the page's path around the token
+
+    @classmethod
+    def now(cls) -> _Signing:
+        before, _, after = reverse("unsubscribe", args=["TOKEN"]).partition("TOKEN")
+        return cls(
+            token_maker(Purpose.TRACK),
+            token_maker(Purpose.UNSUBSCRIBE),
+            token_maker(Purpose.RETURN),
+            (before, after),
+        )
+
+
+def _render_prepared(
+    batch: PreparedBatch, copy: PreparedCopy, signing: _Signing
+) -> EmailMultiAlternatives:
+    """A copy of a prepared batch, as _render_copy makes it from the rows read back: its
+    subject and text filled again (as copy_content does), its HTML filled from the body read
+    once when the values hold nothing that looks like a merge field (a second fill changes
+    nothing then), else made as copy_content and rewrite_html make it."""
+    values = copy.values
+    subject = merge(copy.subject, values, as_html=False)
+    text = merge(copy.text, values, as_html=False)
+    stencil = batch.stencil
+    if stencil is not None and any(has_fields(value) for value in values.values()):
+        stencil = None
+    relation_id = copy.relation_id
+    base = settings.TRACKING_BASE_URL
+    url_for = _urls_for(relation_id, copy.links, signing.track) if copy.is_tracked else None
+    pixel = f"{base}/t/o/{signing.track(relation_id, 0)}.gif"
+    honeypot = f"{base}/t/c/{signing.track(relation_id, copy.honeypot)}" if copy.honeypot else None
+    if stencil is not None:
+        html = stencil.fill(values, url_for=url_for, pixel_url=pixel, honeypot_url=honeypot)
+    else:
+        html = merge(copy.html, values, as_html=True)
+        if url_for is not None:
+            html = rewrite_html(html, url_for=url_for, pixel_url=pixel, honeypot_url=honeypot)
+    if url_for is not None:
+        text = rewrite_text(text, url_for=url_for)
+    list_headers = None
+    if batch.source == EmailMessage.Source.LIST:
+        before, after = signing.unsubscribe_path
+        token = signing.unsubscribe(relation_id, 0)
+        list_headers = list_unsubscribe_headers(
+            token, from_address=batch.sender.email, url=f"{base}{before}{token}{after}"
+        )
+    return _message(
+        address=copy.address,
+        message_id=copy.message_id,
+        content=(subject, html, text),
+        from_header=batch.from_header,
+        to_header=copy.to_header,
+        cc_header="",
+        return_token=signing.returned(relation_id, 0),
+        list_headers=list_headers,
+        thread_headers=None,
+    )
+
+
+def _urls_for(
+    relation_id: int, links: dict[str, int], track: Callable[[int, int], str] | None = None
+) -> Callable[[str], str | None]:
+    """A copy's click URL for each destination with a TrackedLink (each signed once)."""
+    made: dict[str, str | None] = {}
+
+    def url_for(destination: str) -> str | None:
+        if destination not in made:
+            link_id = links.get(destination)
+            if not link_id:
+                made[destination] = None
+            elif track is None:
+                made[destination] = click_url(relation_id, link_id)
+            else:
+                made[destination] = (
+                    f"{settings.TRACKING_BASE_URL}/t/c/{track(relation_id, link_id)}"
+                )
+        return made[destination]
+
+    return url_for
+
+
+def _message(
+    *,
+    address: str,
+    message_id: str,
+    content: tuple[str, str, str],
+    from_header: str,
+    to_header: str,
+    cc_header: str,
+    return_token: str,
+    list_headers: dict[str, str] | None,
+    thread_headers: dict[str, str] | None,
+) -> EmailMultiAlternatives:
+    """The MIME message of one copy: its headers, tokens and both parts.
+
+    The return token names this copy in what comes back (bounces, complaints, ESP events); it
+    cannot unsubscribe, and the unsubscribe token (in `list_headers`) cannot record an open.
+    """
+    subject, html, text = content
+    token = return_token
     headers = {
-        "Message-ID": f"<{relation.message_id}>",
+        "Message-ID": f"<{message_id}>",
         "From": from_header,
-        "To": email.to_addresses,
+        "To": to_header,
         # Bounces and complaints quote the original's headers: this names the recipient.
         "X-Openrate-Token": token,
     }
-    if email.cc_addresses:
-        headers["Cc"] = email.cc_addresses
+    if cc_header:
+        headers["Cc"] = cc_header
     headers |= thread_headers or {}
-    if email.source == EmailMessage.Source.LIST:
-        headers |= list_unsubscribe_headers(
-            token_for(relation.pk, Purpose.UNSUBSCRIBE), from_address=email.from_address
-        )
+    headers |= list_headers or {}
     message = EmailMultiAlternatives(
         subject=subject,
         body=text,
         # The envelope sender: a VERP address names this recipient even in a vague bounce.
         from_email=verp_address(token) or from_header,
-        to=[relation.address],
+        to=[address],
         headers=headers,
     )
     message.attach_alternative(html, "text/html")
@@ -421,11 +629,14 @@ def unsubscribe_url(token: str) -> str:
     return f"{settings.TRACKING_BASE_URL}{reverse('unsubscribe', args=[token])}"
 
 
-def list_unsubscribe_headers(token: str, *, from_address: str) -> dict[str, str]:
+def list_unsubscribe_headers(
+    token: str, *, from_address: str, url: str | None = None
+) -> dict[str, str]:
     """List-Unsubscribe (HTTPS and mailto) and List-Unsubscribe-Post, as RFC 2369 / 8058 ask.
 
     The mailto goes to the VERP domain when there is one (it names the recipient), else to the
     sender with the token in the subject, so a person reading it knows whom to unsubscribe.
+    `url` is the unsubscribe page's, when the caller made it already (a batch reverses it once).
     """
     domain = settings.INBOUND_VERP_DOMAIN
     if domain:
@@ -433,7 +644,7 @@ def list_unsubscribe_headers(token: str, *, from_address: str) -> dict[str, str]
     else:
         mailto = f"mailto:{from_address}?subject=unsubscribe%20{token}"
     return {
-        "List-Unsubscribe": f"<{unsubscribe_url(token)}>, <{mailto}>",
+        "List-Unsubscribe": f"<{url or unsubscribe_url(token)}>, <{mailto}>",
         "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
     }
 

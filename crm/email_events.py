@@ -46,9 +46,11 @@ def email_events_record(
     bounce = ""
     if kind == EmailEvent.Kind.BOUNCED:
         bounce = Relation.Bounce.HARD if hard_bounce else Relation.Bounce.SOFT
-    EmailEvent.objects.bulk_create(
-        EmailEvent(relation_id=pk, kind=kind, occurred_at=when, detail=detail[:255], bounce=bounce)
-        for pk in relation_ids
+    detail = detail[:255]
+    sql.rows_insert(
+        EmailEvent,
+        ["relation_id", "kind", "occurred_at", "detail", "bounce"],
+        [(pk, kind, when, detail, bounce) for pk in relation_ids],
     )
     column = f"bounced_{bounce}" if bounce else _ROLLUP_COLUMN[EmailEvent.Kind(kind)]
     scope, params = sql.ids_in("r.id", "ids", relation_ids)

@@ -7,6 +7,7 @@ X-Openrate-Token header and the VERP address, and those links keep working.
 """
 
 import functools
+from collections.abc import Callable
 
 from django.db.models import QuerySet
 
@@ -28,6 +29,15 @@ def _derived(keys: tuple[bytes, ...], purpose: Purpose) -> tuple[bytes, ...]:
 def token_for(relation_id: int, purpose: Purpose, link_id: int = 0) -> str:
     """The token that names this copy (and link) for one purpose, signed with the newest key."""
     return make_token(relation_id, link_id, key=_keys(purpose)[0])
+
+
+def token_maker(purpose: Purpose) -> Callable[[int, int], str]:
+    """token_for(relation_id, purpose, link_id) with the key looked up once: for a batch."""
+    return functools.partial(_made, key=_keys(purpose)[0])
+
+
+def _made(relation_id: int, link_id: int, *, key: bytes) -> str:
+    return make_token(relation_id, link_id, key=key)
 
 
 def relation_for_token(

@@ -114,6 +114,15 @@ def merge(text: str, values: Mapping[str, str], *, as_html: bool) -> str:
     return _FIELD.sub(fill, text)
 
 
+def field_spans(text: str) -> list[tuple[int, int, str]]:
+    """Where `merge` fills `text`: (start, end, field name) of each known merge field."""
+    return [
+        (match.start(), match.end(), match.group(1))
+        for match in _FIELD.finditer(text)
+        if match.group(1) in FIELDS
+    ]
+
+
 def has_fields(text: str) -> bool:
     """Whether `text` holds a merge field Openrate fills (so it differs between recipients)."""
     return any(name in FIELDS for name in _FIELD.findall(text))

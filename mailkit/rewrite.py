@@ -233,18 +233,25 @@ def _http_url(raw_value: str) -> str | None:
     return None
 
 
-def _tags(html: str) -> Iterator[_Tag]:
+def _tags(html: str, spans: list[tuple[int, int]] | None = None) -> Iterator[_Tag]:
     """Start and end tags as a browser's tokenizer sees them; stops at the first one cut off.
 
     Also the start tags inside Outlook's conditional comments (`<!--[if mso]>...<![endif]-->`):
     every other client skips them as comments, but Outlook renders what they hold, so their
     links are clicked too. End tags there are left out: a `</body>` in one is no body's end.
+
+    `spans`, when given, receives the (start, end) of everything read as markup rather than
+    text: tags, comments, raw-text content, a lone "<", and from a cut-off tag to the end.
     """
     n = len(html)
     pos = 0
     while True:
         lt = html.find("<", pos)
-        if lt == -1 or lt + 1 >= n:
+        if lt == -1:
+            return
+        if lt + 1 >= n:
+            if spans is not None:
+                spans.append((lt, n))
             return
         char = html[lt + 1]
         if char == "!":
@@ -252,9 +259,13 @@ def _tags(html: str) -> Iterator[_Tag]:
                 # "<!-->" and "<!--->" are whole (empty) comments.
                 if html.startswith(">", lt + 4):
                     pos = lt + 5
+                    if spans is not None:
+                        spans.append((lt, pos))
                     continue
                 if html.startswith("->", lt + 4):
                     pos = lt + 6
+                    if spans is not None:
+                        spans.append((lt, pos))
                     continue
                 close = _comment_end(html, lt + 4)
                 if html.startswith("[if", lt + 4) and close != -1:
@@ -274,6 +285,8 @@ def _tags(html: str) -> Iterator[_Tag]:
             if after.isascii() and after.isalpha():
                 tag = _scan_tag(html, lt, lt + 2, closing=True)
                 if tag is None:
+                    if spans is not None:
+                        spans.append((lt, n))
                     return
                 yield tag
                 close = tag.end
@@ -284,6 +297,8 @@ def _tags(html: str) -> Iterator[_Tag]:
         elif char.isascii() and char.isalpha():
             tag = _scan_tag(html, lt, lt + 1, closing=False)
             if tag is None:
+                if spans is not None:
+                    spans.append((lt, n))
                 return
             yield tag
             close = tag.end
@@ -291,9 +306,11 @@ def _tags(html: str) -> Iterator[_Tag]:
                 match = _RAW_TEXT_END[tag.name].search(html, close)
                 close = -1 if match is None else match.start()
             elif tag.name == "plaintext":
-                return
+                close = -1
         else:
             close = lt + 1
+        if spans is not None:
+            spans.append((lt, n if close == -1 else close))
         if close == -1:
             return
         pos = close
