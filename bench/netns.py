@@ -13,6 +13,7 @@ import fcntl
 import os
 import signal
 import subprocess
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -89,6 +90,20 @@ def remove_leftovers() -> None:
                 os.kill(int(pid), signal.SIGKILL)
         subprocess.run(["ip", "netns", "del", namespace], capture_output=True, check=False)
     subprocess.run(["ip", "link", "del", BRIDGE], capture_output=True, check=False)
+    # A namespace's veth pairs go away after `netns del` returns (the kernel tears them down
+    # on its own time): delete the host ends outright and wait, so the next run can add them.
+    for _ in range(50):
+        links = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True, check=False)
+        ends = [
+            line.split(":")[1].strip().split("@")[0]
+            for line in links.stdout.splitlines()
+            if line.split(":")[1].strip().startswith(PREFIX)
+        ]
+        if not ends:
+            return
+        for end in ends:
+            subprocess.run(["ip", "link", "del", end], capture_output=True, check=False)
+        time.sleep(0.1)
 
 
 def _ip(*args: str) -> None:
