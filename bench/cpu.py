@@ -92,6 +92,8 @@ def _group(command: str, thread: str, *, server: bool) -> str:
         # the event flusher, the main thread).
         if "granian" in command:
             return "server rust" if thread.startswith("tokio") else "server python"
+        if "ship_pixel_log" in command:
+            return "server shipper"
         return "server"
     if not command:
         return "kernel"

@@ -7,6 +7,7 @@ too and nothing else. `serve` stops it on the way out of the `with` block, whate
 from __future__ import annotations
 
 import os
+import shlex
 import signal
 import socket
 import subprocess
@@ -109,6 +110,37 @@ def nginx_command(nginx: str, workdir: Path, *, port: int, workers: int) -> list
     ]
 
 
+def nginx_pixel_log_command(
+    nginx: str, workdir: Path, *, port: int, workers: int, log: Path, shipper: list[str]
+) -> list[str]:
+    """The pixel as production serves it: nginx answering `/t/o/` with the configuration
+    `manage.py ship_pixel_log --print-nginx-config` prints, and the shipper following its log,
+    both in one process group (so the CPU lines count both as the server)."""
+    from tracking.pixel_log import nginx_parts
+
+    for path in (workdir.parent, workdir):
+        path.mkdir(parents=True, exist_ok=True)
+        path.chmod(0o755)
+    http, server = nginx_parts(log)
+    config = nginx_config(
+        workdir,
+        workers=workers,
+        http=f"""
+    access_log off;
+    {http}
+    server {{
+        listen 127.0.0.1:{port};
+        {server}
+    }}
+""",
+    )
+    config_path = workdir / "nginx.conf"
+    config_path.write_text(config)
+    serve_nginx = [nginx, "-p", str(workdir), "-e", str(workdir / "error.log"), "-c"]
+    serve_nginx += [str(config_path), "-g", "daemon off;"]
+    return ["bash", "-c", f"{shlex.join(shipper)} & exec {shlex.join(serve_nginx)}"]
+
+
 def nginx_config(workdir: Path, *, workers: int, http: str) -> str:
     """An nginx configuration that keeps everything it writes in `workdir`, with `http` (its
     access log, upstreams and servers) inside the http block."""
@@ -180,7 +212,9 @@ def _wait_until_ready(server: Server) -> None:
         try:
             # A path that gets the GIF without recording an event, so probing changes no count.
             with urllib.request.urlopen(server.url + UNRECORDED_PIXEL, timeout=2) as response:
-                if response.status == 200 and response.read() == GIF:
+                # nginx's empty_gif is another 43-byte transparent GIF than the fast path's.
+                body = response.read()
+                if response.status == 200 and len(body) == len(GIF) and body[:6] == GIF[:6]:
                     return
         except OSError:
             pass
