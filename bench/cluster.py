@@ -7,7 +7,9 @@ serving config.wsgi as production does), "lb" (nginx balancing them, logging eve
 "work1" and "work2" (Celery workers for the ingestion, list_email and other queues; beat on
 work1 only). This process seeds the database, receives the list email on an SMTP sink on the
 bridge, and drives wrk (pixels and clicks of real recipients, each request tagged in its user
-agent: bench/pixels.lua) through the balancer.
+agent: bench/pixels.lua) through the balancer. A web node runs what README's production setup
+runs: nginx answering the pixel and writing its pixel log, `manage.py ship_pixel_log` following
+that log, and granian behind that nginx for everything else (clicks).
 
 The run is a sequence of segments, each a wrk run with at most one fault, then reconciled
 request by request: every answer the balancer logged with 200 or 302 must have exactly one
@@ -25,8 +27,10 @@ stored event with its tag (lost: none; doubled: more than one), and in total the
   ingestion-kill   the worker node whose ingestion holds a batch's transaction open (seen in
                    pg_stat_activity by its address) is SIGKILLed and started again; the other
                    node's consumer claims the dead one's pending entries after CLAIM_IDLE_MS
-  web-kill         web1's granian SIGKILLed and started again under load: the events of its
-                   last few milliseconds (the fast path's in-process buffer) are lost
+  web-kill         web1 (its nginx, shipper and granian) SIGKILLed and started again under
+                   load: the clicks of granian's last few milliseconds (the fast path's
+                   in-process buffer) are lost; no pixel hit (each is in the pixel log before it
+                   is answered, and the shipper resumes at its place saved in Redis)
   redis-term       Redis stopped with SIGTERM and started again on the same append-only file
   redis-kill       Redis SIGKILLed and started again: up to about a second of writes is lost
 
@@ -36,8 +40,8 @@ unreceived (the window), and no one received two.
     .venv/bin/python bench/cluster.py            (20,000 members; BENCH_CLUSTER_MEMBERS changes it)
     .venv/bin/python bench/cluster.py --ci       (2,000 members, about 20 s of wrk: .ci/run)
 
-Exit status: 0 reconciled, 1 a double anywhere or a loss outside its documented window, 2 a
-prerequisite is missing.
+Exit status: 0 reconciled, 1 a double anywhere, a pixel hit lost anywhere or a click lost
+outside its documented window, 2 a prerequisite is missing.
 """
 
 from __future__ import annotations
@@ -401,6 +405,7 @@ class Run:
         from django.db import connection
 
         answered: dict[str, float] = {}  # request tag -> when nginx answered it
+        pixels: set[str] = set()  # the tags of pixel requests (the rest are clicks)
         other: Counter[str] = Counter()
         marker = f" or/{segment.name}/"
         with self.cluster.access_log.open(errors="replace") as log:
@@ -411,6 +416,8 @@ class Run:
                 tag = parts[5].split(" or/", 1)[1]
                 if parts[1] in ("200", "302"):
                     answered[tag] = float(parts[0])
+                    if parts[4].startswith("/t/o/"):
+                        pixels.add(tag)
                 else:
                     other[parts[1]] += 1
         with connection.cursor() as cursor:
@@ -429,6 +436,8 @@ class Run:
             "other_answers": dict(other),
             "events_stored": sum(stored.values()),
             "lost": len(lost),
+            # Served by the web nodes' nginx and shipped from its log: no loss window at all.
+            "lost_pixels": sum(1 for tag in lost if tag in pixels),
             "lost_seconds_before_fault": [before[0], before[-1]] if before else None,
             "doubled": sum(n - 1 for n in stored.values() if n > 1),
             "stored_without_200": sum(1 for tag in stored if tag not in answered),
@@ -438,7 +447,8 @@ class Run:
         o = segment.outcome
         print(
             f"  {segment.name}: {o['answered_200_302']:,} answered, {o['events_stored']:,} "
-            f"stored, lost {o['lost']}, doubled {o['doubled']}, stored without a 200/302 "
+            f"stored, lost {o['lost']} ({o['lost_pixels']} pixels), doubled {o['doubled']}, "
+            f"stored without a 200/302 "
             f"{o['stored_without_200']} (other answers: {o['other_answers'] or 'none'}); "
             f"in all {o['total_stored']:,} stored, {o['total_counted']:,} counted, "
             f"{o['total_rollups']:,} on the rollups",
@@ -537,6 +547,8 @@ class Run:
             o = segment.outcome
             if o["doubled"]:
                 failures.append(f"{segment.name}: {o['doubled']} events doubled")
+            if o["lost_pixels"]:
+                failures.append(f"{segment.name}: {o['lost_pixels']} pixel hits lost")
             window = {"web-kill": WEB_KILL_WINDOW, "redis-kill": REDIS_KILL_WINDOW}.get(
                 segment.name
             )
@@ -613,14 +625,15 @@ class Run:
             f"received, {mail['lost']} lost)"
         )
         print(
-            "\n  segment          answered    stored    lost  doubled  settled  lost answered"
-            " (ms before the fault)"
+            "\n  segment          answered    stored    lost  pixels  doubled  settled  lost "
+            "answered (ms before the fault)"
         )
         for name, s in f["segments"].items():
             window = s["lost_seconds_before_fault"]
             print(
                 f"  {name:<16}{s['answered_200_302']:>10,}{s['events_stored']:>10,}"
-                f"{s['lost']:>8,}{s['doubled']:>9,}{s['settle_seconds']:>7.0f} s  "
+                f"{s['lost']:>8,}{s['lost_pixels']:>8,}{s['doubled']:>9,}"
+                f"{s['settle_seconds']:>7.0f} s  "
                 + (f"{window[0] * 1000:+.0f} to {window[1] * 1000:+.0f}" if window else "-")
                 + (f"   ({s['note']})" if s["note"] else "")
             )

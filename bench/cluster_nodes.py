@@ -1,8 +1,9 @@
 """The hosts of bench/cluster.py and what runs on each: a private PostgreSQL and Redis on
-"data", granian on "web1" and "web2", nginx balancing them on "lb", Celery on "work1" and
-"work2" (beat on work1 only). Every process is started in a session of its own, so a node is
-killed (`kill`) by signalling its process groups, and started again (`start`) with the same
-commands.
+"data", on "web1" and "web2" nginx (answering the pixel, writing its log), the log's shipper and
+granian (everything else), as README's production setup; nginx balancing them on "lb", Celery
+on "work1" and "work2" (beat on work1 only). Every process is started in a session of its own,
+so a node is killed (`kill`) by signalling its process groups, and started again (`start`) with
+the same commands.
 """
 
 from __future__ import annotations
@@ -114,7 +115,7 @@ class Cluster:
         celery = str(Path(sys.executable).with_name("celery"))
         for name in ("web1", "web2"):
             address = self.address[name]
-            command = [
+            granian = [
                 *granian_command(
                     tools["granian"],
                     "config.wsgi:application",
@@ -125,8 +126,15 @@ class Cluster:
                 "--blocking-threads",
                 "1",
             ]
-            env = variables | {"TRACKING_TRUSTED_PROXIES": "1"}  # nginx in front
-            self.nodes[name] = Node(name, address, {"granian": command}, env)
+            pixel_log = self.workdir / name / "pixel.log"
+            shipper = [sys.executable, str(ROOT / "manage.py"), "ship_pixel_log", str(pixel_log)]
+            commands = {
+                "nginx": self._web_nginx(tools, name, pixel_log),
+                "shipper": [*shipper, "--source", name],
+                "granian": granian,
+            }
+            env = variables | {"TRACKING_TRUSTED_PROXIES": "2"}  # the balancer, the node's nginx
+            self.nodes[name] = Node(name, address, commands, env)
             self.start(name)
         self.nodes["lb"] = Node("lb", self.address["lb"], {"nginx": self._nginx(tools)}, variables)
         self.start("lb")
@@ -217,16 +225,21 @@ class Cluster:
         self._wait("data", ping, seconds)
 
     def wait_for_http(self, name: str, seconds: float = 60) -> None:
-        url = (
-            self.balancer if name == "lb" else f"http://{self.address[name]}:{WEB_PORT}"
-        ) + UNRECORDED_PIXEL
+        """The balancer, or a web node's nginx (the pixel) and its granian (everything else)."""
+        if name == "lb":
+            urls = [self.balancer]
+        else:
+            urls = [f"http://{self.address[name]}", f"http://{self.address[name]}:{WEB_PORT}"]
 
         def answers() -> bool:
-            try:
-                with urllib.request.urlopen(url, timeout=2) as response:
-                    return bool(response.status == 200)
-            except OSError:
-                return False
+            for url in urls:
+                try:
+                    with urllib.request.urlopen(url + UNRECORDED_PIXEL, timeout=2) as response:
+                        if response.status != 200:
+                            return False
+                except OSError:
+                    return False
+            return True
 
         self._wait(name, answers, seconds)
 
@@ -249,11 +262,52 @@ class Cluster:
             text += f"\n--- {log} ---\n" + "\n".join(tail)
         return text
 
+    def _web_nginx(self, tools: dict[str, str], name: str, pixel_log: Path) -> list[str]:
+        """A web node's nginx, as README's production setup: it answers the pixel itself and
+        writes the pixel log its shipper follows; everything else goes to the node's granian.
+        The client's address comes from the balancer's X-Forwarded-For (realip)."""
+        from tracking.pixel_log import nginx_parts
+
+        workdir = self.workdir / name
+        workdir.mkdir(exist_ok=True)
+        workdir.chmod(0o755)
+        http, server = nginx_parts(pixel_log)
+        address = self.address[name]
+        config = nginx_config(
+            workdir,
+            workers=1,
+            http=f"""
+    access_log off;
+    {http}
+    upstream granian {{
+        server {address}:{WEB_PORT};
+        keepalive 32;
+    }}
+    server {{
+        listen {address}:80;
+        set_real_ip_from {self.address["lb"]};
+        real_ip_header X-Forwarded-For;
+        {server}
+        location / {{
+            proxy_pass http://granian;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_set_header Host $host;
+            proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+        }}
+    }}
+""",
+        )
+        path = workdir / "nginx.conf"
+        path.write_text(config)
+        return [tools["nginx"], "-p", str(workdir), "-e", str(workdir / "error.log"),
+                "-c", str(path), "-g", "daemon off;"]  # fmt: skip
+
     def _nginx(self, tools: dict[str, str]) -> list[str]:
         """nginx balancing the two web nodes, logging every answer (see LOG_FORMAT)."""
         workdir = self.workdir / "nginx"
         upstreams = "\n".join(
-            f"        server {self.address[name]}:{WEB_PORT} max_fails=1 fail_timeout=2s;"
+            f"        server {self.address[name]}:80 max_fails=1 fail_timeout=2s;"
             for name in ("web1", "web2")
         )
         log_format = LOG_FORMAT.replace("\t", "\\t")  # nginx reads \t in a quoted string

@@ -340,9 +340,12 @@ class Bench:
                 log=pixel_log,
                 shipper=shipper,
             ),
-            after=lambda: shipped.update(events=_settled(lambda: data.buffered_events(self.redis))),
+            after=lambda: shipped.update(
+                at_stop=data.buffered_events(self.redis),
+                events=_settled(lambda: data.buffered_events(self.redis)),
+            ),
         )
-        self._reconcile_shipped(shipped["events"])
+        self._reconcile_shipped(shipped["events"], shipped["at_stop"])
         data.reset_stream(self.redis)
         self.redis.delete(f"openrate:pixel-log:bench:{pixel_log}")
 
@@ -433,13 +436,15 @@ class Bench:
         shutil.copyfile(server.log, RESULTS / f"server-{slug}.log")
         return result
 
-    def _reconcile_shipped(self, shipped: int) -> None:
+    def _reconcile_shipped(self, shipped: int, at_stop: int) -> None:
         """(p): every hit nginx answered with a 200 is one event on the stream; requests in
-        flight when wrk stopped may have been answered (and logged) too."""
+        flight when wrk stopped may have been answered (and logged) too. How far the shipper
+        was behind when wrk stopped says whether it kept up or left its work for later."""
         run = self.report.runs["p"]
         self.report.shipped_reconciliation = [
             ("requests wrk completed with 200", run.ok),
             ("requests wrk sent (completed + in flight when it stopped)", run.sent),
+            ("events on the stream when wrk stopped (the shipper kept up)", at_stop),
             ("events the shipper put on the stream", shipped),
         ]
         self.report.checks.append(
