@@ -140,6 +140,7 @@ class Report:
     checks: list[tuple[str, bool]] = field(default_factory=list)
     naive_reconciliation: list[tuple[str, int]] = field(default_factory=list)
     shipped_reconciliation: list[tuple[str, int]] = field(default_factory=list)
+    pixel_catch_up_seconds: float = 0.0
     labels: dict[str, int] = field(default_factory=dict)
     explanation: str = ""
 
@@ -149,8 +150,9 @@ class Report:
 
     @property
     def targets(self) -> list[Target]:
-        pixel, fast, nginx, naive = (self.runs[key] for key in ("p", "a", "b", "c"))
-        share = pixel.requests_per_second / nginx.requests_per_second
+        fast, nginx, naive = (self.runs[key] for key in ("a", "b", "c"))
+        pixel = self.runs["p"]
+        share = self.pixel_sustained / nginx.requests_per_second
         times = fast.requests_per_second / naive.requests_per_second
         ingest = self.ingestion.events_per_second
         return [
@@ -179,6 +181,14 @@ class Report:
                 ingest >= TARGET_INGEST_PER_SECOND,
             ),
         ]
+
+    @property
+    def pixel_sustained(self) -> float:
+        """(p)'s requests/s with the shipping it had not done when wrk stopped charged to it:
+        its requests over wrk's time plus the shipper's catch-up."""
+        run = self.runs["p"]
+        seconds = run.completed / run.requests_per_second + self.pixel_catch_up_seconds
+        return float(run.completed / seconds)
 
     @property
     def fast_path_share(self) -> float:
@@ -230,6 +240,10 @@ class Report:
             verdict = "met" if target.met else "MISSED"
             print(f"    {target.name:<22}{target.value:>20}   {target.goal:<26}{verdict}")
         print(
+            f"    (p) counts {self.pixel_sustained:,.0f} requests/s: its requests over wrk's "
+            f"time plus the {self.pixel_catch_up_seconds:.2f} s the shipper needed after it"
+        )
+        print(
             f"    (a) fast path (clicks; the pixel in embedded mode): {self.fast_path_share:.0%} "
             f"of (b), p99 {self.runs['a'].p99_ms:.2f} ms (not a target: see README)"
         )
@@ -267,6 +281,8 @@ class Report:
             "naive_reconciliation": dict(self.naive_reconciliation),
             "shipped_reconciliation": dict(self.shipped_reconciliation),
             "fast_path_share_of_nginx": self.fast_path_share,
+            "pixel_sustained_requests_per_second": self.pixel_sustained,
+            "pixel_catch_up_seconds": self.pixel_catch_up_seconds,
         }
 
 
@@ -341,11 +357,11 @@ class Bench:
                 shipper=shipper,
             ),
             after=lambda: shipped.update(
-                at_stop=data.buffered_events(self.redis),
+                catch_up_seconds=self._caught_up(pixel_log),
                 events=_settled(lambda: data.buffered_events(self.redis)),
             ),
         )
-        self._reconcile_shipped(shipped["events"], shipped["at_stop"])
+        self._reconcile_shipped(shipped["events"], shipped["catch_up_seconds"])
         data.reset_stream(self.redis)
         self.redis.delete(f"openrate:pixel-log:bench:{pixel_log}")
 
@@ -436,16 +452,28 @@ class Bench:
         shutil.copyfile(server.log, RESULTS / f"server-{slug}.log")
         return result
 
-    def _reconcile_shipped(self, shipped: int, at_stop: int) -> None:
+    def _caught_up(self, pixel_log: Path, limit: float = 120.0) -> float:
+        """Seconds after wrk stopped until the shipper's saved place reached the log's end: the
+        work it left for later, which (p)'s rate is charged with."""
+        stopped = time.monotonic()
+        key = f"openrate:pixel-log:bench:{pixel_log}"
+        while time.monotonic() - stopped < limit:
+            place = self.redis.hget(key, "offset")
+            if place is not None and int(place) >= pixel_log.stat().st_size:
+                break
+            time.sleep(0.02)
+        return time.monotonic() - stopped
+
+    def _reconcile_shipped(self, shipped: int, catch_up_seconds: float) -> None:
         """(p): every hit nginx answered with a 200 is one event on the stream; requests in
-        flight when wrk stopped may have been answered (and logged) too. How far the shipper
-        was behind when wrk stopped says whether it kept up or left its work for later."""
+        flight when wrk stopped may have been answered (and logged) too."""
         run = self.report.runs["p"]
+        self.report.pixel_catch_up_seconds = catch_up_seconds
         self.report.shipped_reconciliation = [
             ("requests wrk completed with 200", run.ok),
             ("requests wrk sent (completed + in flight when it stopped)", run.sent),
-            ("events on the stream when wrk stopped (the shipper kept up)", at_stop),
             ("events the shipper put on the stream", shipped),
+            ("ms the shipper still needed after wrk stopped", round(catch_up_seconds * 1000)),
         ]
         self.report.checks.append(
             (

@@ -106,16 +106,17 @@ def client_ip(environ: dict[str, Any], trusted_proxies: int) -> str:
         return ""
 
 
-def event_id(now: float, rand_bytes: bytes | None = None) -> str:
+def event_id(now: float, rand: int | None = None) -> str:
     """A UUIDv7 (RFC 9562) as 32 hex digits: the time in milliseconds, then 74 random bits
-    (taken from `rand_bytes`, 10 bytes, when given: the pixel log's shipper derives them from a
-    line's place, so a line read twice is the same event).
+    (the low 74 bits of `rand` when given: the pixel log's shipper derives them from a line's
+    place, so a line read twice is the same event).
 
     Time first, so the events table's unique index on it grows at its right-hand edge
     instead of being written at random pages (a random UUID touches a new page per insert
     once the index outgrows memory).
     """
-    rand = int.from_bytes(rand_bytes if rand_bytes is not None else os.urandom(10))
+    if rand is None:
+        rand = int.from_bytes(os.urandom(10))
     value = (
         int(now * 1000) << 80
         | 0x7 << 76

@@ -21,8 +21,8 @@ Nothing lost, nothing twice:
   stored in Redis in the same MULTI/EXEC as the stream entries it ships, so a shipper killed at
   any moment resumes at the end of the last batch it wrote: no line skipped, none shipped twice.
 - Each event's id is derived from the source's name, the inode and the line's offset (and its
-  time): a line read again for any reason (its place lost with Redis's data) becomes the same
-  event, which ingestion stores once (it is unique on id and time).
+  time; `place_bits`): a line read again for any reason (its place lost with Redis's data)
+  becomes the same event, which ingestion stores once (it is unique on id and time).
 - Rotation: when the log's path names a new file, the shipper finishes the old one (it keeps it
   open) and moves on once the old file has not grown for ROTATION_SETTLE_SECONDS (nginx writes
   to it until it reopens its logs on USR1). A shipper started after a rotation finds the file it
@@ -40,6 +40,7 @@ import re
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import IO
 
@@ -60,6 +61,8 @@ READ_BYTES = 1 << 20
 # Events per stream entry (the fast path's entries hold a few milliseconds' worth).
 EVENTS_PER_ENTRY = 500
 ROTATION_SETTLE_SECONDS = 2.0
+_OFFSET_BITS = 42
+_OFFSET_MASK = (1 << _OFFSET_BITS) - 1
 _ESCAPED = re.compile(rb"\\x([0-9A-Fa-f]{2})")
 _METHODS = {b"GET": "GET", b"HEAD": "HEAD"}
 
@@ -109,9 +112,8 @@ def event_from_line(
         received = float(msec)
     except ValueError:
         return None
-    place = hashlib.blake2b(f"{source}:{inode}:{offset}".encode(), digest_size=10).digest()
     return RawEvent(
-        event_id(received, place),
+        event_id(received, place_bits(source, inode) | offset & _OFFSET_MASK),
         "open",
         token,
         received,
@@ -121,6 +123,14 @@ def event_from_line(
         data.recipient_id,
         0,
     )
+
+
+@lru_cache(maxsize=64)
+def place_bits(source: str, inode: int) -> int:
+    """The high 32 of an event id's 74 random bits: the log file's (a hash of its source and
+    inode); the low 42 are the line's offset in it (up to 4 TiB)."""
+    digest = hashlib.blake2b(f"{source}:{inode}".encode(), digest_size=4).digest()
+    return int.from_bytes(digest) << _OFFSET_BITS
 
 
 def _unescaped(value: bytes) -> str:

@@ -1,6 +1,5 @@
 """`manage.py ship_pixel_log`: follow nginx's pixel log and ship its hits to the event buffer."""
 
-import os
 import socket
 import time
 from argparse import ArgumentParser
@@ -42,15 +41,6 @@ class Command(BaseCommand):
         parser.add_argument(
             "--once", action="store_true", help="ship what the log holds now, then exit"
         )
-        parser.add_argument(
-            "--nice",
-            type=int,
-            default=10,
-            help=(
-                "lower the shipper's CPU priority by this much (default 10), so that nginx "
-                "answering the next hits goes first and a burst of shipping adds no latency"
-            ),
-        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         if options["print_nginx_config"]:
@@ -59,8 +49,6 @@ class Command(BaseCommand):
         client = redis_client()
         if client is None:
             raise CommandError("REDIS_URL is not set: the shipper writes to the Redis stream.")
-        if options["nice"] > 0:
-            os.nice(options["nice"])
         shipper = PixelLogShipper(
             options["log"], client=client, keys=configured_keys(), source=options["source"]
         )
