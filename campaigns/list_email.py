@@ -357,7 +357,8 @@ def _save_outcomes(recipients: list[ListEmailRecipient]) -> None:
 def _finish_if_done(list_email: ListEmail, now: datetime) -> bool:
     """Complete the list email once no member is left to claim and no copy of a handed member
     is still Pending. Copies still Sending then were left by a worker that stopped: they are
-    marked unconfirmed (and shown so), not waited for."""
+    marked unconfirmed (and shown so), not waited for (a deferral's retry that is sending one
+    right now writes its outcome over the mark)."""
     if list_email.recipients.filter(
         state__in=[Recipient.State.QUEUED, Recipient.State.SENDING]
     ).exists():
