@@ -3,6 +3,7 @@ sending and delivery, within Setup's daily limit and rate, with its progress for
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from collections import Counter
 from dataclasses import dataclass, field
@@ -21,7 +22,7 @@ from campaigns.models import (
     ListEmailRecipient,
 )
 from crm import jobs
-from crm.delivery import DeliveryDeferred, emails_deliver
+from crm.delivery import UNCONFIRMED, DeliveryDeferred, copies_unconfirm, emails_deliver
 from crm.models import (
     Contact,
     EmailMessage,
@@ -44,6 +45,9 @@ Recipient = ListEmailRecipient
 BATCH_SIZE = 200
 # How long a batch may run before another run may take its list email over.
 BATCH_LEASE = timedelta(minutes=10)
+# Nothing left to claim but copies still Pending (a deferral's retries under way): beat looks
+# at the list email again after this long, and completes it once none is left.
+UNDELIVERED_RECHECK = timedelta(minutes=5)
 SEND_LIST_EMAIL_BATCH = "campaigns.tasks.send_list_email_batch"
 
 
@@ -140,6 +144,11 @@ def list_email_batch_send(*, list_email_id: int, now: datetime | None = None) ->
     Each member goes through `email_send` (list email policy: opt-outs, Don't Market, Don't
     Process and suppressed addresses are refused with their reason) and gets their own copy.
     Recipients are claimed with a conditional UPDATE, so two runs never send one twice.
+
+    A batch whose worker stopped while delivering it (the list email still names it in
+    `delivering_batch` when the next run takes the lease) is resumed first: its copies left
+    Sending are marked unconfirmed and never sent again (they may have gone out), those still
+    Pending are delivered, each once (crm.delivery claims every copy before it is sent).
     """
     now = now or timezone.now()
     list_email = ListEmail.objects.select_related("campaign", "sender").get(pk=list_email_id)
@@ -161,27 +170,34 @@ def list_email_batch_send(*, list_email_id: int, now: datetime | None = None) ->
     list_email.recipients.filter(state=Recipient.State.SENDING).update(
         state=Recipient.State.QUEUED, batch=None
     )
+    reached = _stopped_batch_resume(list_email) if list_email.delivering_batch else []
     org = OrgSettings.load()
     rate = org.list_email_per_minute
     left = daily_list_email_left()
     size = min(BATCH_SIZE, rate or BATCH_SIZE, left)
     queued = list_email.recipients.filter(state=Recipient.State.QUEUED)
-    if size == 0:
-        if queued.exists():
+    ids = list(queued.order_by("pk").values_list("pk", flat=True)[:size]) if size else []
+    if not ids:
+        if size == 0 and queued.exists():
             # Over the daily limit: not refused, the rest goes out when it resets.
-            ListEmail.objects.filter(pk=list_email.pk).update(
-                status=ListEmail.Status.SCHEDULED, next_batch_at=_next_midnight(now)
-            )
-        else:
-            _finish_if_done(list_email, now)
+            with transaction.atomic():
+                members_advance(relation_ids=reached)
+                ListEmail.objects.filter(pk=list_email.pk).update(
+                    status=ListEmail.Status.SCHEDULED,
+                    next_batch_at=_next_midnight(now),
+                    delivering_batch=None,
+                )
+            return None
+        _list_email_end(list_email, now, reached)
         return None
     batch = uuid.uuid4()
-    ids = list(queued.order_by("pk").values_list("pk", flat=True)[:size])
     with transaction.atomic():  # one commit for both
         Recipient.objects.filter(pk__in=ids, state=Recipient.State.QUEUED).update(
             state=Recipient.State.SENDING, batch=batch
         )
-        ListEmail.objects.filter(pk=list_email.pk).update(status=ListEmail.Status.SENDING)
+        ListEmail.objects.filter(pk=list_email.pk).update(
+            status=ListEmail.Status.SENDING, delivering_batch=batch
+        )
     claimed = list(
         Recipient.objects.filter(batch=batch).select_related(
             "contact__account", "contact__individual", "lead__individual"
@@ -189,14 +205,7 @@ def list_email_batch_send(*, list_email_id: int, now: datetime | None = None) ->
     )
     with transaction.atomic():  # the emails and the recipients' outcomes, or neither
         handed, prepared = _prepare(list_email, claimed)
-    try:
-        emails_deliver(email_ids=handed, claim_together=True, prepared=prepared)
-    except DeliveryDeferred:
-        # The mail server is away: the pipeline's own task retries each with its backoff.
-        for email_id in Relation.objects.filter(
-            email_id__in=handed, delivery_status=Relation.Delivery.PENDING
-        ).values_list("email_id", flat=True):
-            jobs.enqueue(jobs.DELIVER_EMAIL, email_id, countdown=30)
+    _hand_over(handed, prepared)
     # Each handed email's one copy, with the outcome delivery set on it.
     sent_relations = [
         copy.relation_id
@@ -204,13 +213,80 @@ def list_email_batch_send(*, list_email_id: int, now: datetime | None = None) ->
         if copy.delivery_status == Relation.Delivery.SENT
     ]
     with transaction.atomic():  # one commit for the funnel and the next batch's time
-        members_advance(relation_ids=sent_relations)
+        members_advance(relation_ids=[*reached, *sent_relations])
         if _finish_if_done(list_email, now):
             return None
         # Paced so that no more than `rate` go out in any minute.
         due = now + timedelta(seconds=60 * len(claimed) / rate) if rate else now
-        ListEmail.objects.filter(pk=list_email.pk).update(next_batch_at=due)
+        ListEmail.objects.filter(pk=list_email.pk).update(next_batch_at=due, delivering_batch=None)
     return due
+
+
+def _hand_over(email_ids: list[int], prepared: PreparedBatch | None = None) -> None:
+    """Deliver these emails' pending copies, claimed together (crm.delivery)."""
+    try:
+        emails_deliver(email_ids=email_ids, claim_together=True, prepared=prepared)
+    except DeliveryDeferred:
+        # The mail server is away: the pipeline's own task retries each with its backoff.
+        for email_id in Relation.objects.filter(
+            email_id__in=email_ids, delivery_status=Relation.Delivery.PENDING
+        ).values_list("email_id", flat=True):
+            jobs.enqueue(jobs.DELIVER_EMAIL, email_id, countdown=30)
+
+
+def _stopped_batch_resume(list_email: ListEmail) -> list[int]:
+    """The batch a worker stopped delivering: its copies still Sending are marked unconfirmed,
+    those still Pending are delivered now; returns all its copies, for the funnel (it may
+    have recorded some before it stopped).
+
+    The list email stops naming the batch before its copies go out: a run that stops in here
+    too leaves them Pending for the list email's end (_list_email_end) rather than to every
+    run after it, so a copy that cannot be sent does not hold the rest of the list back.
+    """
+    handed = list_email.recipients.filter(
+        batch=list_email.delivering_batch, state=Recipient.State.HANDED
+    )
+    email_ids = list(handed.values_list("email_id", flat=True))
+    with transaction.atomic():
+        copies_unconfirm(email_ids=email_ids)
+        ListEmail.objects.filter(pk=list_email.pk).update(delivering_batch=None)
+    _hand_over(email_ids)
+    return list(
+        Relation.objects.filter(email_id__in=email_ids, relation_type=Relation.Type.TO).values_list(
+            "pk", flat=True
+        )
+    )
+
+
+def _list_email_end(list_email: ListEmail, now: datetime, reached: list[int]) -> None:
+    """No member is left to claim: the copies of handed members still Pending (a deferral's,
+    whose retries may race this, or a stopped worker's) are delivered now, each once; then the
+    list email completes, or beat looks at it again after UNDELIVERED_RECHECK."""
+    undelivered = list(_undelivered(list_email).values_list("email_id", flat=True))
+    if undelivered:
+        with contextlib.suppress(DeliveryDeferred):  # still Pending: looked at again later
+            emails_deliver(email_ids=undelivered, claim_together=True)
+        reached = [
+            *reached,
+            *Relation.objects.filter(
+                email_id__in=undelivered, relation_type=Relation.Type.TO
+            ).values_list("pk", flat=True),
+        ]
+    with transaction.atomic():
+        members_advance(relation_ids=reached)
+        if not _finish_if_done(list_email, now):
+            ListEmail.objects.filter(pk=list_email.pk).update(
+                next_batch_at=now + UNDELIVERED_RECHECK, delivering_batch=None
+            )
+
+
+def _undelivered(list_email: ListEmail) -> QuerySet[EmailMessageRelation]:
+    """The copies of its handed members still Pending: one query, whatever their number."""
+    return Relation.objects.filter(
+        email_id__in=list_email.recipients.filter(state=Recipient.State.HANDED).values("email_id"),
+        relation_type=Relation.Type.TO,
+        delivery_status=Relation.Delivery.PENDING,
+    )
 
 
 def _prepare(
@@ -279,12 +355,24 @@ def _save_outcomes(recipients: list[ListEmailRecipient]) -> None:
 
 
 def _finish_if_done(list_email: ListEmail, now: datetime) -> bool:
+    """Complete the list email once no member is left to claim and no copy of a handed member
+    is still Pending. Copies still Sending then were left by a worker that stopped: they are
+    marked unconfirmed (and shown so), not waited for (a deferral's retry that is sending one
+    right now writes its outcome over the mark)."""
     if list_email.recipients.filter(
         state__in=[Recipient.State.QUEUED, Recipient.State.SENDING]
     ).exists():
         return False
+    if _undelivered(list_email).exists():
+        return False
+    copies_unconfirm(
+        email_ids=list_email.recipients.filter(state=Recipient.State.HANDED).values("email_id")
+    )
     ListEmail.objects.filter(pk=list_email.pk).update(
-        status=ListEmail.Status.COMPLETED, finished_at=now, next_batch_at=None
+        status=ListEmail.Status.COMPLETED,
+        finished_at=now,
+        next_batch_at=None,
+        delivering_batch=None,
     )
     return True
 
@@ -308,6 +396,9 @@ class Progress:
     skipped: int = 0
     failed: int = 0
     remaining: int = 0
+    # Left Sending by a worker that stopped mid-send: they may or may not have gone out, and
+    # are never sent again.
+    unconfirmed: int = 0
     status: str = ""
     status_label: str = ""
     next_batch_at: datetime | None = None
@@ -321,6 +412,7 @@ class Progress:
             "skipped": self.skipped,
             "failed": self.failed,
             "remaining": self.remaining,
+            "unconfirmed": self.unconfirmed,
             "status": self.status,
             "status_label": self.status_label,
             "next_batch_at": self.next_batch_at.isoformat() if self.next_batch_at else None,
@@ -330,14 +422,17 @@ class Progress:
 
 
 def list_email_progress(*, list_email: ListEmail) -> Progress:
-    """Sent / skipped / failed / remaining, and the skip reasons with their counts (3 queries)."""
+    """Sent / skipped / failed / remaining / unconfirmed, and the skip reasons with their
+    counts (3 queries)."""
     states = dict(
         list_email.recipients.order_by()
         .values_list("state")
         .annotate(n=Count("pk"))
         .values_list("state", "n")
     )
-    copies = dict(
+    copies: dict[str, int] = {}
+    unconfirmed = 0
+    for delivery_status, n, marked in (
         Relation.objects.filter(
             email_id__in=list_email.recipients.filter(state=Recipient.State.HANDED).values(
                 "email_id"
@@ -346,9 +441,17 @@ def list_email_progress(*, list_email: ListEmail) -> Progress:
         )
         .order_by()
         .values_list("delivery_status")
-        .annotate(n=Count("pk"))
-        .values_list("delivery_status", "n")
-    )
+        .annotate(
+            n=Count("pk"),
+            marked=Count(
+                "pk",
+                filter=Q(delivery_status=Relation.Delivery.SENDING, refusal_reason=UNCONFIRMED),
+            ),
+        )
+        .values_list("delivery_status", "n", "marked")
+    ):
+        copies[delivery_status] = n
+        unconfirmed += marked
     reasons = Counter(
         dict(
             list_email.recipients.filter(
@@ -370,7 +473,9 @@ def list_email_progress(*, list_email: ListEmail) -> Progress:
         remaining=states.get(Recipient.State.QUEUED, 0)
         + states.get(Recipient.State.SENDING, 0)
         + copies.get(delivery.PENDING, 0)
-        + copies.get(delivery.SENDING, 0),
+        + copies.get(delivery.SENDING, 0)
+        - unconfirmed,
+        unconfirmed=unconfirmed,
         status=status.value,
         status_label=status.label,
         next_batch_at=list_email.next_batch_at,

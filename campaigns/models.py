@@ -233,6 +233,10 @@ class ListEmail(models.Model):
     next_batch_at = models.DateTimeField(
         null=True, blank=True, help_text="When the next batch may go (rate or daily limit)."
     )
+    # The batch whose copies are being delivered: set when it claims its members, cleared when
+    # its delivery is over. Still set when the next run takes the lease, its worker stopped:
+    # that run resumes the batch (campaigns.list_email).
+    delivering_batch = models.UUIDField(null=True, blank=True, editable=False)
     created_at = models.DateTimeField(default=timezone.now)
     finished_at = models.DateTimeField(null=True, blank=True)
 

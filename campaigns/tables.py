@@ -96,10 +96,13 @@ class RecipientTable(tables.Table):
         return person.email if person and person.email else "—"
 
     def render_state(self, record: ListEmailRecipient) -> str:
-        """What became of this member, in words: Waiting, Sending, Sent, Skipped: <why>."""
+        """What became of this member, in words: Waiting, Sending, Sent, Unconfirmed, Skipped:
+        <why>."""
         state = ListEmailRecipient.State
         if record.state == state.HANDED:
             # Handed to the send pipeline: its copy's delivery says what the member got.
+            if getattr(record, "unconfirmed", False):
+                return "Unconfirmed: the worker stopped while sending it"
             return _DELIVERED_AS.get(getattr(record, "delivery", None) or "", "Sending")
         if record.state in (state.SKIPPED, state.FAILED):
             label = "Skipped" if record.state == state.SKIPPED else "Failed"

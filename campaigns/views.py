@@ -11,6 +11,7 @@ from django.core.exceptions import PermissionDenied
 from django.db.models import (
     Case,
     Count,
+    Exists,
     IntegerField,
     OuterRef,
     Q,
@@ -58,6 +59,7 @@ from campaigns.models import (
     ListEmail,
 )
 from crm import filters as crm_filters
+from crm.delivery import UNCONFIRMED
 from crm.listing import BoundedTableMixin, filter_query, ids_from, table_configure
 from crm.models import Contact, EmailMessage, EmailMessageRelation, Lead, User
 from crm.privacy_changes import unsubscribe_record
@@ -410,6 +412,7 @@ def list_email_detail(request: HttpRequest, pk: int, email_pk: int) -> HttpRespo
     recipients = list_email.recipients.filter(_people_seen_by(_user(request)))
     recipients = recipients.select_related("contact", "lead").annotate(
         delivery=Subquery(copy.values("delivery_status")[:1]),
+        unconfirmed=Exists(copy.filter(delivery_status="sending", refusal_reason=UNCONFIRMED)),
         human_opens=_unprofiled(Subquery(copy.values("human_opens")[:1])),
         human_clicks=_unprofiled(Subquery(copy.values("human_clicks")[:1])),
     )

@@ -12,16 +12,17 @@ import functools
 import re
 import smtplib
 from collections.abc import Callable, Collection, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from email.headerregistry import Address
 from typing import Any
 
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives, get_connection
+from django.core.mail.backends.base import BaseEmailBackend
 from django.db import connection as db_connection
 from django.db import transaction
-from django.db.models import Count, Q
+from django.db.models import Count, Q, QuerySet
 from django.db.models.functions import Lower
 from django.urls import reverse
 from django.utils import timezone
@@ -41,6 +42,11 @@ Relation = EmailMessageRelation
 _RECIPIENT_TYPES = (Relation.Type.TO, Relation.Type.CC, Relation.Type.BCC)
 
 
+# The reason a copy left Sending by a worker that stopped mid-send carries: it may or may not
+# have reached the mail server, so it is never sent again (that could send it twice).
+UNCONFIRMED = "Unconfirmed: the worker stopped while sending it; it may or may not have gone out"
+
+
 class DeliveryDeferred(Exception):
     """The mail server could not be reached; the recipients still pending are tried again."""
 
@@ -58,6 +64,14 @@ def email_deliver(*, email_id: int) -> None:
     emails_deliver(email_ids=[email_id])
 
 
+# A batch delivered together (`claim_together`) is claimed, sent and recorded this many copies
+# at a time: a worker killed mid-batch leaves at most one group Sending (those may or may not
+# have gone out) and the groups after it Pending, for the run that resumes the batch. Smaller
+# groups leave fewer copies unconfirmed, and cost a transaction of five statements each: a list
+# email's batch of 200 took 5% longer in groups of 50 than in one, 14% in groups of 25.
+CLAIM_GROUP = 50
+
+
 def emails_deliver(
     *,
     email_ids: Sequence[int],
@@ -72,9 +86,11 @@ def emails_deliver(
     copy twice; a copy whose worker died mid-send stays Sending rather than going out again.
     By default each copy is claimed just before it is sent, so a worker killed mid-email leaves
     the copies it had not reached Pending, for the task's retry. With `claim_together` (a
-    batch that no other run can hold: a list email's or a sequence's, under their leases) all
-    are claimed in one UPDATE; those not attempted when the loop stops (the server deferred,
-    an error) go back to Pending, and only a worker killed outright leaves them Sending.
+    batch that no other run can hold: a list email's or a sequence's, under their leases) the
+    copies are claimed CLAIM_GROUP at a time in one UPDATE, and each group's outcomes are
+    committed before the next group is claimed: a worker killed outright leaves at most one
+    group Sending and the rest Pending. Those of a group not attempted when the loop stops (the
+    server deferred, an error) go back to Pending, and later groups are never claimed.
 
     `prepared` is the batch emails_prepare_each wrote these emails from, committed and not yet
     delivered: its copies are rendered from it (the body read once, `Stencil`) instead of
@@ -96,9 +112,6 @@ def emails_deliver(
     else:
         copies = _pending_copies(email_ids)
     deferred = ""
-    # Outcomes are stored and logged together after the loop: a few statements, not per copy.
-    attempted: list[tuple[int, str, str, datetime | None]] = []
-    outcomes: dict[tuple[str, str], list[int]] = {}
     if copies:
         connection = get_connection()
         try:
@@ -111,38 +124,17 @@ def emails_deliver(
                 detail=reason,
             )
             raise DeliveryDeferred(reason) from error
-        held = _claim_all([copy.relation_id for copy in copies]) if claim_together else set()
+        reached = _Reached()
         try:
-            for copy in copies:
-                if claim_together:
-                    if copy.relation_id not in held:
-                        continue
-                elif not Relation.objects.filter(
-                    pk=copy.relation_id, delivery_status=Relation.Delivery.PENDING
-                ).update(delivery_status=Relation.Delivery.SENDING):
-                    continue
-                message = copy.render()
-                message.connection = connection
-                status, reason = _send_one(message)
-                sent_at = timezone.now() if status == Relation.Delivery.SENT else None
-                attempted.append((copy.relation_id, status, reason, sent_at))
-                outcomes.setdefault((_DELIVERY_EVENT[status], reason), []).append(copy.relation_id)
-                if status == Relation.Delivery.PENDING:
-                    deferred = reason
-                    break
+            if claim_together:
+                deferred = _groups_deliver(copies, connection, prepared=prepared, reached=reached)
+            else:
+                deferred, _ = _group_deliver(
+                    copies, connection, held=None, prepared=prepared, reached=reached
+                )
         finally:
             connection.close()
-            # Written together, as the outcomes are logged, in one transaction (one commit to
-            # wait for): a worker that dies before this leaves its sent copies Sending, so
-            # they are never sent twice.
-            with transaction.atomic():
-                rows_update(Relation, ["delivery_status", "refusal_reason", "sent_at"], attempted)
-                if claim_together:
-                    _release(held - {relation_id for relation_id, *_ in attempted})
-                for (kind, reason), relation_ids in outcomes.items():
-                    email_events_record(kind=kind, relation_ids=relation_ids, detail=reason)
-                if prepared is not None:
-                    _finish_prepared(prepared, {row[0]: row[1:] for row in attempted})
+            activity_changed(contact_ids=reached.contacts, lead_ids=reached.leads)
     if prepared is not None:
         return _deferred_or_done(deferred)
     _finish(list(dict.fromkeys(email_ids)))
@@ -156,6 +148,96 @@ def emails_deliver(
         lead_ids=ids_of(delivered.filter(lead__isnull=False), "lead_id"),
     )
     return _deferred_or_done(deferred)
+
+
+@dataclass(slots=True)
+class _Reached:
+    """The people a prepared batch's copies reached, for one metrics refresh after it."""
+
+    contacts: set[int] = field(default_factory=set)
+    leads: set[int] = field(default_factory=set)
+
+
+def _groups_deliver(
+    copies: Sequence[_Copy],
+    connection: BaseEmailBackend,
+    *,
+    prepared: PreparedBatch | None,
+    reached: _Reached,
+) -> str:
+    """Copies claimed together, CLAIM_GROUP at a time: the first group's claim is one
+    statement, each later group's is made in the transaction that records the group before
+    it (one commit per group). Returns the reason the server deferred, if it did."""
+    groups = [copies[i : i + CLAIM_GROUP] for i in range(0, len(copies), CLAIM_GROUP)]
+    held = _claim_all([copy.relation_id for copy in groups[0]])
+    for index, group in enumerate(groups):
+        following = groups[index + 1] if index + 1 < len(groups) else []
+        deferred, held = _group_deliver(
+            group,
+            connection,
+            held=held,
+            following=following,
+            prepared=prepared,
+            reached=reached,
+        )
+        if deferred:
+            return deferred
+    return ""
+
+
+def _group_deliver(
+    group: Sequence[_Copy],
+    connection: BaseEmailBackend,
+    *,
+    held: set[int] | None,
+    following: Sequence[_Copy] = (),
+    prepared: PreparedBatch | None,
+    reached: _Reached,
+) -> tuple[str, set[int]]:
+    """Send a group of copies, those this run `held` (claimed together) or, with None, each
+    claimed just before it is sent; returns the reason the server deferred, if it did, and
+    the `following` copies now held.
+
+    The outcomes are stored and logged together after the loop, in one transaction (one
+    commit to wait for): a worker that dies before it leaves the group's sent copies Sending,
+    so they are never sent twice. The same transaction puts the held copies not attempted
+    back to Pending and, when the group went through (no deferral, no error), claims the
+    following group.
+    """
+    attempted: list[tuple[int, str, str, datetime | None]] = []
+    outcomes: dict[tuple[str, str], list[int]] = {}
+    deferred = ""
+    through = False
+    try:
+        for copy in group:
+            if held is not None:
+                if copy.relation_id not in held:
+                    continue
+            elif not Relation.objects.filter(
+                pk=copy.relation_id, delivery_status=Relation.Delivery.PENDING
+            ).update(delivery_status=Relation.Delivery.SENDING):
+                continue
+            message = copy.render()
+            message.connection = connection
+            status, reason = _send_one(message)
+            sent_at = timezone.now() if status == Relation.Delivery.SENT else None
+            attempted.append((copy.relation_id, status, reason, sent_at))
+            outcomes.setdefault((_DELIVERY_EVENT[status], reason), []).append(copy.relation_id)
+            if status == Relation.Delivery.PENDING:
+                deferred = reason
+                break
+        through = not deferred
+    finally:
+        with transaction.atomic():
+            rows_update(Relation, ["delivery_status", "refusal_reason", "sent_at"], attempted)
+            if held:
+                _release(held - {relation_id for relation_id, *_ in attempted})
+            for (kind, reason), relation_ids in outcomes.items():
+                email_events_record(kind=kind, relation_ids=relation_ids, detail=reason)
+            if prepared is not None:
+                _finish_prepared(prepared, {row[0]: row[1:] for row in attempted}, reached)
+            claimed = _claim_all([copy.relation_id for copy in following]) if through else set()
+    return deferred, claimed
 
 
 def _deferred_or_done(deferred: str) -> None:
@@ -212,14 +294,14 @@ def _pending_copies(email_ids: Sequence[int]) -> list[_Copy]:
 
 
 def _finish_prepared(
-    batch: PreparedBatch, outcomes: dict[int, tuple[str, str, datetime | None]]
+    batch: PreparedBatch,
+    outcomes: dict[int, tuple[str, str, datetime | None]],
+    reached: _Reached,
 ) -> None:
-    """What _finish and the metrics refresh do, from the outcomes in hand: each of these emails
-    has one recipient, whose copy this run held, so its outcome is the email's. Written with
-    the copies' outcomes, in their transaction."""
+    """What _finish does, from the outcomes in hand: each of these emails has one recipient,
+    whose copy this run held, so its outcome is the email's. Written with the copies'
+    outcomes, in their transaction; the people reached are added to `reached`."""
     by_outcome: dict[tuple[str, str, bool], list[int]] = {}
-    contacts: set[int] = set()
-    leads: set[int] = set()
     for copy in batch.pending:
         if copy.relation_id not in outcomes:
             continue
@@ -228,15 +310,14 @@ def _finish_prepared(
         if status == Relation.Delivery.SENT:
             by_outcome.setdefault((EmailMessage.Delivery.SENT, "", True), []).append(copy.email_id)
             if copy.contact_id:
-                contacts.add(copy.contact_id)
+                reached.contacts.add(copy.contact_id)
             if copy.lead_id:
-                leads.add(copy.lead_id)
+                reached.leads.add(copy.lead_id)
         elif status == Relation.Delivery.FAILED:
             by_outcome.setdefault(
                 (EmailMessage.Delivery.FAILED, f"{copy.address}: {reason}", False), []
             ).append(copy.email_id)
     _emails_update(by_outcome)
-    activity_changed(contact_ids=contacts, lead_ids=leads)
 
 
 def _claim_all(relation_ids: Sequence[int]) -> set[int]:
@@ -259,6 +340,21 @@ def _release(relation_ids: Collection[int]) -> None:
         Relation.objects.filter(
             pk__in=relation_ids, delivery_status=Relation.Delivery.SENDING
         ).update(delivery_status=Relation.Delivery.PENDING)
+
+
+def copies_unconfirm(*, email_ids: Collection[int] | QuerySet[Any]) -> int:
+    """Mark these emails' copies still Sending as unconfirmed, when the worker that claimed
+    them is known to have stopped; returns how many. A worker still sending one writes its
+    outcome over the mark (outcomes are written whatever the reason was)."""
+    return (
+        Relation.objects.filter(
+            email_id__in=email_ids,
+            relation_type__in=_RECIPIENT_TYPES,
+            delivery_status=Relation.Delivery.SENDING,
+        )
+        .exclude(refusal_reason=UNCONFIRMED)
+        .update(refusal_reason=UNCONFIRMED)
+    )
 
 
 @transaction.atomic

@@ -16,11 +16,16 @@
   var bar = document.getElementById("progress");
   if (!bar) return;
   function show(p) {
-    ["sent", "skipped", "failed", "remaining"].forEach(function (name) {
+    ["sent", "skipped", "failed", "unconfirmed", "remaining"].forEach(function (name) {
       var count = document.getElementById("count-" + name);
       if (count) count.textContent = p[name];
       var part = document.getElementById("bar-" + name);
       if (part) part.style.width = (p.total ? (100 * p[name]) / p.total : 0) + "%";
+    });
+    // Copies a stopped worker left unconfirmed are named only when there are some.
+    ["unconfirmed", "unconfirmed-note"].forEach(function (id) {
+      var shown = document.getElementById(id);
+      if (shown) shown.hidden = !p.unconfirmed;
     });
     var status = document.getElementById("send-status");
     if (status) status.textContent = p.status_label;
@@ -33,7 +38,7 @@
   var table = document.getElementById("recipients");
   var seen = bar.dataset.counts; // what the page was rendered with
   function refreshTable(p) {
-    var counts = [p.sent, p.skipped, p.failed, p.remaining].join(",");
+    var counts = [p.sent, p.skipped, p.failed, p.remaining, p.unconfirmed].join(",");
     if (!table || counts === seen) return;
     seen = counts;
     fetch(window.location.href, { credentials: "same-origin" })

@@ -1,11 +1,14 @@
-"""A batch of emails delivered together (a list email's, a sequence's): claimed in one UPDATE,
-outcomes written in a few statements, and what was never handed over goes back to Pending."""
+"""A batch of emails delivered together (a list email's, a sequence's): claimed a group at a time
+in one UPDATE, each group's outcomes written in a few statements before the next is claimed, and
+what was never handed over goes back to Pending."""
 
 import datetime as dt
 
 import pytest
 from django.core import mail
+from django.core.mail.backends import locmem
 
+import crm.delivery
 from crm.delivery import DeliveryDeferred, emails_deliver
 from crm.models import EmailMessageRelation, OrgSettings
 from crm.sending import emails_send_each
@@ -73,6 +76,53 @@ def test_copies_claimed_together_but_not_reached_go_back_to_pending(
         "p2@example.com",
         "p3@example.com",
     ]  # each once
+
+
+def test_copies_claimed_together_are_claimed_and_recorded_a_group_at_a_time(
+    rep, people, monkeypatch
+) -> None:
+    monkeypatch.setattr(crm.delivery, "CLAIM_GROUP", 2)
+    emails = emails_send_each(sender=rep, people=people, subject="Hi", html_body="<p>Hi</p>")
+    seen = []
+
+    class Watching(locmem.EmailBackend):
+        def send_messages(self, messages):
+            # What a worker killed at this moment would leave.
+            seen.append(list(_copies(emails).values_list("delivery_status", flat=True)))
+            return super().send_messages(messages)
+
+    monkeypatch.setattr(crm.delivery, "get_connection", Watching)
+    emails_deliver(email_ids=[e.pk for e in emails], claim_together=True)
+
+    assert seen == [
+        ["sending", "sending", "pending", "pending"],
+        ["sending", "sending", "pending", "pending"],
+        ["sent", "sent", "sending", "sending"],
+        ["sent", "sent", "sending", "sending"],
+    ]
+    assert set(_copies(emails).values_list("delivery_status", flat=True)) == {"sent"}
+    assert len(mail.outbox) == 4
+
+
+def test_a_deferral_in_a_later_group_puts_back_what_was_not_sent(
+    rep, people, make_contact, smtp_server, monkeypatch
+) -> None:
+    monkeypatch.setattr(crm.delivery, "CLAIM_GROUP", 2)
+    # The server defers the first copy of the second group.
+    smtp_server.refuse = {"p2@example.com": "451 4.7.1 Try later"}
+    people.append(make_contact(email="p4@example.com"))
+    emails = emails_send_each(sender=rep, people=people, subject="Hi", html_body="<p>Hi</p>")
+
+    with pytest.raises(DeliveryDeferred):
+        emails_deliver(email_ids=[e.pk for e in emails], claim_together=True)
+
+    assert list(_copies(emails).values_list("address", "delivery_status")) == [
+        ("p0@example.com", "sent"),
+        ("p1@example.com", "sent"),
+        ("p2@example.com", "pending"),  # deferred
+        ("p3@example.com", "pending"),  # claimed with it, not reached: put back
+        ("p4@example.com", "pending"),  # in a group never claimed
+    ]
 
 
 def test_an_error_while_rendering_releases_the_copies_not_yet_handed_over(
