@@ -1,11 +1,14 @@
 """The API's list filters where the pages have none to reuse (recipients, events, members,
 metrics; emails and campaigns use crm.filters and campaigns.filters), and keyset ordering."""
 
+from datetime import UTC, datetime
 from typing import Any
 
 import django_filters
 from django import forms
+from django.core.exceptions import ValidationError
 from django.db.models import Q, QuerySet
+from django_filters.fields import IsoDateTimeField
 from rest_framework.filters import OrderingFilter
 from rest_framework.request import Request
 
@@ -76,13 +79,32 @@ def _either(queryset: QuerySet[Any], condition: Q, value: bool | None) -> QueryS
     return queryset.filter(condition) if value else queryset.exclude(condition)
 
 
+class UtcDateTimeField(IsoDateTimeField):
+    """An ISO 8601 time, as UTC: an offset Python accepts but PostgreSQL does not (beyond
+    15:59, e.g. -20:48) must not reach the query, and a time no offset can move into range is
+    refused like any other bad value."""
+
+    def to_python(self, value: Any) -> datetime | None:
+        result = super().to_python(value)
+        if result is None or result.tzinfo is None:
+            return result
+        try:
+            return result.astimezone(UTC)
+        except OverflowError:
+            raise ValidationError("Enter a date and time in range.", code="invalid") from None
+
+
+class UtcDateTimeFilter(django_filters.IsoDateTimeFilter):
+    field_class = UtcDateTimeField
+
+
 class EventFilter(django_filters.FilterSet):
     """Tracking events by email, recipient, kind, label and time."""
 
     email = IdFilter(field_name="relation__email_id")
     recipient = IdFilter(field_name="relation_id")
-    occurred_after = django_filters.IsoDateTimeFilter(field_name="occurred_at", lookup_expr="gte")
-    occurred_before = django_filters.IsoDateTimeFilter(field_name="occurred_at", lookup_expr="lt")
+    occurred_after = UtcDateTimeFilter(field_name="occurred_at", lookup_expr="gte")
+    occurred_before = UtcDateTimeFilter(field_name="occurred_at", lookup_expr="lt")
 
     class Meta:
         model = TrackingEvent

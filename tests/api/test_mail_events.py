@@ -149,3 +149,22 @@ def test_the_event_list_runs_a_bounded_number_of_queries(
         response = client.get(EVENTS)
 
     assert len(response.json()["results"]) == 4
+
+
+@pytest.mark.parametrize(
+    ("value", "status"),
+    [
+        # Python takes any offset under a day; PostgreSQL none past 15:59 (the fuzzer found it).
+        ("0820-05-06T04:50:54-20:48", 200),
+        ("2026-12-03T10:00:00%2B23:59", 200),
+        ("0001-01-01T00:00:00%2B01:00", 400),  # before year 1 in UTC: no such time
+        ("not-a-time", 400),
+    ],
+)
+def test_a_time_filter_with_any_offset_answers_never_a_server_error(
+    client_for, manager, history, value, status
+) -> None:
+    response = client_for(manager).get(f"{EVENTS}?occurred_after={value}")
+    assert response.status_code == status
+    if status == 200:
+        assert response.json()["results"] is not None
