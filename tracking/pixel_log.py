@@ -185,6 +185,16 @@ class PixelLogShipper:
         chunk = reading.file.read(self.read_bytes)
         self.behind = len(chunk) == self.read_bytes
         end = chunk.rfind(b"\n") + 1
+        if not end and self.behind:
+            # No line nginx writes is this long: not a log line (a corrupted file). Skip it
+            # rather than stop shipping.
+            logger.error("%s: no line end in %d bytes from byte %d: skipped", self.path,
+                         len(chunk), reading.offset)  # fmt: skip
+            reading.offset += len(chunk)
+            self.client.hset(
+                self.state_key, mapping={"inode": reading.inode, "offset": reading.offset}
+            )
+            return 1
         if not end:
             self._follow_rotation(reading)
             return 0

@@ -313,3 +313,16 @@ def test_the_command_refuses_to_run_without_redis(log_path, settings) -> None:
     settings.REDIS_URL = ""
     with pytest.raises(CommandError, match="REDIS_URL"):
         call_command("ship_pixel_log", str(log_path), "--once")
+
+
+def test_bytes_with_no_line_end_are_skipped_not_a_stop(shipper, log_path, redis_client) -> None:
+    write(log_path, line(pixel_token(1)))
+    with log_path.open("ab") as log:
+        log.write(b"x" * 300)  # longer than the shipper reads at once, and no line end
+    write(log_path, b"", line(pixel_token(2)))
+    ship = shipper()
+    ship.read_bytes = 250  # more than a line, less than the garbage
+
+    while ship.ship_once():
+        pass
+    assert [event.relation_id for event in shipped(redis_client)] == [1, 2]
