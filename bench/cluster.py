@@ -2,8 +2,8 @@
 
 Each host is a Linux network namespace on a bridge (bench/netns.py; run as root): "data"
 (a private PostgreSQL 15 initdb'd for the run, and Redis with the persistence README asks of
-production: append-only file, fsync every second, noeviction), "web1" and "web2" (granian
-serving config.wsgi as production does), "lb" (nginx balancing them, logging every answer),
+production: append-only file, fsync every second, noeviction), "web1" and "web2" (see below),
+"lb" (nginx balancing them, logging every answer),
 "work1" and "work2" (Celery workers for the ingestion, list_email and other queues; beat on
 work1 only). This process seeds the database, receives the list email on an SMTP sink on the
 bridge, and drives wrk (pixels and clicks of real recipients, each request tagged in its user
@@ -28,7 +28,10 @@ stored event with its tag (lost: none; doubled: more than one), and in total the
                    then resumes the list email, whose next run delivers those Pending copies.
   ingestion-kill   the worker node whose ingestion holds a batch's transaction open (seen in
                    pg_stat_activity by its address) is SIGKILLed and started again; the other
-                   node's consumer claims the dead one's pending entries after CLAIM_IDLE_MS
+                   node's consumer claims the dead one's pending entries after CLAIM_IDLE_MS.
+                   The node's list_email worker dies too: a list email batch it was delivering
+                   leaves one more group unconfirmed (counted), and its lease, found holding
+                   the list email at the end, is moved as above
   web-kill         web1 (its nginx, shipper and granian) SIGKILLed and started again under
                    load: the clicks of granian's last few milliseconds (the fast path's
                    in-process buffer) are lost; no pixel hit (each is in the pixel log before it
@@ -38,7 +41,8 @@ stored event with its tag (lost: none; doubled: more than one), and in total the
 
 At the end (the run waits for the list email to complete, which it does only once no copy is
 Pending) members = messages received + copies left Sending unreceived (the window, at most one
-group), no one received two, no copy is Pending and those left Sending are marked unconfirmed.
+group per kill that hit a batch), no one received two, no copy is Pending and those left
+Sending are marked unconfirmed.
 
     .venv/bin/python bench/cluster.py            (20,000 members; BENCH_CLUSTER_MEMBERS changes it)
     .venv/bin/python bench/cluster.py --ci       (2,000 members, about 20 s of wrk: .ci/run)
