@@ -20,7 +20,7 @@ from pathlib import Path
 
 from bench.env import ROOT
 from bench.netns import GATEWAY, Network, inside
-from bench.servers import UNRECORDED_PIXEL, granian_command, nginx_config, stop
+from bench.servers import UNRECORDED_PIXEL, granian_command, nginx_config, nginx_serving, stop
 
 POSTGRES_BIN = Path("/usr/lib/postgresql/15/bin")
 AS_POSTGRES = ["setpriv", "--reuid=postgres", "--regid=postgres", "--init-groups"]
@@ -288,20 +288,11 @@ class Cluster:
         set_real_ip_from {self.address["lb"]};
         real_ip_header X-Forwarded-For;
         {server}
-        location / {{
-            proxy_pass http://granian;
-            proxy_http_version 1.1;
-            proxy_set_header Connection "";
-            proxy_set_header Host $host;
-            proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
-        }}
+{_proxied_to("granian")}
     }}
 """,
         )
-        path = workdir / "nginx.conf"
-        path.write_text(config)
-        return [tools["nginx"], "-p", str(workdir), "-e", str(workdir / "error.log"),
-                "-c", str(path), "-g", "daemon off;"]  # fmt: skip
+        return nginx_serving(tools["nginx"], workdir, config)
 
     def _nginx(self, tools: dict[str, str]) -> list[str]:
         """nginx balancing the two web nodes, logging every answer (see LOG_FORMAT)."""
@@ -323,20 +314,11 @@ class Cluster:
     }}
     server {{
         listen {self.address["lb"]}:80;
-        location / {{
-            proxy_pass http://web;
-            proxy_http_version 1.1;
-            proxy_set_header Connection "";
-            proxy_set_header Host $host;
-            proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
-        }}
+{_proxied_to("web")}
     }}
 """,
         )
-        path = workdir / "nginx.conf"
-        path.write_text(config)
-        return [tools["nginx"], "-p", str(workdir), "-e", str(workdir / "error.log"),
-                "-c", str(path), "-g", "daemon off;"]  # fmt: skip
+        return nginx_serving(tools["nginx"], workdir, config)
 
     def environment(self, base: dict[str, str], *, sink_port: int) -> dict[str, str]:
         """The nodes' environment: the data host's PostgreSQL and Redis, mail to the sink."""
@@ -352,6 +334,18 @@ class Cluster:
             # A list email whose batch died is resumed by beat once its lease is over.
             "LIST_EMAIL_RESUME_INTERVAL": "5",
         }
+
+
+def _proxied_to(upstream: str) -> str:
+    """A `location /` passing everything to `upstream` over kept-alive connections, adding the
+    client's address to X-Forwarded-For (the balancer's and the web nodes' nginx)."""
+    return f"""        location / {{
+            proxy_pass http://{upstream};
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_set_header Host $host;
+            proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+        }}"""
 
 
 def _uid(user: str) -> int:

@@ -95,19 +95,7 @@ def nginx_command(nginx: str, workdir: Path, *, port: int, workers: int) -> list
     }}
 """,
     )
-    config_path = workdir / "nginx.conf"
-    config_path.write_text(config)
-    return [
-        nginx,
-        "-p",
-        str(workdir),
-        "-e",
-        str(workdir / "error.log"),
-        "-c",
-        str(config_path),
-        "-g",
-        "daemon off;",
-    ]
+    return nginx_serving(nginx, workdir, config)
 
 
 def nginx_pixel_log_command(
@@ -134,11 +122,16 @@ def nginx_pixel_log_command(
     }}
 """,
     )
-    config_path = workdir / "nginx.conf"
-    config_path.write_text(config)
-    serve_nginx = [nginx, "-p", str(workdir), "-e", str(workdir / "error.log"), "-c"]
-    serve_nginx += [str(config_path), "-g", "daemon off;"]
+    serve_nginx = nginx_serving(nginx, workdir, config)
     return ["bash", "-c", f"{shlex.join(shipper)} & exec {shlex.join(serve_nginx)}"]
+
+
+def nginx_serving(nginx: str, workdir: Path, config: str) -> list[str]:
+    """Write `config` into `workdir`; the command running nginx on it in the foreground."""
+    path = workdir / "nginx.conf"
+    path.write_text(config)
+    return [nginx, "-p", str(workdir), "-e", str(workdir / "error.log"), "-c", str(path),
+            "-g", "daemon off;"]  # fmt: skip
 
 
 def nginx_config(workdir: Path, *, workers: int, http: str) -> str:
