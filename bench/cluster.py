@@ -34,8 +34,9 @@ stored event with its tag (lost: none; doubled: more than one), and in total the
                    the list email at the end, is moved as above
   web-kill         web1 (its nginx, shipper and granian) SIGKILLed and started again under
                    load: the clicks of granian's last few milliseconds (the fast path's
-                   in-process buffer) are lost; no pixel hit (each is in the pixel log before it
-                   is answered, and the shipper resumes at its place saved in Redis)
+                   in-process buffer) are lost; a pixel hit only if nginx answered it in the
+                   microseconds before it wrote its log line (PIXEL_KILL_WINDOW; the shipper
+                   resumes at its place saved in Redis)
   redis-term       Redis stopped with SIGTERM and started again on the same append-only file
   redis-kill       Redis SIGKILLed and started again: up to about a second of writes is lost
 
@@ -47,8 +48,8 @@ Sending are marked unconfirmed.
     .venv/bin/python bench/cluster.py            (20,000 members; BENCH_CLUSTER_MEMBERS changes it)
     .venv/bin/python bench/cluster.py --ci       (2,000 members, about 20 s of wrk: .ci/run)
 
-Exit status: 0 reconciled, 1 a double anywhere, a pixel hit lost anywhere or a click lost
-outside its documented window, 2 a prerequisite is missing.
+Exit status: 0 reconciled, 1 a double anywhere, or a pixel hit or a click lost outside its
+documented window, 2 a prerequisite is missing.
 """
 
 from __future__ import annotations
@@ -83,6 +84,13 @@ CLICK_SHARE = 0.3
 # appendfsync everysec (a second, and the fsync that may itself take up to another).
 WEB_KILL_WINDOW = 0.5
 REDIS_KILL_WINDOW = 2.5
+# A pixel's only window: nginx writes a hit's log line microseconds after its answer, so a
+# SIGKILL between the two loses that hit. Its answer is then logged by the balancer no earlier
+# than a few milliseconds before the fault (and up to the balancer's own lag after it).
+PIXEL_KILL_WINDOW = 0.005
+# The balancer logs an answer when it has passed it on: under load that is up to this long
+# after the web node answered (its p99 through the balancer reaches ~100 ms on two cores).
+BALANCER_LAG = 0.25
 SETTLE_TIMEOUT = 240.0
 # A list email with no message for this long while a batch's lease is held has a dead batch.
 STALL_SECONDS = 15.0
@@ -459,17 +467,24 @@ class Run:
             )
             stored = dict(cursor.fetchall())
         lost = [tag for tag in answered if tag not in stored]
-        before = (
-            sorted(segment.fault_at - answered[tag] for tag in lost) if segment.fault_at else []
-        )
+
+        def before_fault(tags: list[str]) -> list[float] | None:
+            """The first and last of when the tags were answered, in seconds before the fault."""
+            times = (
+                sorted(segment.fault_at - answered[tag] for tag in tags) if segment.fault_at else []
+            )
+            return [times[0], times[-1]] if times else None
+
+        lost_pixels = [tag for tag in lost if tag in pixels]
         segment.outcome = {
             "answered_200_302": len(answered),
             "other_answers": dict(other),
             "events_stored": sum(stored.values()),
             "lost": len(lost),
-            # Served by the web nodes' nginx and shipped from its log: no loss window at all.
-            "lost_pixels": sum(1 for tag in lost if tag in pixels),
-            "lost_seconds_before_fault": [before[0], before[-1]] if before else None,
+            # Served by the web nodes' nginx and shipped from its log: PIXEL_KILL_WINDOW only.
+            "lost_pixels": len(lost_pixels),
+            "lost_seconds_before_fault": before_fault(lost),
+            "lost_pixels_seconds_before_fault": before_fault(lost_pixels),
             "doubled": sum(n - 1 for n in stored.values() if n > 1),
             "stored_without_200": sum(1 for tag in stored if tag not in answered),
         }
@@ -602,18 +617,19 @@ class Run:
             o = segment.outcome
             if o["doubled"]:
                 failures.append(f"{segment.name}: {o['doubled']} events doubled")
-            if o["lost_pixels"]:
-                failures.append(f"{segment.name}: {o['lost_pixels']} pixel hits lost")
             window = {"web-kill": WEB_KILL_WINDOW, "redis-kill": REDIS_KILL_WINDOW}.get(
                 segment.name
             )
-            if o["lost"] and (
-                window is None
-                or o["lost_seconds_before_fault"] is None
-                or o["lost_seconds_before_fault"][0] < -0.05
-                or o["lost_seconds_before_fault"][1] > window
-            ):
+            if o["lost"] and not _within(o["lost_seconds_before_fault"], window):
                 failures.append(f"{segment.name}: {o['lost']} events lost outside its window")
+            if o["lost_pixels"] and not (
+                segment.name == "web-kill"
+                and _within(o["lost_pixels_seconds_before_fault"], PIXEL_KILL_WINDOW)
+            ):
+                failures.append(
+                    f"{segment.name}: {o['lost_pixels']} pixel hits lost outside nginx's "
+                    f"window between its answer and its log line"
+                )
             if segment.fault and segment.fault_at is None:
                 failures.append(f"{segment.name}: the fault did not happen ({segment.note})")
         last = self.done[-1].outcome
@@ -704,6 +720,17 @@ class Run:
             )
         verdict = "reconciled" if f["reconciled"] else "NOT reconciled: " + "; ".join(f["failures"])
         print(f"\n  {verdict}")
+
+
+def _within(seconds_before_fault: list[float] | None, window: float | None) -> bool:
+    """Whether losses answered this long before a fault (first, last) are its window's: answered
+    at most `window` before it, or logged by the balancer at most BALANCER_LAG after it."""
+    return (
+        window is not None
+        and seconds_before_fault is not None
+        and seconds_before_fault[0] >= -BALANCER_LAG
+        and seconds_before_fault[1] <= window
+    )
 
 
 class _Probes:

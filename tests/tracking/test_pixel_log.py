@@ -47,7 +47,7 @@ def test_a_line_becomes_the_event_the_fast_path_would_have_buffered() -> None:
 def test_nginx_escapes_are_undone_and_an_empty_agent_is_empty() -> None:
     token = pixel_token(42)
     escaped = rb"Mozilla \x22x\x22 \x5C \xC3\xA9\x09tab"
-    raw = f"1.0\t-\tHEAD\t/t/o/{token}.gif\t".encode() + escaped
+    raw = f"1796297737.671\t-\tHEAD\t/t/o/{token}.gif\t".encode() + escaped
 
     event = event_from_line(raw, **place())
     assert event is not None
@@ -71,6 +71,19 @@ def test_nginx_escapes_are_undone_and_an_empty_agent_is_empty() -> None:
 )
 def test_lines_that_record_no_open(raw: bytes) -> None:
     assert event_from_line(raw, **place()) is None
+
+
+def test_a_line_a_kill_cut_short_does_not_take_the_next_hit_with_it() -> None:
+    """nginx killed in the middle of a line's write() (stopped at a page's edge) leaves part of
+    it with no line end; the restarted nginx's next line follows on the same line."""
+    cut = line(pixel_token(41), at=1796297737.100, agent="Mozilla/5.0 (X11) Chrome/120.0.0.0")
+    whole = line(pixel_token(42), at=1796297737.250)
+    expected = event_from_line(whole, **place())
+    assert expected is not None
+    for end in range(1, len(cut)):
+        event = event_from_line(cut[:end] + whole, **place())
+        assert event is not None, cut[:end]
+        assert event._replace(event_id="") == expected._replace(event_id=""), cut[:end]
 
 
 def test_a_lines_event_id_is_its_place_so_reading_it_again_makes_the_same_event() -> None:
