@@ -192,22 +192,42 @@ _DATA_CENTRE_RANGES = _address_ranges(DATA_CENTRE_PREFIXES)
 
 def classify(facts: EventFacts, *, scanner_window_seconds: float = 10.0) -> Verdict:
     """Label an open or click as human or as one kind of machine, with the evidence."""
-    seconds = facts.seconds_since_delivery
-    if facts.kind == "click" and seconds is not None and seconds < scanner_window_seconds:
+    return classify_event(
+        facts.kind,
+        facts.user_agent,
+        facts.ip,
+        facts.method,
+        facts.seconds_since_delivery,
+        facts.honeypot,
+        facts.links_clicked_same_second,
+        scanner_window_seconds,
+    )
+
+
+def classify_event(
+    kind: str,
+    user_agent: str,
+    ip: str,
+    method: str,
+    seconds_since_delivery: float | None,
+    honeypot: bool,
+    links_clicked_same_second: int,
+    scanner_window_seconds: float,
+) -> Verdict:
+    """`classify` on the facts themselves: ingestion labels thousands of events a batch, and
+    most repeat (one person's client, one scanner), so the verdict of facts seen before is
+    remembered without building them."""
+    seconds = seconds_since_delivery
+    if kind == "click" and seconds is not None and seconds < scanner_window_seconds:
+        facts = EventFacts(
+            kind, user_agent, ip, method, seconds, honeypot, links_clicked_same_second
+        )
         return _apply_rules(facts, scanner_window_seconds)
     # The delay matters only to a click within the window (rule 4): without it, the facts
-    # repeat (one person's client, one scanner) and the verdict can be remembered.
-    if seconds is not None:
-        facts = EventFacts(
-            facts.kind,
-            facts.user_agent,
-            facts.ip,
-            facts.method,
-            None,
-            facts.honeypot,
-            facts.links_clicked_same_second,
-        )
-    return _remembered(facts, scanner_window_seconds)
+    # repeat and the verdict can be remembered.
+    return _remembered(
+        kind, user_agent, ip, method, honeypot, links_clicked_same_second, scanner_window_seconds
+    )
 
 
 def _apply_rules(facts: EventFacts, window: float) -> Verdict:
@@ -218,7 +238,18 @@ def _apply_rules(facts: EventFacts, window: float) -> Verdict:
     return Verdict(Label.HUMAN, "no machine signal")
 
 
-_remembered = lru_cache(maxsize=65_536)(_apply_rules)
+@lru_cache(maxsize=65_536)
+def _remembered(
+    kind: str,
+    user_agent: str,
+    ip: str,
+    method: str,
+    honeypot: bool,
+    links_clicked_same_second: int,
+    window: float,
+) -> Verdict:
+    facts = EventFacts(kind, user_agent, ip, method, None, honeypot, links_clicked_same_second)
+    return _apply_rules(facts, window)
 
 
 @lru_cache(maxsize=65_536)  # a day of opens comes from far fewer addresses

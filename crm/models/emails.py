@@ -238,8 +238,18 @@ class EmailMessageRelation(models.Model):
     machine_clicks = models.PositiveIntegerField(default=0)
     last_clicked_at = models.DateTimeField(null=True, blank=True)
     # For the timeline at a glance ("Clicked pricing link", "Machine open only (Apple Privacy)").
+    # Always one of this copy's email's links (ingestion takes it from the copy's signed token),
+    # and links go only with their email, which takes this copy with it: so no constraint, no
+    # index and nothing to do on a link's deletion. Ingestion changes it on most clicks; with
+    # neither, that update is HOT (no index entry) and runs no foreign-key check per row.
     last_clicked_link = models.ForeignKey(
-        "TrackedLink", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+        "TrackedLink",
+        on_delete=models.DO_NOTHING,
+        null=True,
+        blank=True,
+        related_name="+",
+        db_constraint=False,
+        db_index=False,
     )
     machine_open_label = models.CharField(
         max_length=12, blank=True, help_text="The label of the latest machine open."

@@ -340,3 +340,48 @@ def test_a_failing_batch_leaves_the_cyclic_collector_on(app, sent_email, monkeyp
         events_ingest()
 
     assert gc.isenabled()
+
+
+def test_user_agents_with_the_characters_copy_escapes_are_stored_as_they_came(
+    app, sent_email
+) -> None:
+    """PostgreSQL's batch goes in through COPY's text format, which a tab, a line end, a
+    carriage return or a backslash in a value would break if not escaped."""
+    token = sent_email.pixel.removeprefix("/t/o/").removesuffix(".gif")
+    agents = [
+        f"{CHROME}\tX-Tab",
+        f"{CHROME}\nX-Line",
+        f"{CHROME}\r\nX-CRLF",
+        f"{CHROME} C:\\Mail\\\\N \\N",
+        "\\N",
+        "Thunderbird/115.0 (Zoë; 日本語) ☃",
+    ]
+    buffer.EventWriter(None).write(
+        [
+            buffer.RawEvent(uuid.uuid4().hex, "open", token, 1796297737.0 + n, "", agent, "GET")
+            for n, agent in enumerate(agents)
+        ]
+    )
+
+    assert events_ingest().stored == len(agents)
+
+    stored = list(
+        TrackingEvent.objects.order_by("occurred_at").values_list("user_agent", flat=True)
+    )
+    assert stored == agents
+
+
+def test_a_nul_in_a_user_agent_is_dropped_not_a_batch_that_never_stores(
+    sent_email, redis_client
+) -> None:
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("SQLite's text holds a NUL; PostgreSQL's cannot")
+    token = sent_email.pixel.removeprefix("/t/o/").removesuffix(".gif")
+    buffer.EventWriter(redis_client).write(
+        [buffer.RawEvent(uuid.uuid4().hex, "open", token, 1796297737.0, "", "Mo\x00zilla", "GET")]
+    )
+
+    assert events_ingest().stored == 1
+    assert TrackingEvent.objects.get().user_agent == "Mozilla"
