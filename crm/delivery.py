@@ -9,6 +9,7 @@ and then the email's delivery status, and is logged (crm.email_events).
 from __future__ import annotations
 
 import functools
+import logging
 import re
 import smtplib
 from collections.abc import Callable, Collection, Sequence
@@ -34,9 +35,11 @@ from crm.prepared import PreparedBatch, PreparedCopy
 from crm.sending import merge_values
 from crm.sql import ids_in, ids_of, rows_update
 from crm.tokens import token_for, token_maker
-from mailkit.merge import has_fields, merge
+from mailkit.merge import has_fields, merge, one_line
 from mailkit.rewrite import rewrite_html, rewrite_text
 from mailkit.tokens import Purpose, to_verp
+
+logger = logging.getLogger(__name__)
 
 Relation = EmailMessageRelation
 _RECIPIENT_TYPES = (Relation.Type.TO, Relation.Type.CC, Relation.Type.BCC)
@@ -217,9 +220,16 @@ def _group_deliver(
                 pk=copy.relation_id, delivery_status=Relation.Delivery.PENDING
             ).update(delivery_status=Relation.Delivery.SENDING):
                 continue
-            message = copy.render()
-            message.connection = connection
-            status, reason = _send_one(message)
+            try:
+                message = copy.render()
+                message.connection = connection
+                status, reason = _send_one(message)
+            except ValueError as error:  # UnicodeError too
+                # This copy's own data cannot make a message (a line break in its address, a
+                # header that will not encode): it fails alone, and the batch goes on.
+                logger.warning("Copy %d could not be built: %s", copy.relation_id, error)
+                status, reason = Relation.Delivery.FAILED, f"This copy could not be built: {error}"
+                reason = reason[:255]
             sent_at = timezone.now() if status == Relation.Delivery.SENT else None
             attempted.append((copy.relation_id, status, reason, sent_at))
             outcomes.setdefault((_DELIVERY_EVENT[status], reason), []).append(copy.relation_id)
@@ -572,7 +582,7 @@ def _render_copy(
         address=relation.address,
         message_id=relation.message_id,
         content=(subject, html, text),
-        from_header=str(Address(display_name=from_name, addr_spec=email.from_address)),
+        from_header=str(Address(display_name=one_line(from_name), addr_spec=email.from_address)),
         to_header=email.to_addresses,
         cc_header=email.cc_addresses,
         return_token=token_for(relation.pk, Purpose.RETURN),
@@ -706,7 +716,7 @@ def _message(
     headers |= thread_headers or {}
     headers |= list_headers or {}
     message = EmailMultiAlternatives(
-        subject=subject,
+        subject=one_line(subject),
         body=text,
         # The envelope sender: a VERP address names this recipient even in a vague bounce.
         from_email=verp_address(token) or from_header,

@@ -22,7 +22,7 @@ from django.utils import timezone
 from crm.email_events import email_events_record
 from crm.models import EmailEvent, EmailMessage, EmailMessageRelation, TrackedLink, User
 from crm.sql import rows_insert
-from mailkit.merge import has_fields, merge
+from mailkit.merge import has_fields, merge, one_line
 from mailkit.rewrite import find_links
 from mailkit.stencil import Stencil
 
@@ -72,7 +72,7 @@ class PreparedBatch:
     def from_header(self) -> str:
         """The From header every copy carries."""
         sender = self.sender
-        return str(Address(display_name=sender.get_full_name(), addr_spec=sender.email))
+        return str(Address(display_name=one_line(sender.get_full_name()), addr_spec=sender.email))
 
     @property
     def email_ids(self) -> list[int]:

@@ -43,7 +43,7 @@ from crm.models import (
 )
 from crm.prepared import PreparedBatch, PreparedCopy, prepared_record
 from crm.suppression import suppression_lift
-from mailkit.merge import field_problems, has_fields, merge, written_part
+from mailkit.merge import field_problems, has_fields, merge, one_line, written_part
 from mailkit.rewrite import find_links, html_to_text, link_bare_urls
 from mailkit.stencil import stencil_of
 from privacy.forgotten import forgotten_among
@@ -683,6 +683,7 @@ _PLAIN_ADDRESS = re.compile(
 
 
 def _header_address(name: str, address: str) -> str:
+    name = one_line(name)
     if not name:
         return address
     if _PLAIN_NAME.fullmatch(name) and _PLAIN_ADDRESS.fullmatch(address):

@@ -101,6 +101,16 @@ def field_problems(text: str) -> str:
     return ". ".join(parts) + f". Use one of: {known}."
 
 
+_LINE_BREAKS = re.compile(r"\s*[\r\n\v\f\x1c-\x1e\x85\u2028\u2029]\s*")
+
+
+def one_line(text: str) -> str:
+    """`text` for a header (a subject, a person's name): each line break, with the space
+    around it, becomes one space. A header cannot hold a line break, and a name imported from
+    a spreadsheet's multi-line cell, or merged into a subject, may."""
+    return _LINE_BREAKS.sub(" ", text).strip() if _LINE_BREAKS.search(text) else text
+
+
 def merge(text: str, values: Mapping[str, str], *, as_html: bool) -> str:
     """Fill known merge fields with `values` (escaped for HTML); unknown ones stay as written."""
 

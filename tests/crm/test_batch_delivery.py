@@ -193,3 +193,41 @@ def test_rows_update_gives_each_row_its_own_values_nulls_and_times_included(
         ("sent", "", when + dt.timedelta(seconds=1)),
         ("pending", "", None),  # not named: unchanged
     ]
+
+
+def test_a_name_with_a_line_break_reaches_its_person_on_one_line(rep, make_contact) -> None:
+    """A name from an import's multi-line cell: a header cannot hold the line break, so it is
+    read as a space (in To and in a subject it is merged into) rather than failing the copy."""
+    person = make_contact(first_name="Bo\r\n b", last_name="Two", email="p1@example.com")
+    emails = emails_send_each(
+        sender=rep, people=[person], subject="Hi {{first_name}}", html_body="<p>Hi</p>"
+    )
+
+    emails_deliver(email_ids=[e.pk for e in emails], claim_together=True)
+
+    assert _copies(emails).get().delivery_status == "sent"
+    message = mail.outbox[0].message()
+    assert (message["To"], message["Subject"]) == ("Bo b Two <p1@example.com>", "Hi Bo b")
+
+
+def test_a_copy_that_cannot_be_built_fails_alone_and_the_rest_go_out(
+    rep, people, smtp_server
+) -> None:
+    """A copy whose own data cannot make a message (here an address with a header after a line
+    break, written around the forms) fails with the reason; the batch does not stop at it and
+    leave it Pending to stop every retry too."""
+    emails = emails_send_each(sender=rep, people=people, subject="Hi", html_body="<p>Hi</p>")
+    Relation.objects.filter(address="p1@example.com").update(
+        address="p1@example.com\nBcc: someone@example.net"
+    )
+
+    emails_deliver(email_ids=[e.pk for e in emails], claim_together=True)
+
+    assert sorted(rcpt[0] for rcpt, _ in smtp_server.messages) == [
+        "p0@example.com",
+        "p2@example.com",
+        "p3@example.com",
+    ]
+    outcomes = list(_copies(emails).values_list("delivery_status", "refusal_reason"))
+    assert [o[0] for o in outcomes] == ["sent", "failed", "sent", "sent"]
+    assert outcomes[1][1].startswith("This copy could not be built:")
