@@ -164,3 +164,17 @@ def test_a_verp_suffix_survives_lower_casing_and_gives_the_token_back() -> None:
     assert suffix == suffix.lower() and suffix.isalnum()
     assert from_verp(suffix.upper()) == token
     assert from_verp("not-ours!") == "" and from_verp("") == ""
+
+
+@pytest.mark.parametrize("length", [1, 16, 32, 63, 64, 65, 100, 200])
+def test_the_mac_is_hmac_sha256_for_keys_of_any_length(length: int) -> None:
+    import hmac
+    import random
+
+    from mailkit.tokens import MAC_BYTES, _mac
+
+    randomly = random.Random(length)
+    for _ in range(20):
+        key = randomly.randbytes(length)
+        body = randomly.randbytes(randomly.randrange(0, 40))
+        assert _mac(key, body) == hmac.digest(key, body, "sha256")[:MAC_BYTES]
