@@ -42,17 +42,33 @@ POLLING_TASKS = frozenset(
     }
 )
 IDLE_RESULTS = frozenset({"0", "None"})
+BEAT_SENDING = "Scheduler: Sending due task %s (%s)"
 
 
 class IdlePollingFilter(logging.Filter):
-    """Drops Celery's routine lines about POLLING_TASKS, and their results when idle."""
+    """Drops Celery's routine lines about POLLING_TASKS, and their results when idle.
+
+    A filter runs inside the logging call, so it must never raise: beat logs a failed send
+    ("Message Error: %s\n%s", with the stack as a list) from its scheduling loop, and a filter
+    that raised there (testing the list against a set) stopped beat for good the first time
+    Redis answered "loading the dataset" after a restart. Only lines of the known shapes are
+    looked at; anything else passes.
+    """
 
     def filter(self, record: logging.LogRecord) -> bool:
         args = record.args
         if record.name == "celery.beat":
-            # "Scheduler: Sending due task %s (%s)" % (entry name, task name)
-            return not (isinstance(args, tuple) and len(args) == 2 and args[1] in POLLING_TASKS)
-        if not isinstance(args, Mapping) or args.get("name") not in POLLING_TASKS:
+            return not (
+                record.msg == BEAT_SENDING
+                and isinstance(args, tuple)
+                and len(args) == 2
+                and isinstance(args[1], str)
+                and args[1] in POLLING_TASKS
+            )
+        if not isinstance(args, Mapping):
+            return True
+        name = args.get("name")
+        if not isinstance(name, str) or name not in POLLING_TASKS:
             return True
         if record.msg == LOG_RECEIVED:
             return False
