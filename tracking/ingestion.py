@@ -377,8 +377,9 @@ _COPY_COLUMNS = (
 
 
 def _copy_text(rows: list[tuple[Any, ...]]) -> str:
-    """The batch's rows (_ROW_COLUMNS) as COPY's text format in _COPY_COLUMNS's order: a tenth of
-    the cost of handing psycopg a row at a time (which adapts each value by its type)."""
+    """The batch's rows (_ROW_COLUMNS) as COPY's text format in _COPY_COLUMNS's order, instead
+    of handing psycopg a row at a time: it adapts each of the twenty values by its type, which
+    was 1.8 s of a 26.9 s drain of 200,000 events by one consumer (bench/ingest.py)."""
     lines = []
     for (
         event_id,
