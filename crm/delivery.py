@@ -228,8 +228,8 @@ def _group_deliver(
                 # This copy's own data cannot make a message (a line break in its address, a
                 # header that will not encode): it fails alone, and the batch goes on.
                 logger.warning("Copy %d could not be built: %s", copy.relation_id, error)
-                status, reason = Relation.Delivery.FAILED, f"This copy could not be built: {error}"
-                reason = reason[:255]
+                status = Relation.Delivery.FAILED
+                reason = f"This copy could not be built: {error}"[:255]
             sent_at = timezone.now() if status == Relation.Delivery.SENT else None
             attempted.append((copy.relation_id, status, reason, sent_at))
             outcomes.setdefault((_DELIVERY_EVENT[status], reason), []).append(copy.relation_id)
