@@ -15,7 +15,6 @@ import smtplib
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from email.headerregistry import Address
 from typing import Any
 
 from django.conf import settings
@@ -35,7 +34,7 @@ from crm.prepared import PreparedBatch, PreparedCopy
 from crm.sending import merge_values
 from crm.sql import ids_in, ids_of, rows_update
 from crm.tokens import token_for, token_maker
-from mailkit.merge import has_fields, merge, one_line
+from mailkit.merge import has_fields, header_address, merge, one_line
 from mailkit.rewrite import rewrite_html, rewrite_text
 from mailkit.tokens import Purpose, to_verp
 
@@ -582,7 +581,7 @@ def _render_copy(
         address=relation.address,
         message_id=relation.message_id,
         content=(subject, html, text),
-        from_header=str(Address(display_name=one_line(from_name), addr_spec=email.from_address)),
+        from_header=header_address(from_name, email.from_address),
         to_header=email.to_addresses,
         cc_header=email.cc_addresses,
         return_token=token_for(relation.pk, Purpose.RETURN),

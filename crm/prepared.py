@@ -14,7 +14,6 @@ import functools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from email.headerregistry import Address
 
 from django.conf import settings
 from django.utils import timezone
@@ -22,7 +21,7 @@ from django.utils import timezone
 from crm.email_events import email_events_record
 from crm.models import EmailEvent, EmailMessage, EmailMessageRelation, TrackedLink, User
 from crm.sql import rows_insert
-from mailkit.merge import has_fields, merge, one_line
+from mailkit.merge import has_fields, header_address, merge
 from mailkit.rewrite import find_links
 from mailkit.stencil import Stencil
 
@@ -72,7 +71,7 @@ class PreparedBatch:
     def from_header(self) -> str:
         """The From header every copy carries."""
         sender = self.sender
-        return str(Address(display_name=one_line(sender.get_full_name()), addr_spec=sender.email))
+        return header_address(sender.get_full_name(), sender.email)
 
     @property
     def email_ids(self) -> list[int]:

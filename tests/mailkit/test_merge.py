@@ -1,8 +1,18 @@
 """Merge fields: ours are filled, other tools' are named before they reach anyone unfilled."""
 
+from email.headerregistry import Address
+
 import pytest
 
-from mailkit.merge import FIELDS, field_problems, foreign_fields, has_fields, merge
+from mailkit.merge import (
+    FIELDS,
+    field_problems,
+    foreign_fields,
+    has_fields,
+    header_address,
+    merge,
+    one_line,
+)
 
 
 @pytest.mark.parametrize(
@@ -74,3 +84,19 @@ def test_merge_escapes_values_for_html_and_leaves_unknown_fields() -> None:
         "Ada &amp; &lt;Co&gt; {{nickname}}"
     )
     assert merge("{{first_name}}", values, as_html=False) == "Ada & <Co>"
+
+
+@pytest.mark.parametrize(
+    ("name", "address", "header"),
+    [
+        ("Ada Lovelace", "ada@example.com", "Ada Lovelace <ada@example.com>"),
+        ("", "ada@example.com", "ada@example.com"),
+        ("Lovelace, Ada", "ada@example.com", '"Lovelace, Ada" <ada@example.com>'),
+        ("Zoë Ng", "zoe@example.com", "Zoë Ng <zoe@example.com>"),  # encoded by MIME later
+        ("Bo\r\n b", "bo@example.com", "Bo b <bo@example.com>"),
+    ],
+)
+def test_a_header_address_is_written_as_the_email_package_writes_it(name, address, header):
+    assert header_address(name, address) == header
+    if name:  # the shortcut for plain names agrees with the email package
+        assert header == str(Address(display_name=one_line(name), addr_spec=address))
