@@ -353,17 +353,26 @@ def _release(relation_ids: Collection[int]) -> None:
 
 def copies_unconfirm(*, email_ids: Collection[int] | QuerySet[Any]) -> int:
     """Mark these emails' copies still Sending as unconfirmed, when the worker that claimed
-    them is known to have stopped; returns how many. A worker still sending one writes its
-    outcome over the mark (outcomes are written whatever the reason was)."""
-    return (
+    them is known to have stopped; returns how many. Their emails then have a delivery status
+    (`_finish`: Unconfirmed, or Partly sent beside a sent copy) instead of staying Queued. A
+    worker still sending one writes its outcome, and its email's, over the mark (outcomes are
+    written whatever the reason was)."""
+    left = list(
         Relation.objects.filter(
             email_id__in=email_ids,
             relation_type__in=_RECIPIENT_TYPES,
             delivery_status=Relation.Delivery.SENDING,
         )
         .exclude(refusal_reason=UNCONFIRMED)
-        .update(refusal_reason=UNCONFIRMED)
+        .values_list("pk", "email_id")
     )
+    if not left:
+        return 0
+    marked = Relation.objects.filter(
+        pk__in=[pk for pk, _ in left], delivery_status=Relation.Delivery.SENDING
+    ).update(refusal_reason=UNCONFIRMED)
+    _finish(sorted({email_id for _, email_id in left}))
+    return marked
 
 
 @transaction.atomic
@@ -380,7 +389,12 @@ def email_delivery_give_up(*, email_id: int, reason: str) -> None:
 
 def _finish(email_ids: Collection[int]) -> None:
     """Set each email's delivery status from its recipients': two aggregate queries, then one
-    UPDATE per outcome (a list email's batch has hundreds of emails and a few outcomes)."""
+    UPDATE per outcome (a list email's batch has hundreds of emails and a few outcomes).
+
+    A copy marked unconfirmed (left Sending by a stopped worker) is final here: the email is
+    Unconfirmed when none of its copies was sent, Partly sent beside one that was, and the
+    reason names each such copy as it names a failed one."""
+    unsure = Q(delivery_status=Relation.Delivery.SENDING, refusal_reason=UNCONFIRMED)
     counts = {
         row["email_id"]: row
         for row in Relation.objects.filter(email_id__in=email_ids)
@@ -388,26 +402,29 @@ def _finish(email_ids: Collection[int]) -> None:
         .order_by()
         .values("email_id")
         .annotate(
-            pending=Count("pk", filter=Q(delivery_status__in=["pending", "sending"])),
+            pending=Count("pk", filter=Q(delivery_status__in=["pending", "sending"]) & ~unsure),
             sent=Count("pk", filter=Q(delivery_status=Relation.Delivery.SENT)),
             failed=Count("pk", filter=Q(delivery_status=Relation.Delivery.FAILED)),
+            unconfirmed=Count("pk", filter=unsure),
         )
     }
     failures: dict[int, list[str]] = {}
     for email_id, address, reason in Relation.objects.filter(
-        email_id__in=email_ids, delivery_status=Relation.Delivery.FAILED
+        Q(delivery_status=Relation.Delivery.FAILED) | unsure, email_id__in=email_ids
     ).values_list("email_id", "address", "refusal_reason"):
         failures.setdefault(email_id, []).append(f"{address}: {reason}")
     outcomes: dict[tuple[str, str, bool], list[int]] = {}
     for email_id in email_ids:
-        row = counts.get(email_id, {"pending": 0, "sent": 0, "failed": 0})
+        row = counts.get(email_id, {"pending": 0, "sent": 0, "failed": 0, "unconfirmed": 0})
         if row["pending"]:
             continue
         delivery: str
-        if row["sent"] and row["failed"]:
+        if row["sent"] and (row["failed"] or row["unconfirmed"]):
             delivery = EmailMessage.Delivery.PARTIAL
         elif row["sent"]:
             delivery = EmailMessage.Delivery.SENT
+        elif row["unconfirmed"]:
+            delivery = EmailMessage.Delivery.UNCONFIRMED
         else:
             delivery = EmailMessage.Delivery.FAILED
         reason = "; ".join(failures.get(email_id, []))

@@ -19,6 +19,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from crm import hooks
+from crm.delivery import UNCONFIRMED
 from crm.models import (
     Account,
     Contact,
@@ -356,6 +357,8 @@ def _relation_badges(row: EmailMessageRelation) -> list[tuple[str, str]]:
         return [(f"Not sent ({row.refusal_reason})", "warning")]
     if status == EmailMessageRelation.Delivery.FAILED:
         return [(f"Failed: {row.refusal_reason}", "danger")]
+    if status == EmailMessageRelation.Delivery.SENDING and row.refusal_reason == UNCONFIRMED:
+        return [("Unconfirmed: may or may not have gone out", "info")]
     if status in (EmailMessageRelation.Delivery.PENDING, EmailMessageRelation.Delivery.SENDING):
         return [("Queued", "info")]
     if row.bounce_category:
@@ -391,6 +394,8 @@ def _email_badges(email: EmailMessage) -> list[tuple[str, str]]:
         return [("Queued", "info")]
     if email.delivery_status == EmailMessage.Delivery.FAILED:
         return [("Failed", "danger")]
+    if email.delivery_status == EmailMessage.Delivery.UNCONFIRMED:
+        return [("Unconfirmed: may or may not have gone out", "info")]
     badges: list[tuple[str, str]] = []
     if email.is_bounced:
         badges.append(("Bounced", "danger"))

@@ -49,6 +49,9 @@ class EmailMessage(models.Model):
         SENT = "sent", "Sent"
         PARTIAL = "partial", "Partly sent"
         FAILED = "failed", "Failed"
+        # Its copies were left Sending by a worker that stopped mid-send (crm.delivery
+        # UNCONFIRMED): they may or may not have gone out, and are never sent again.
+        UNCONFIRMED = "unconfirmed", "Unconfirmed"
 
     class Source(models.TextChoices):
         SINGLE = "single", "Single email"

@@ -28,7 +28,7 @@ from campaigns.models import ListEmail
 from campaigns.tasks import resume_list_emails
 from crm import jobs
 from crm.delivery import CLAIM_GROUP, UNCONFIRMED
-from crm.models import EmailMessageRelation
+from crm.models import EmailMessage, EmailMessageRelation
 from tests.campaigns.conftest import copy_statuses
 
 Relation = EmailMessageRelation
@@ -140,6 +140,14 @@ def test_the_next_batch_sends_the_pending_copies_once_and_never_the_sending_ones
         list_email.get_absolute_url(), {"state": "handed", "per_page": 100, "page": 1}
     )
     assert "Unconfirmed: the worker stopped while sending it" in unconfirmed_rows.content.decode()
+    # Their emails are not left Queued (an email page that refreshes for ever): Unconfirmed.
+    emails = EmailMessage.objects.filter(relations__in=copies)
+    assert set(emails.values_list("delivery_status", flat=True)) == {"unconfirmed"}
+    email_page = client_for(rep).get(emails.first().get_absolute_url()).content.decode()
+    assert ">Unconfirmed</span>" in email_page and "refreshes until it is sent" not in email_page
+    contact = Relation.objects.filter(pk__in=copies).first().contact
+    timeline = client_for(rep).get(contact.get_absolute_url()).content.decode()
+    assert "Unconfirmed: may or may not have gone out" in timeline
 
 
 def test_beat_resumes_a_list_email_whose_last_batch_was_killed(

@@ -231,3 +231,32 @@ def test_a_copy_that_cannot_be_built_fails_alone_and_the_rest_go_out(
     outcomes = list(_copies(emails).values_list("delivery_status", "refusal_reason"))
     assert [o[0] for o in outcomes] == ["sent", "failed", "sent", "sent"]
     assert outcomes[1][1].startswith("This copy could not be built:")
+
+
+def test_an_email_with_a_copy_left_unconfirmed_is_finished_not_left_queued(
+    rep, people, settings
+) -> None:
+    """copies_unconfirm gives the email a delivery status: Unconfirmed when no copy of it went
+    out, Partly sent beside one that did, the unconfirmed address named as a failed one is."""
+    from crm.delivery import UNCONFIRMED, copies_unconfirm
+    from crm.models import EmailMessage
+    from crm.sending import email_send
+
+    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    alone = emails_send_each(sender=rep, people=people[:1], subject="Hi", html_body="<p>Hi</p>")[0]
+    shared = email_send(sender=rep, to=people[1:3], subject="Hi", html_body="<p>Hi</p>")
+    Relation.objects.filter(email__in=[alone, shared], relation_type="to").update(
+        delivery_status="sending"
+    )
+    Relation.objects.filter(email=shared, address="p1@example.com").update(delivery_status="sent")
+
+    assert copies_unconfirm(email_ids=[alone.pk, shared.pk]) == 2
+    assert copies_unconfirm(email_ids=[alone.pk, shared.pk]) == 0  # marked once
+
+    alone.refresh_from_db()
+    shared.refresh_from_db()
+    assert alone.delivery_status == EmailMessage.Delivery.UNCONFIRMED
+    assert alone.failure_reason == f"p0@example.com: {UNCONFIRMED}"
+    assert shared.delivery_status == EmailMessage.Delivery.PARTIAL
+    assert shared.failure_reason == f"p2@example.com: {UNCONFIRMED}"
+    assert shared.status == EmailMessage.Status.SENT and shared.message_date
