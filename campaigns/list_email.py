@@ -173,11 +173,18 @@ def list_email_batch_send(*, list_email_id: int, now: datetime | None = None) ->
     list_email.recipients.filter(state=Recipient.State.SENDING).update(
         state=Recipient.State.QUEUED, batch=None
     )
-    reached = _stopped_batch_resume(list_email) if list_email.delivering_batch else []
+    reached, resent = _stopped_batch_resume(list_email) if list_email.delivering_batch else ([], 0)
     org = OrgSettings.load()
     rate = org.list_email_per_minute
+    if rate and resent >= rate:
+        # The stopped batch's copies sent just now took this minute's places (and more).
+        due = now + timedelta(seconds=60 * resent / rate)
+        with transaction.atomic():
+            members_advance(relation_ids=reached)
+            ListEmail.objects.filter(pk=list_email.pk).update(next_batch_at=due)
+        return due
     left = daily_list_email_left()
-    size = min(BATCH_SIZE, rate or BATCH_SIZE, left)
+    size = min(BATCH_SIZE, rate - resent if rate else BATCH_SIZE, left)
     queued = list_email.recipients.filter(state=Recipient.State.QUEUED)
     ids = list(queued.order_by("pk").values_list("pk", flat=True)[:size]) if size else []
     if not ids:
@@ -219,8 +226,9 @@ def list_email_batch_send(*, list_email_id: int, now: datetime | None = None) ->
         members_advance(relation_ids=[*reached, *sent_relations])
         if _finish_if_done(list_email, now):
             return None
-        # Paced so that no more than `rate` go out in any minute.
-        due = now + timedelta(seconds=60 * len(claimed) / rate) if rate else now
+        # Paced so that no more than `rate` go out in any minute, a stopped batch's copies
+        # resumed in this run counted with the new ones.
+        due = now + timedelta(seconds=60 * (len(claimed) + resent) / rate) if rate else now
         ListEmail.objects.filter(pk=list_email.pk).update(next_batch_at=due, delivering_batch=None)
     return due
 
@@ -237,10 +245,11 @@ def _hand_over(email_ids: list[int], prepared: PreparedBatch | None = None) -> N
             jobs.enqueue(jobs.DELIVER_EMAIL, email_id, countdown=30)
 
 
-def _stopped_batch_resume(list_email: ListEmail) -> list[int]:
+def _stopped_batch_resume(list_email: ListEmail) -> tuple[list[int], int]:
     """The batch a worker stopped delivering: its copies still Sending are marked unconfirmed,
     those still Pending are delivered now; returns all its copies, for the funnel (it may
-    have recorded some before it stopped).
+    have recorded some before it stopped), and how many were Pending (handed over now: Setup's
+    per-minute rate counts them with this run's new batch).
 
     The list email stops naming the batch before its copies go out: a run that stops in here
     too leaves them Pending for the list email's end (_list_email_end) rather than to every
@@ -253,12 +262,10 @@ def _stopped_batch_resume(list_email: ListEmail) -> list[int]:
     with transaction.atomic():
         copies_unconfirm(email_ids=email_ids)
         ListEmail.objects.filter(pk=list_email.pk).update(delivering_batch=None)
+    copies = Relation.objects.filter(email_id__in=email_ids, relation_type=Relation.Type.TO)
+    resent = copies.filter(delivery_status=Relation.Delivery.PENDING).count()
     _hand_over(email_ids)
-    return list(
-        Relation.objects.filter(email_id__in=email_ids, relation_type=Relation.Type.TO).values_list(
-            "pk", flat=True
-        )
-    )
+    return list(copies.values_list("pk", flat=True)), resent
 
 
 def _list_email_end(list_email: ListEmail, now: datetime, reached: list[int]) -> None:

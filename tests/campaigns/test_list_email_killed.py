@@ -28,7 +28,7 @@ from campaigns.models import ListEmail
 from campaigns.tasks import resume_list_emails
 from crm import jobs
 from crm.delivery import CLAIM_GROUP, UNCONFIRMED
-from crm.models import EmailMessage, EmailMessageRelation
+from crm.models import EmailMessage, EmailMessageRelation, OrgSettings
 from tests.campaigns.conftest import copy_statuses
 
 Relation = EmailMessageRelation
@@ -204,3 +204,30 @@ def test_a_list_email_is_not_completed_while_a_copy_is_pending(
     list_email.refresh_from_db()
     assert list_email.status == ListEmail.Status.COMPLETED
     assert list_email_progress(list_email=list_email).sent == 3
+
+
+@pytest.mark.parametrize(("rate", "new", "minutes"), [(120, 100, 1), (10, 0, 2)])
+def test_the_copies_a_resumed_batch_sends_count_against_setups_per_minute_rate(
+    queued_list_email, monkeypatch, rate, new, minutes
+) -> None:
+    """A stopped batch's Pending copies go out in the run that resumes it: with this run's new
+    batch they make no more than Setup's per-minute rate, and the next batch waits for them."""
+    _per_minute(120)
+    list_email = queued_list_email(300)
+    _killed_batch(monkeypatch, list_email, at=KILLED_AT)  # a batch of 120: 20 left Pending
+    _per_minute(rate)  # Setup may change it meanwhile
+    now = _after_the_lease()
+
+    due = list_email_batch_send(list_email_id=list_email.pk, now=now)
+
+    resumed = 120 - 2 * CLAIM_GROUP
+    assert len(mail.outbox) == resumed + new
+    assert due == now + timedelta(minutes=minutes)
+    list_email.refresh_from_db()
+    assert list_email.next_batch_at == due
+
+
+def _per_minute(rate: int) -> None:
+    org = OrgSettings.load()
+    org.list_email_per_minute = rate
+    org.save()
