@@ -11,7 +11,12 @@ from crm.activity import (
     engagement_alerts_create,
     follow_ups_create,
 )
-from crm.delivery import DeliveryDeferred, email_deliver, email_delivery_give_up
+from crm.delivery import (
+    DeliveryDeferred,
+    copies_unconfirm,
+    email_deliver,
+    email_delivery_give_up,
+)
 from crm.partitions import partitions_ensure
 from crm.scheduling import scheduled_emails_send_due
 
@@ -21,6 +26,12 @@ MAX_DELIVERY_RETRIES = 7
 
 @shared_task(bind=True, max_retries=MAX_DELIVERY_RETRIES, acks_late=True)
 def deliver_email(self: Task, email_id: int) -> None:
+    if (self.request.delivery_info or {}).get("redelivered"):
+        # The broker gave this message back because the run it went to never acknowledged it
+        # (acks_late: its worker was killed, or lost, mid-send): that run's copies still
+        # Sending may or may not have gone out. They are marked unconfirmed and never sent
+        # again; the email gets its status once the rest are delivered.
+        copies_unconfirm(email_ids=[email_id])
     try:
         email_deliver(email_id=email_id)
     except DeliveryDeferred as error:
