@@ -24,13 +24,26 @@ from crm.scheduling import scheduled_emails_send_due
 MAX_DELIVERY_RETRIES = 7
 
 
-@shared_task(bind=True, max_retries=MAX_DELIVERY_RETRIES, acks_late=True)
+# A run's pool process killed mid-send (the OOM killer, a lost node's restart): Celery sends
+# the task again (`retry_on_worker_lost`, counted against max_retries, so a task that kills
+# its worker cannot loop), after this many seconds.
+WORKER_LOST_RETRY_DELAY = 60
+
+
+@shared_task(  # type: ignore[call-overload]  # the stubs predate retry_on_worker_lost (5.7)
+    bind=True,
+    max_retries=MAX_DELIVERY_RETRIES,
+    acks_late=True,
+    retry_on_worker_lost=True,
+    default_retry_delay=WORKER_LOST_RETRY_DELAY,
+)
 def deliver_email(self: Task, email_id: int) -> None:
-    if (self.request.delivery_info or {}).get("redelivered"):
-        # The broker gave this message back because the run it went to never acknowledged it
-        # (acks_late: its worker was killed, or lost, mid-send): that run's copies still
-        # Sending may or may not have gone out. They are marked unconfirmed and never sent
-        # again; the email gets its status once the rest are delivered.
+    if self.request.retries or (self.request.delivery_info or {}).get("redelivered"):
+        # A run before this one stopped: its pool process was killed (retried by Celery), its
+        # node was lost (the broker gave the unacknowledged message back), or the mail server
+        # deferred it (that run put its copies back to Pending first). Copies still Sending
+        # were left by a run that died mid-send: they may or may not have gone out, and are
+        # marked unconfirmed, never sent again; the email gets its status once the rest go.
         copies_unconfirm(email_ids=[email_id])
     try:
         email_deliver(email_id=email_id)

@@ -1,6 +1,7 @@
-"""A single email's delivery task given back by the broker (acks_late: the worker that had it was
-killed mid-send): the copy that worker left Sending is marked unconfirmed, never sent again,
-and the email gets its status instead of staying Queued with its page refreshing for ever."""
+"""A single email's delivery run after one that died mid-send (the broker gave the message back,
+or Celery sent the task again when its pool process was killed): the copy the dead run left
+Sending is marked unconfirmed, never sent again, and the email gets its status instead of
+staying Queued with its page refreshing for ever."""
 
 import pytest
 from django.core import mail
@@ -27,18 +28,25 @@ def stopped_email(rep, settings):
     return email
 
 
-def _run(email: EmailMessage, **delivery_info: object) -> None:
-    deliver_email.push_request(delivery_info=delivery_info)
+def _run(email: EmailMessage, **request: object) -> None:
+    deliver_email.push_request(**request)
     try:
         deliver_email.run(email.pk)
     finally:
         deliver_email.pop_request()
 
 
-def test_a_redelivered_task_marks_the_stopped_runs_copy_unconfirmed_and_sends_the_rest(
-    stopped_email, client_for, rep
+@pytest.mark.parametrize(
+    "after",
+    [
+        {"delivery_info": {"redelivered": True}},  # its node lost: the broker gave it back
+        {"retries": 1},  # its pool process killed: Celery sent it again
+    ],
+)
+def test_a_run_after_one_that_died_marks_its_copy_unconfirmed_and_sends_the_rest(
+    stopped_email, client_for, rep, after
 ) -> None:
-    _run(stopped_email, redelivered=True)
+    _run(stopped_email, **after)
 
     assert [m.to for m in mail.outbox] == [["c@example.com"]]  # b is never sent again
     copies = dict(stopped_email.relations.values_list("address", "refusal_reason"))
@@ -51,10 +59,20 @@ def test_a_redelivered_task_marks_the_stopped_runs_copy_unconfirmed_and_sends_th
 
 
 def test_a_first_delivery_leaves_a_copy_another_run_is_sending_alone(stopped_email) -> None:
-    _run(stopped_email)  # not redelivered: a run that may still be sending b holds it
+    _run(stopped_email, retries=0, delivery_info={})  # a run that may still be sending b
 
     assert [m.to for m in mail.outbox] == [["c@example.com"]]
     b = stopped_email.relations.get(address="b@example.com")
     assert (b.delivery_status, b.refusal_reason) == ("sending", "")
     stopped_email.refresh_from_db()
     assert stopped_email.delivery_status == EmailMessage.Delivery.QUEUED  # still in hand
+
+
+def test_a_killed_pool_process_gets_its_task_sent_again_a_bounded_number_of_times() -> None:
+    """Celery acknowledges a task whose pool process was killed unless told otherwise; this one
+    is sent again (and counted against its retries, so it cannot loop)."""
+    from crm.tasks import MAX_DELIVERY_RETRIES, WORKER_LOST_RETRY_DELAY
+
+    assert deliver_email.retry_on_worker_lost is True
+    assert deliver_email.max_retries == MAX_DELIVERY_RETRIES
+    assert deliver_email.default_retry_delay == WORKER_LOST_RETRY_DELAY
