@@ -24,9 +24,9 @@ from crm.scheduling import scheduled_emails_send_due
 MAX_DELIVERY_RETRIES = 7
 
 
-# A run's pool process killed mid-send (the OOM killer, a lost node's restart): Celery sends
-# the task again (`retry_on_worker_lost`, counted against max_retries, so a task that kills
-# its worker cannot loop), after this many seconds.
+# A run's pool process killed mid-send (the OOM killer, a kill -9): Celery sends the task
+# again (`retry_on_worker_lost`, counted against max_retries, so a task that kills its worker
+# cannot loop), after this many seconds.
 WORKER_LOST_RETRY_DELAY = 60
 
 
@@ -44,6 +44,8 @@ def deliver_email(self: Task, email_id: int) -> None:
         # deferred it (that run put its copies back to Pending first). Copies still Sending
         # were left by a run that died mid-send: they may or may not have gone out, and are
         # marked unconfirmed, never sent again; the email gets its status once the rest go.
+        # (A live run racing this one, a list email's end delivering the same copy, writes
+        # its outcome and its email's over the mark.)
         copies_unconfirm(email_ids=[email_id])
     try:
         email_deliver(email_id=email_id)
