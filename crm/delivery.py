@@ -86,8 +86,9 @@ def emails_deliver(
 
     Claiming with a conditional UPDATE means two workers running the same task never send a
     copy twice; a copy whose worker died mid-send stays Sending rather than going out again.
-    By default each copy is claimed just before it is sent, so a worker killed mid-email leaves
-    the copies it had not reached Pending, for the task's retry. With `claim_together` (a
+    By default each copy is claimed just before it is sent and its outcome committed as soon as
+    it has been, so a worker killed mid-email leaves at most the copy in hand Sending and those
+    it had not reached Pending, for the task's retry. With `claim_together` (a
     batch that no other run can hold: a list email's or a sequence's, under their leases) the
     copies are claimed CLAIM_GROUP at a time in one UPDATE, and each group's outcomes are
     committed before the next group is claimed: a worker killed outright leaves at most one
@@ -131,9 +132,15 @@ def emails_deliver(
             if claim_together:
                 deferred = _groups_deliver(copies, connection, prepared=prepared, reached=reached)
             else:
-                deferred, _ = _group_deliver(
-                    copies, connection, held=None, prepared=prepared, reached=reached
-                )
+                for copy in copies:  # each a group of its own, recorded once it is sent
+                    held = _claim_all([copy.relation_id])
+                    if not held:  # another run has it
+                        continue
+                    deferred, _ = _group_deliver(
+                        [copy], connection, held=held, prepared=prepared, reached=reached
+                    )
+                    if deferred:
+                        break
         finally:
             connection.close()
             activity_changed(contact_ids=reached.contacts, lead_ids=reached.leads)
@@ -191,14 +198,13 @@ def _group_deliver(
     group: Sequence[_Copy],
     connection: BaseEmailBackend,
     *,
-    held: set[int] | None,
+    held: set[int],
     following: Sequence[_Copy] = (),
     prepared: PreparedBatch | None,
     reached: _Reached,
 ) -> tuple[str, set[int]]:
-    """Send a group of copies, those this run `held` (claimed together) or, with None, each
-    claimed just before it is sent; returns the reason the server deferred, if it did, and
-    the `following` copies now held.
+    """Send the copies of a group this run `held` (claimed); returns the reason the server
+    deferred, if it did, and the `following` copies now held.
 
     The outcomes are stored and logged together after the loop, in one transaction (one
     commit to wait for): a worker that dies before it leaves the group's sent copies Sending,
@@ -212,12 +218,7 @@ def _group_deliver(
     through = False
     try:
         for copy in group:
-            if held is not None:
-                if copy.relation_id not in held:
-                    continue
-            elif not Relation.objects.filter(
-                pk=copy.relation_id, delivery_status=Relation.Delivery.PENDING
-            ).update(delivery_status=Relation.Delivery.SENDING):
+            if copy.relation_id not in held:
                 continue
             try:
                 message = copy.render()
