@@ -13,8 +13,10 @@ from typing import Any
 import pytest
 from django.conf import settings
 from django.contrib.auth.models import Group
+from django.core import mail
 from django.core.cache import cache
-from django.db import connection
+from django.core.mail.backends import locmem
+from django.db import connection, transaction
 from django.test import Client
 from django.utils import timezone
 
@@ -67,6 +69,39 @@ def celery_worker(environment: dict[str, str], *, hostname: str) -> Iterator[Non
         process.terminate()
         output, _ = process.communicate(timeout=20)
         print(output[-3000:])
+
+
+class Killed(BaseException):
+    """A worker's SIGKILL: nothing it would have written after is kept."""
+
+
+def killed_while_handing_over(monkeypatch: Any, run: Callable[[], object], *, at: int) -> list[str]:
+    """Run `run` in a worker killed as it hands the mail backend its `at`th message: the mail
+    backend raises after taking a savepoint, which is rolled back, so the database is exactly
+    what the worker had written (committed) when it died. Returns the addresses the backend
+    had taken before, and empties the outbox."""
+    import crm.delivery
+
+    handed = 0
+    savepoint = ""
+
+    class Dying(locmem.EmailBackend):
+        def send_messages(self, messages: Any) -> int:
+            nonlocal handed, savepoint
+            handed += len(messages)
+            if handed == at:
+                savepoint = transaction.savepoint()
+                raise Killed
+            return super().send_messages(messages)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(crm.delivery, "get_connection", Dying)
+        with pytest.raises(Killed):
+            run()
+    transaction.savepoint_rollback(savepoint)
+    sent = [message.to[0] for message in mail.outbox]
+    mail.outbox.clear()
+    return sent
 
 
 def run_at_once(*work: Callable[[], object]) -> list[BaseException]:

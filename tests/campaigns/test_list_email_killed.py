@@ -12,11 +12,8 @@ from datetime import timedelta
 
 import pytest
 from django.core import mail
-from django.core.mail.backends import locmem
-from django.db import transaction
 from django.utils import timezone
 
-import crm.delivery
 from campaigns.list_email import (
     BATCH_LEASE,
     BATCH_SIZE,
@@ -30,39 +27,19 @@ from crm import jobs
 from crm.delivery import CLAIM_GROUP, UNCONFIRMED
 from crm.models import EmailMessage, EmailMessageRelation, OrgSettings
 from tests.campaigns.conftest import copy_statuses
+from tests.conftest import killed_while_handing_over
 
 Relation = EmailMessageRelation
 # The kill comes in the batch's second group, half-way through it.
 KILLED_AT = CLAIM_GROUP + CLAIM_GROUP // 2
 
 
-class Killed(BaseException):
-    """The worker's SIGKILL: nothing it would have written after is kept."""
-
-
 def _killed_batch(monkeypatch, list_email: ListEmail, *, at: int) -> list[str]:
     """Run the list email's next batch in a worker killed as it hands the mail backend its
     `at`th message; returns the addresses the backend had taken before."""
-    handed = 0
-    savepoint = ""
-
-    class Dying(locmem.EmailBackend):
-        def send_messages(self, messages):
-            nonlocal handed, savepoint
-            handed += len(messages)
-            if handed == at:
-                savepoint = transaction.savepoint()
-                raise Killed
-            return super().send_messages(messages)
-
-    with monkeypatch.context() as patch:
-        patch.setattr(crm.delivery, "get_connection", Dying)
-        with pytest.raises(Killed):
-            list_email_batch_send(list_email_id=list_email.pk)
-    transaction.savepoint_rollback(savepoint)
-    sent = [message.to[0] for message in mail.outbox]
-    mail.outbox.clear()
-    return sent
+    return killed_while_handing_over(
+        monkeypatch, lambda: list_email_batch_send(list_email_id=list_email.pk), at=at
+    )
 
 
 def _after_the_lease() -> timezone.datetime:

@@ -5,30 +5,32 @@ staying Queued with its page refreshing for ever."""
 
 import pytest
 from django.core import mail
-from django.core.mail.backends import locmem
-from django.db import transaction
 
-import crm.delivery
 from crm.delivery import UNCONFIRMED, email_deliver
 from crm.models import EmailMessage
 from crm.sending import email_send
 from crm.tasks import deliver_email
+from tests.conftest import killed_while_handing_over
 
 
 @pytest.fixture
 def stopped_email(rep, settings):
     """An email to three whose worker died while sending the second copy: the first was
     recorded Sent, the second is Sending, the third still Pending."""
+    email = _email_to_three(rep, settings)
+    email.relations.filter(address="a@example.com").update(delivery_status="sent")
+    email.relations.filter(address="b@example.com").update(delivery_status="sending")
+    return email
+
+
+def _email_to_three(rep, settings) -> EmailMessage:
     settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
-    email = email_send(
+    return email_send(
         sender=rep,
         to=["a@example.com", "b@example.com", "c@example.com"],
         subject="Hi",
         html_body="<p>Hi</p>",
     )
-    email.relations.filter(address="a@example.com").update(delivery_status="sent")
-    email.relations.filter(address="b@example.com").update(delivery_status="sending")
-    return email
 
 
 def _run(email: EmailMessage, **request: object) -> None:
@@ -81,39 +83,15 @@ def test_a_killed_pool_process_gets_its_task_sent_again_a_bounded_number_of_time
     assert deliver_email.default_retry_delay == WORKER_LOST_RETRY_DELAY
 
 
-class Killed(BaseException):
-    """The worker's SIGKILL: nothing it would have written after is kept."""
-
-
 def test_a_run_killed_mid_email_leaves_only_the_copy_in_hand_sending(
     rep, settings, monkeypatch
 ) -> None:
     """Each copy's outcome is committed as soon as it is sent: a run killed as it hands over
     the second of three leaves the first Sent, the second Sending, the third Pending; the run
     after marks only the second unconfirmed."""
-    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
-    email = email_send(
-        sender=rep,
-        to=["a@example.com", "b@example.com", "c@example.com"],
-        subject="Hi",
-        html_body="<p>Hi</p>",
-    )
-    handed, savepoint = 0, ""
+    email = _email_to_three(rep, settings)
 
-    class Dying(locmem.EmailBackend):
-        def send_messages(self, messages):
-            nonlocal handed, savepoint
-            handed += len(messages)
-            if handed == 2:
-                savepoint = transaction.savepoint()  # what the worker had committed
-                raise Killed
-            return super().send_messages(messages)
-
-    with monkeypatch.context() as patch:
-        patch.setattr(crm.delivery, "get_connection", Dying)
-        with pytest.raises(Killed):
-            email_deliver(email_id=email.pk)
-    transaction.savepoint_rollback(savepoint)
+    killed_while_handing_over(monkeypatch, lambda: email_deliver(email_id=email.pk), at=2)
 
     assert dict(
         email.relations.filter(relation_type="to").values_list("address", "delivery_status")
@@ -122,7 +100,6 @@ def test_a_run_killed_mid_email_leaves_only_the_copy_in_hand_sending(
         "b@example.com": "sending",
         "c@example.com": "pending",
     }
-    mail.outbox.clear()
     _run(email, retries=1)
     assert [m.to for m in mail.outbox] == [["c@example.com"]]
     email.refresh_from_db()
