@@ -54,14 +54,27 @@ def row_person_flagged(flag: str, org: OrgSettings | None = None) -> Q:
     )
 
 
-def relation_individual_joins(relation: str = "r") -> str:
-    """SQL LEFT JOINs from a copy (alias `relation`) to its person's Individual, `flag_i`."""
+def relation_person_joins(relation: str = "r") -> str:
+    """SQL LEFT JOINs from a copy (alias `relation`) to its Contact `flag_c` and Lead `flag_l`."""
     return f"""
         LEFT JOIN crm_contact AS flag_c ON flag_c.id = {relation}.contact_id
         LEFT JOIN crm_lead AS flag_l ON flag_l.id = {relation}.lead_id
+    """
+
+
+def relation_individual_joins(relation: str = "r") -> str:
+    """SQL LEFT JOINs from a copy (alias `relation`) to its person's Individual, `flag_i`
+    (and, on the way, to `flag_c` and `flag_l`, relation_person_joins)."""
+    return f"""
+        {relation_person_joins(relation)}
         LEFT JOIN privacy_individual AS flag_i
             ON flag_i.id = COALESCE(flag_c.individual_id, flag_l.individual_id)
     """
+
+
+# SQL, true when the copy's person has been forgotten (dataprotection.forget); reads `flag_c`
+# and `flag_l` (relation_person_joins). Not a flag Setup can switch off: it always binds.
+RELATION_FORGOTTEN_SQL = "(flag_c.forgotten_at IS NOT NULL OR flag_l.forgotten_at IS NOT NULL)"
 
 
 def relation_flag_sql(flag: str, org: OrgSettings | None = None) -> str:

@@ -21,6 +21,10 @@ stored" the event is dropped (the buffer entry is still acknowledged); with "Cou
 anonymously" it is added to the org's daily rollups (opens and clicks, link clicks) and struck
 from the batch before anything names the person: no stored event, no recipient, email or link
 counter, funnel, metrics or alert.
+
+A forgotten person (dataprotection.forget) still has our emails in their mailbox: their opens
+and clicks after the forget are treated as Don't Track's above, whether or not Setup enforces
+the flags (an erasure is not a setting), so nothing that names them is stored again.
 """
 
 from __future__ import annotations
@@ -47,9 +51,11 @@ from crm.models import OrgSettings
 from crm.privacy_flags import (
     BLOCK_GEOLOCATION,
     DONT_TRACK,
+    RELATION_FORGOTTEN_SQL,
     flags_bind,
     relation_flag_sql,
     relation_individual_joins,
+    relation_person_joins,
 )
 from mailkit.tokens import configured_keys, parse_token
 from tracking import buffer
@@ -183,10 +189,11 @@ def _label(raw_events: Sequence[RawEvent], org: OrgSettings) -> list[tuple[Any, 
         for row in _select_by_ids(
             f"SELECT r.id, {_EPOCH[connection.vendor]}, r.email_id, COALESCE(m.sender_id, 0), "
             f"COALESCE(m.campaign_id, 0), {sent_day}, r.address, "
-            f"{relation_flag_sql(BLOCK_GEOLOCATION, org)}, {relation_flag_sql(DONT_TRACK, org)} "
+            f"{relation_flag_sql(BLOCK_GEOLOCATION, org)}, "
+            f"({relation_flag_sql(DONT_TRACK, org)} OR {RELATION_FORGOTTEN_SQL}) "
             "FROM crm_emailmessagerelation AS r "
             "JOIN crm_emailmessage AS m ON m.id = r.email_id "
-            f"{relation_individual_joins('r') if flags else ''} WHERE ",
+            f"{relation_individual_joins('r') if flags else relation_person_joins('r')} WHERE ",
             {relation for _, relation, _ in parsed},
             column="r.id",
             params=day_params,

@@ -1,4 +1,5 @@
-"""The person's Individual flags at ingestion: Block Geolocation and Don't Track after the send."""
+"""The person's Individual flags at ingestion: Block Geolocation and Don't Track after the send;
+and a forgotten person's opens and clicks after the forget."""
 
 import pytest
 from django.db.models import Sum
@@ -6,6 +7,8 @@ from django.db.models import Sum
 from crm.models import EmailDailyStat, LinkDailyStat, OrgSettings, TrackedLink
 from crm.privacy_changes import privacy_update
 from crm.tokens import token_for
+from dataprotection.forget import person_forget
+from dataprotection.people import person_from
 from mailkit.tokens import Purpose
 from privacy.models import Individual
 from tests.tracking.conftest import CHROME, call, setup_change
@@ -171,3 +174,61 @@ def test_a_dont_profile_persons_opens_and_clicks_count_as_anyones(app, sent_emai
 
     assert _counters(sent_email) == (1, 1, 1, 1, 1)
     assert _totals() == (1, 1, 1)
+
+
+def _forget(sent_email) -> None:
+    person_forget(person=person_from("contact", sent_email.relation.contact_id))
+
+
+def test_opens_buffered_before_a_forget_are_not_stored_after_it(app, sent_email) -> None:
+    """The open and click reached the buffer before the person was forgotten, ingestion came
+    after: nothing that names them is stored again, whatever Setup enforces; the link still
+    took them where it leads."""
+    setup_change(enforce_email_privacy=False)
+    call(app, sent_email.pixel, headers={"User-Agent": CHROME}, remote_addr="203.0.113.77")
+    clicked = call(
+        app, sent_email.click, headers={"User-Agent": CHROME}, remote_addr="203.0.113.77"
+    )
+    _forget(sent_email)
+
+    assert events_ingest().stored == 0
+
+    assert clicked.status == 302
+    assert not TrackingEvent.objects.exists()
+    assert not BufferedEvent.objects.exists()
+    assert _counters(sent_email) == (0, 0, 0, 0, 0)
+    assert _totals() == (0, 0, 0)
+
+
+def test_a_forgotten_persons_later_opens_count_anonymously_when_setup_says_so(
+    app, sent_email
+) -> None:
+    setup_change(events_after_dont_track=OrgSettings.AfterDontTrack.ANONYMOUS)
+    _forget(sent_email)
+    _open_and_click(app, sent_email)
+
+    assert events_ingest().stored == 0
+
+    assert not TrackingEvent.objects.exists()
+    assert _counters(sent_email) == (0, 0, 0, 0, 0)
+    assert _totals() == (1, 1, 1)
+
+
+def test_another_persons_open_in_the_batch_of_a_forgotten_ones_is_stored(
+    app, sent_email, make_contact
+) -> None:
+    other = sent_email.email.relations.create(
+        relation_type="to",
+        address="grace@example.com",
+        contact=make_contact(first_name="Grace", email="grace@example.com"),
+        is_tracked=True,
+        delivery_status="sent",
+        sent_at=sent_email.relation.sent_at,
+    )
+    _forget(sent_email)
+    call(app, f"/t/o/{token_for(other.pk, Purpose.TRACK)}.gif", headers={"User-Agent": CHROME})
+    _open_and_click(app, sent_email)
+
+    assert events_ingest().stored == 1
+
+    assert list(TrackingEvent.objects.values_list("relation_id", flat=True)) == [other.pk]
