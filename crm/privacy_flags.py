@@ -3,7 +3,8 @@
 The flags bind only while Setup's "Enforce email privacy settings" is on, as they do for sending
 (privacy.policy.email_policy): ingestion (Block Geolocation, Don't Track), activity metrics and
 engagement alerts (Don't Profile) and the pages that say so all ask here, in Python, as a
-QuerySet filter or as SQL over a recipient's copy (crm_emailmessagerelation).
+QuerySet filter or as SQL over a recipient's copy (crm_emailmessagerelation). A forgotten person
+(dataprotection.forget) is asked about here too: that binds whatever Setup says.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from datetime import datetime
 from django.db.models import OuterRef, Q, Subquery
 from django.utils import formats, timezone
 
-from crm.models import Contact, Lead, OrgSettings, PrivacyChange
+from crm.models import Contact, EmailMessageRelation, Lead, OrgSettings, PrivacyChange
 from privacy.models import Individual
 
 DONT_TRACK = "has_opted_out_tracking"
@@ -70,6 +71,15 @@ def relation_individual_joins(relation: str = "r") -> str:
         LEFT JOIN privacy_individual AS flag_i
             ON flag_i.id = COALESCE(flag_c.individual_id, flag_l.individual_id)
     """
+
+
+def relation_forgotten(relation: EmailMessageRelation) -> bool:
+    """The copy's person has been forgotten (dataprotection.forget): one query."""
+    if relation.contact_id is not None:
+        return Contact.objects.filter(pk=relation.contact_id, forgotten_at__isnull=False).exists()
+    if relation.lead_id is not None:
+        return Lead.objects.filter(pk=relation.lead_id, forgotten_at__isnull=False).exists()
+    return False
 
 
 # SQL, true when the copy's person has been forgotten (dataprotection.forget); reads `flag_c`

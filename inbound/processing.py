@@ -10,6 +10,11 @@ Proof is the VERP address or the X-Openrate-Token header (signed tokens), a Mess
 (In-Reply-To, References, the Message-ID a DSN or ARF report quotes), or, for an ESP event, the
 webhook anymail authenticated. An address alone is no proof: anyone can name one. A bounce or
 complaint without proof changes nothing and waits for an admin (inbound.review).
+
+What answers a forgotten person's copy (dataprotection.forget), or an ESP complaint naming a
+forgotten address, is not applied and not kept: no reply on their record, no bounce, complaint,
+suppression, open or click, and the stored arrival keeps only its fingerprint (so it is processed
+once), kind and a note. Their address is refused for sending already (privacy.forgotten).
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ from django.utils import timezone
 from crm import hooks
 from crm.models import EmailMessage, EmailMessageRelation
 from crm.privacy_changes import unsubscribe_record
+from crm.privacy_flags import relation_forgotten
 from crm.tokens import relation_for_token
 from inbound.effects import (
     bounce_record,
@@ -40,6 +46,7 @@ from inbound.models import InboundMessage
 from inbound.parsing import Content, ParsedMessage, classify_message, message_content
 from inbound.storable import storable
 from mailkit.tokens import Purpose, from_verp
+from privacy.forgotten import is_forgotten
 
 logger = logging.getLogger(__name__)
 
@@ -82,6 +89,11 @@ class _Outcome:
     refused: str = ""  # why its effects were undone
     relation: EmailMessageRelation | None = None
     created_email: EmailMessage | None = None
+    forgotten: bool = False  # about a forgotten person: nothing of it is kept
+
+
+# The note of an arrival about a forgotten person.
+FORGOTTEN_NOTE = "not applied: it is about a forgotten person, so nothing of it was kept"
 
 
 def inbound_mail_process(*, raw: bytes, source: str) -> InboundMessage:
@@ -115,6 +127,9 @@ def inbound_process(arrival: Arrival) -> InboundMessage:
             # effects are undone, and the message is kept for a person rather than lost.
             logger.exception("Inbound %s: effects not applied", arrival.fingerprint)
             outcome = _Outcome(refused=f"not applied, the database refused it: {error}")
+        if outcome.forgotten:
+            arrival = _forgotten_arrival(arrival)
+            parsed = arrival.parsed
         try:
             with transaction.atomic():
                 return InboundMessage.objects.create(
@@ -159,16 +174,24 @@ def _act(arrival: Arrival, now: datetime) -> _Outcome:
             if claim.email_id is not None:
                 created = EmailMessage.objects.filter(pk=claim.email_id).first()
             return _Outcome(note=claim.note, created_email=created)
+    if parsed.from_address and is_forgotten(parsed.from_address):
+        return _Outcome(note=FORGOTTEN_NOTE, forgotten=True)
     if esp is None and parsed.kind != "bounce":
         unsubscribing = _unsubscribe_request(parsed)
+        if unsubscribing is not None and relation_forgotten(unsubscribing):
+            return _Outcome(note=FORGOTTEN_NOTE, forgotten=True)
         if unsubscribing is not None:
             unsubscribe_record(relation=unsubscribing)
             note = f"unsubscribe request from {parsed.from_address}"
             return _Outcome(note=note, relation=unsubscribing)
     relation = _match(parsed)
+    if relation is not None and relation_forgotten(relation):
+        return _Outcome(note=FORGOTTEN_NOTE, forgotten=True)
     if parsed.kind == "complaint" and relation is None and esp is not None:
         # An authenticated ESP webhook is proof enough for the address it names.
         address = next((r.address for r in parsed.recipients if r.address), "")
+        if address and is_forgotten(address):
+            return _Outcome(note=FORGOTTEN_NOTE, forgotten=True)
         if address:
             complaint_record(relation=None, address=address, feedback_type=parsed.feedback_type)
             return _Outcome(note=f"complaint reported by {esp.esp_name}")
@@ -192,6 +215,17 @@ def _act(arrival: Arrival, now: datetime) -> _Outcome:
     elif esp is not None:
         note = _esp_report(esp, parsed, relation, now)
     return _Outcome(note=note, relation=relation, created_email=created_email)
+
+
+def _forgotten_arrival(arrival: Arrival) -> Arrival:
+    """The arrival as it is stored when it is about a forgotten person: its fingerprint (so a
+    second delivery is recognised), source and kind; no address, subject, text or report."""
+    return Arrival(
+        source=arrival.source,
+        fingerprint=arrival.fingerprint,
+        raw=b"",
+        parsed=ParsedMessage(kind=arrival.parsed.kind),
+    )
 
 
 def _bounce(parsed: ParsedMessage, relation: EmailMessageRelation, now: datetime) -> str:

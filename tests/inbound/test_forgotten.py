@@ -1,0 +1,89 @@
+"""Mail that comes back about a forgotten person is not applied and not kept (inbound.processing)."""
+
+from datetime import timedelta
+from email.utils import format_datetime
+
+from django.utils import timezone
+
+from crm.models import EmailMessage, EmailSuppression, Task
+from dataprotection.forget import person_forget
+from dataprotection.people import person_from
+from inbound.models import InboundMessage
+from inbound.processing import FORGOTTEN_NOTE, inbound_mail_process
+from tests.inbound.conftest import dsn
+
+
+def _forget(relation) -> None:
+    person_forget(person=person_from("contact", relation.contact_id))
+
+
+def _reply(relation, *, sender: str = "ada@example.com") -> bytes:
+    date = format_datetime(timezone.now() + timedelta(minutes=1))
+    return (
+        f"From: Ada Lovelace <{sender}>\r\nTo: rita@openrate.example\r\nSubject: Re: Pricing\r\n"
+        f"Message-ID: <answer-1@example.com>\r\nIn-Reply-To: <{relation.message_id}>\r\n"
+        f"Date: {date}\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n"
+        "Call me on 555 0100, Ada\r\n"
+    ).encode()
+
+
+def _kept_nothing(message: InboundMessage) -> None:
+    assert (message.status, message.note) == ("processed", FORGOTTEN_NOTE)
+    assert (message.from_address, message.subject, message.message_id) == ("", "", "")
+    assert bytes(message.raw) == b"" and message.report == {}
+    assert message.relation is None and message.created_email is None
+
+
+def test_a_forgotten_persons_reply_is_not_put_back_on_their_record(sent) -> None:
+    relation, _ = sent
+    raw = _reply(relation)
+    _forget(relation)
+
+    message = inbound_mail_process(raw=raw, source="imap")
+
+    _kept_nothing(message)
+    assert not EmailMessage.objects.filter(incoming=True).exists()
+    assert not Task.objects.exists()
+    relation.refresh_from_db()
+    assert relation.replied_at is None
+    # The same message again is the same arrival, processed once.
+    assert inbound_mail_process(raw=raw, source="imap") == message
+    assert InboundMessage.objects.count() == 1
+
+
+def test_a_reply_from_a_forgotten_address_that_proves_nothing_is_not_kept_either(sent) -> None:
+    """Without the thread's ids it would wait, raw, for an admin: not a forgotten person's."""
+    relation, _ = sent
+    _forget(relation)
+    raw = _reply(relation, sender="ADA@example.com").replace(b"In-Reply-To", b"X-Was")
+
+    _kept_nothing(inbound_mail_process(raw=raw, source="imap"))
+
+
+def test_a_bounce_of_a_forgotten_persons_copy_suppresses_nothing(sent) -> None:
+    relation, copy = sent
+    _forget(relation)
+
+    message = inbound_mail_process(
+        raw=dsn(
+            to=copy.from_email,
+            recipient="ada@example.com",
+            status="5.1.1",
+            diagnostic="550 5.1.1 <ada@example.com>: Recipient address rejected: User unknown",
+        ),
+        source="pipe",
+    )
+
+    _kept_nothing(message)
+    assert not EmailSuppression.objects.exists()
+    relation.refresh_from_db()
+    assert relation.delivery_status != "bounced"
+
+
+def test_another_persons_reply_is_recorded_as_ever(sent, make_contact, rep) -> None:
+    relation, _ = sent
+    person_forget(person=person_from("contact", make_contact(email="bob@example.org").pk))
+
+    message = inbound_mail_process(raw=_reply(relation), source="imap")
+
+    assert message.created_email is not None and message.relation == relation
