@@ -55,36 +55,27 @@ def row_person_flagged(flag: str, org: OrgSettings | None = None) -> Q:
     )
 
 
-def relation_person_joins(relation: str = "r") -> str:
-    """SQL LEFT JOINs from a copy (alias `relation`) to its Contact `flag_c` and Lead `flag_l`."""
+def relation_individual_joins(relation: str = "r") -> str:
+    """SQL LEFT JOINs from a copy (alias `relation`) to its person's Individual, `flag_i`."""
     return f"""
         LEFT JOIN crm_contact AS flag_c ON flag_c.id = {relation}.contact_id
         LEFT JOIN crm_lead AS flag_l ON flag_l.id = {relation}.lead_id
-    """
-
-
-def relation_individual_joins(relation: str = "r") -> str:
-    """SQL LEFT JOINs from a copy (alias `relation`) to its person's Individual, `flag_i`
-    (and, on the way, to `flag_c` and `flag_l`, relation_person_joins)."""
-    return f"""
-        {relation_person_joins(relation)}
         LEFT JOIN privacy_individual AS flag_i
             ON flag_i.id = COALESCE(flag_c.individual_id, flag_l.individual_id)
     """
 
 
 def relation_forgotten(relation: EmailMessageRelation) -> bool:
-    """The copy's person has been forgotten (dataprotection.forget): one query."""
-    if relation.contact_id is not None:
-        return Contact.objects.filter(pk=relation.contact_id, forgotten_at__isnull=False).exists()
-    if relation.lead_id is not None:
-        return Lead.objects.filter(pk=relation.lead_id, forgotten_at__isnull=False).exists()
-    return False
+    """The copy's person has been forgotten (dataprotection.forget). Told by its blank
+    address: the forget blanks every copy of the person, those linked to their Contact or Lead
+    and those sent to their address alone (a record the sender could not see), and a copy we
+    send always has one. Not a flag Setup can switch off: it always binds."""
+    return not relation.address
 
 
-# SQL, true when the copy's person has been forgotten (dataprotection.forget); reads `flag_c`
-# and `flag_l` (relation_person_joins). Not a flag Setup can switch off: it always binds.
-RELATION_FORGOTTEN_SQL = "(flag_c.forgotten_at IS NOT NULL OR flag_l.forgotten_at IS NOT NULL)"
+def relation_forgotten_sql(relation: str = "r") -> str:
+    """SQL, true when the copy `relation` was forgotten (relation_forgotten)."""
+    return f"({relation}.address = '')"
 
 
 def relation_flag_sql(flag: str, org: OrgSettings | None = None) -> str:

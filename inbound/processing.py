@@ -11,10 +11,12 @@ Proof is the VERP address or the X-Openrate-Token header (signed tokens), a Mess
 webhook anymail authenticated. An address alone is no proof: anyone can name one. A bounce or
 complaint without proof changes nothing and waits for an admin (inbound.review).
 
-What answers a forgotten person's copy (dataprotection.forget), or an ESP complaint naming a
-forgotten address, is not applied and not kept: no reply on their record, no bounce, complaint,
-suppression, open or click, and the stored arrival keeps only its fingerprint (so it is processed
-once), kind and a note. Their address is refused for sending already (privacy.forgotten).
+What answers a forgotten person's copy (dataprotection.forget), comes from a forgotten address,
+or without proof names one (a bounce or complaint that would wait for an admin) is not applied
+and not kept: no reply on their record, no bounce, complaint, suppression, open or click, and
+the stored arrival keeps only its fingerprint (so it is processed once), kind and a note. All
+of this is decided before anything is written. Their address is refused for sending already
+(privacy.forgotten). A report naming a forgotten address beside others is dropped whole.
 """
 
 from __future__ import annotations
@@ -46,7 +48,7 @@ from inbound.models import InboundMessage
 from inbound.parsing import Content, ParsedMessage, classify_message, message_content
 from inbound.storable import storable
 from mailkit.tokens import Purpose, from_verp
-from privacy.forgotten import is_forgotten
+from privacy.forgotten import forgotten_among, is_forgotten
 
 logger = logging.getLogger(__name__)
 
@@ -187,11 +189,12 @@ def _act(arrival: Arrival, now: datetime) -> _Outcome:
     relation = _match(parsed)
     if relation is not None and relation_forgotten(relation):
         return _Outcome(note=FORGOTTEN_NOTE, forgotten=True)
+    if relation is None and forgotten_among(r.address for r in parsed.recipients):
+        # A report with no proof naming a forgotten address would wait, whole, for an admin.
+        return _Outcome(note=FORGOTTEN_NOTE, forgotten=True)
     if parsed.kind == "complaint" and relation is None and esp is not None:
         # An authenticated ESP webhook is proof enough for the address it names.
         address = next((r.address for r in parsed.recipients if r.address), "")
-        if address and is_forgotten(address):
-            return _Outcome(note=FORGOTTEN_NOTE, forgotten=True)
         if address:
             complaint_record(relation=None, address=address, feedback_type=parsed.feedback_type)
             return _Outcome(note=f"complaint reported by {esp.esp_name}")

@@ -10,6 +10,7 @@ from crm.models import EmailMessageRelation, EmailSuppression, User
 from crm.suppression import address_suppress
 from inbound.effects import bounce_record, complaint_record
 from inbound.models import APPLICABLE_KINDS, InboundMessage
+from privacy.forgotten import forgotten_among
 
 
 class ApplyRefused(Exception):
@@ -33,7 +34,14 @@ def inbound_message_apply(*, message_id: int, by: User) -> InboundMessage:
                 "It was applied already, or is not an Unmatched bounce or complaint."
             )
         message = InboundMessage.objects.get(pk=message_id)
-        notes = [_apply_one(message, entry, by=by) for entry in _named(message)]
+        named = _named(message)
+        if forgotten_among(entry["address"] for entry in named):
+            # Kept from before the person was forgotten: applying it would write their address
+            # back (a suppression, a complaint), which the forget removed.
+            raise ApplyRefused(
+                "It names a forgotten person's address: nothing of it can be applied."
+            )  # rolls the claim back
+        notes = [_apply_one(message, entry, by=by) for entry in named]
         if not notes:
             raise ApplyRefused("It names no address to apply it to.")  # rolls the claim back
         message.note = f"applied by {by.get_username()}: {'; '.join(notes)}"[:255]

@@ -51,11 +51,10 @@ from crm.models import OrgSettings
 from crm.privacy_flags import (
     BLOCK_GEOLOCATION,
     DONT_TRACK,
-    RELATION_FORGOTTEN_SQL,
     flags_bind,
     relation_flag_sql,
+    relation_forgotten_sql,
     relation_individual_joins,
-    relation_person_joins,
 )
 from mailkit.tokens import configured_keys, parse_token
 from tracking import buffer
@@ -190,10 +189,10 @@ def _label(raw_events: Sequence[RawEvent], org: OrgSettings) -> list[tuple[Any, 
             f"SELECT r.id, {_EPOCH[connection.vendor]}, r.email_id, COALESCE(m.sender_id, 0), "
             f"COALESCE(m.campaign_id, 0), {sent_day}, r.address, "
             f"{relation_flag_sql(BLOCK_GEOLOCATION, org)}, "
-            f"({relation_flag_sql(DONT_TRACK, org)} OR {RELATION_FORGOTTEN_SQL}) "
+            f"({relation_flag_sql(DONT_TRACK, org)} OR {relation_forgotten_sql('r')}) "
             "FROM crm_emailmessagerelation AS r "
             "JOIN crm_emailmessage AS m ON m.id = r.email_id "
-            f"{relation_individual_joins('r') if flags else relation_person_joins('r')} WHERE ",
+            f"{relation_individual_joins('r') if flags else ''} WHERE ",
             {relation for _, relation, _ in parsed},
             column="r.id",
             params=day_params,

@@ -3,6 +3,7 @@
 from datetime import timedelta
 from email.utils import format_datetime
 
+import pytest
 from django.utils import timezone
 
 from crm.models import EmailMessage, EmailSuppression, Task
@@ -10,7 +11,9 @@ from dataprotection.forget import person_forget
 from dataprotection.people import person_from
 from inbound.models import InboundMessage
 from inbound.processing import FORGOTTEN_NOTE, inbound_mail_process
-from tests.inbound.conftest import dsn
+from inbound.review import ApplyRefused, inbound_message_apply
+from privacy.forgotten import forgotten_remember
+from tests.inbound.conftest import arf, dsn
 
 
 def _forget(relation) -> None:
@@ -87,3 +90,39 @@ def test_another_persons_reply_is_recorded_as_ever(sent, make_contact, rep) -> N
     message = inbound_mail_process(raw=_reply(relation), source="imap")
 
     assert message.created_email is not None and message.relation == relation
+
+
+def test_a_bounce_and_a_complaint_without_proof_naming_a_forgotten_address_are_not_kept(
+    sent,
+) -> None:
+    """With no proof they would wait, whole, for an admin to apply them."""
+    relation, _ = sent
+    _forget(relation)
+    bounce = dsn(
+        to="postmaster@openrate.test",
+        recipient="Ada@Example.com",
+        status="5.1.1",
+        diagnostic="550 5.1.1 user unknown",
+    )
+
+    for raw in (bounce, arf(recipient="ada@example.com")):
+        _kept_nothing(inbound_mail_process(raw=raw, source="pipe"))
+
+    assert not EmailSuppression.objects.exists()
+
+
+@pytest.mark.usefixtures("sent")
+def test_a_report_kept_before_the_forget_is_not_applied_after_it(admin_user) -> None:
+    """Kept Unmatched, then its address forgotten (the forget finds such reports by the address
+    in them; one it missed): applying it would write the address back."""
+    message = inbound_mail_process(raw=arf(recipient="ada@example.com"), source="pipe")
+    assert message.status == "unmatched"
+    InboundMessage.objects.filter(pk=message.pk).update(raw=b"")  # as if the search missed it
+    forgotten_remember(["ada@example.com"])
+
+    with pytest.raises(ApplyRefused, match="forgotten person"):
+        inbound_message_apply(message_id=message.pk, by=admin_user)
+
+    message.refresh_from_db()
+    assert (message.status, message.applied_at) == ("unmatched", None)
+    assert not EmailSuppression.objects.exists()

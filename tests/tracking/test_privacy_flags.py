@@ -232,3 +232,17 @@ def test_another_persons_open_in_the_batch_of_a_forgotten_ones_is_stored(
     assert events_ingest().stored == 1
 
     assert list(TrackingEvent.objects.values_list("relation_id", flat=True)) == [other.pk]
+
+
+def test_a_copy_sent_to_a_forgotten_address_alone_is_forgotten_too(app, sent_email) -> None:
+    """A copy with no Contact or Lead (a record the sender could not see) is reached by its
+    address: the forget blanks it, and its opens are not stored either."""
+    contact_id = sent_email.relation.contact_id
+    sent_email.relation.contact = None
+    sent_email.relation.save(update_fields=["contact"])
+    person_forget(person=person_from("contact", contact_id))
+    _open_and_click(app, sent_email)
+
+    assert events_ingest().stored == 0
+
+    assert not TrackingEvent.objects.exists()
