@@ -60,6 +60,18 @@ def _counters(sent_email) -> tuple[int, int, int, int, int]:
     )
 
 
+def _another_copy(sent_email, make_contact):
+    """Grace's copy of the same email, sent when the first was."""
+    return sent_email.email.relations.create(
+        relation_type="to",
+        address="grace@example.com",
+        contact=make_contact(first_name="Grace", email="grace@example.com"),
+        is_tracked=True,
+        delivery_status="sent",
+        sent_at=sent_email.relation.sent_at,
+    )
+
+
 def test_a_block_geolocation_persons_open_is_stored_with_no_ip(app, sent_email) -> None:
     _flag(sent_email, has_opted_out_geo_tracking=True)
     call(app, sent_email.pixel, headers={"User-Agent": CHROME}, remote_addr="203.0.113.77")
@@ -143,14 +155,7 @@ def test_a_batch_of_several_people_treats_each_by_their_own_flags(
     """Another person's events in the same batch are stored and counted as ever."""
     setup_change(events_after_dont_track=OrgSettings.AfterDontTrack.ANONYMOUS)
     _flag(sent_email, has_opted_out_tracking=True)
-    other = sent_email.email.relations.create(
-        relation_type="to",
-        address="grace@example.com",
-        contact=make_contact(first_name="Grace", email="grace@example.com"),
-        is_tracked=True,
-        delivery_status="sent",
-        sent_at=sent_email.relation.sent_at,
-    )
+    other = _another_copy(sent_email, make_contact)
     pixel = f"/t/o/{token_for(other.pk, Purpose.TRACK)}.gif"
     call(app, pixel, headers={"User-Agent": CHROME})
     _open_and_click(app, sent_email)
@@ -217,14 +222,7 @@ def test_a_forgotten_persons_later_opens_count_anonymously_when_setup_says_so(
 def test_another_persons_open_in_the_batch_of_a_forgotten_ones_is_stored(
     app, sent_email, make_contact
 ) -> None:
-    other = sent_email.email.relations.create(
-        relation_type="to",
-        address="grace@example.com",
-        contact=make_contact(first_name="Grace", email="grace@example.com"),
-        is_tracked=True,
-        delivery_status="sent",
-        sent_at=sent_email.relation.sent_at,
-    )
+    other = _another_copy(sent_email, make_contact)
     _forget(sent_email)
     call(app, f"/t/o/{token_for(other.pk, Purpose.TRACK)}.gif", headers={"User-Agent": CHROME})
     _open_and_click(app, sent_email)
