@@ -329,7 +329,8 @@ def _match(parsed: ParsedMessage) -> EmailMessageRelation | None:
         relation_type=EmailMessageRelation.Type.FROM
     ).filter(email__incoming=False)
     found = copies.filter(message_id__in=ids).order_by("-pk").first()
-    if found is not None:
+    if found is not None or not parsed.from_address:
+        # No sender to tell the copy by: a blank one would name the copies a forget blanked.
         return found
     return copies.filter(
         email__message_identifier__in=ids, address__iexact=parsed.from_address

@@ -126,3 +126,18 @@ def test_a_report_kept_before_the_forget_is_not_applied_after_it(admin_user) -> 
     message.refresh_from_db()
     assert (message.status, message.applied_at) == ("unmatched", None)
     assert not EmailSuppression.objects.exists()
+
+
+def test_a_message_with_no_sender_is_not_taken_for_a_forgotten_copy(sent) -> None:
+    """The forget blanks the copy's address: a blank From must not name it."""
+    relation, _ = sent
+    _forget(relation)
+    raw = (
+        "To: rita@openrate.example\r\nSubject: Re: Pricing\r\nMessage-ID: <anon-1@example.com>\r\n"
+        f"In-Reply-To: <{relation.email.message_identifier}>\r\n"
+        "Content-Type: text/plain; charset=utf-8\r\n\r\nWho is this?\r\n"
+    ).encode()
+
+    message = inbound_mail_process(raw=raw, source="imap")
+
+    assert (message.status, message.relation) == ("unmatched", None)
