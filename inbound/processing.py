@@ -98,6 +98,12 @@ class _Outcome:
 FORGOTTEN_NOTE = "not applied: it is about a forgotten person, so nothing of it was kept"
 
 
+def kept_nothing(message: InboundMessage) -> bool:
+    """The arrival was about a forgotten person: its source should not keep it either (the
+    IMAP mailbox deletes it)."""
+    return message.note == FORGOTTEN_NOTE
+
+
 def inbound_mail_process(*, raw: bytes, source: str) -> InboundMessage:
     """Read one message that came back, match it to what was sent, and act on it.
 

@@ -4,8 +4,8 @@ from celery import shared_task
 from django.conf import settings
 
 from inbound.models import InboundMessage
-from inbound.processing import inbound_mail_process
-from inbound.sources.imap import poll_mailbox
+from inbound.processing import inbound_mail_process, kept_nothing
+from inbound.sources.imap import Handled, poll_mailbox
 
 
 @shared_task(acks_late=True)
@@ -16,10 +16,11 @@ def poll_inbound_mailbox() -> int:
     result = poll_mailbox(
         settings.INBOUND_IMAP_URL, handle_fetched, failed_folder=settings.INBOUND_IMAP_FAILED_FOLDER
     )
-    return result.processed
+    return result.processed + result.erased
 
 
-def handle_fetched(raw: bytes) -> bool:
-    """A message fetched from the mailbox: True once stored (Processed or Unmatched)."""
-    inbound_mail_process(raw=raw, source=InboundMessage.Source.IMAP)
-    return True
+def handle_fetched(raw: bytes) -> Handled:
+    """A message fetched from the mailbox, once stored (Processed or Unmatched): kept in the
+    mailbox, or erased from it when it is about a forgotten person (nothing of it is kept)."""
+    message = inbound_mail_process(raw=raw, source=InboundMessage.Source.IMAP)
+    return Handled.ERASED if kept_nothing(message) else Handled.KEPT

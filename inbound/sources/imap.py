@@ -1,12 +1,13 @@
 """Poll an IMAP mailbox for inbound mail (bounces, complaints, replies) and hand each message on.
 
 A plain module on the standard library's ``imaplib``: it reads no settings and imports no
-models; the caller passes the mailbox URL and a ``handle(raw) -> bool`` callback.
+models; the caller passes the mailbox URL and a ``handle(raw) -> bool | Handled`` callback.
 
-Delivery is at least once. A message is marked ``\\Seen`` only after ``handle`` returns True,
-so a crash between the two hands the same message over again on the next poll: ``handle`` must
-be idempotent. A message ``handle`` declines (returns False or raises) is moved to a folder for a
-person to look at; nothing is ever deleted outright.
+Delivery is at least once. A message is marked ``\\Seen`` only after ``handle`` returns True
+(or ``Handled.KEPT``), so a crash between the two hands the same message over again on the next
+poll: ``handle`` must be idempotent. A message ``handle`` declines (returns False or raises) is
+moved to a folder for a person to look at. One that must not be kept anywhere (``Handled.ERASED``:
+a forgotten person's mail) is deleted from the mailbox; nothing else is ever deleted outright.
 
 Folder names use "/" between levels ("Openrate/Failed"); it is replaced by the server's own
 hierarchy delimiter (Dovecot's maildir default is ".").
@@ -21,6 +22,7 @@ import re
 import ssl
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from enum import Enum
 from urllib.parse import unquote, urlsplit
 
 logger = logging.getLogger(__name__)
@@ -46,6 +48,14 @@ class ImapTarget:
 class PollResult:
     processed: int
     failed: int  # moved to the failed folder for a person to look at
+    erased: int = 0  # handled, and deleted from the mailbox (Handled.ERASED)
+
+
+class Handled(Enum):
+    """What ``handle`` made of a message, beyond True (kept) and False (declined)."""
+
+    KEPT = "kept"  # marked \Seen and left in the mailbox
+    ERASED = "erased"  # not to be kept anywhere: deleted from the mailbox
 
 
 def parse_imap_url(url: str) -> ImapTarget:
@@ -77,7 +87,7 @@ def parse_imap_url(url: str) -> ImapTarget:
 
 def poll_mailbox(
     url: str,
-    handle: Callable[[bytes], bool],
+    handle: Callable[[bytes], bool | Handled],
     *,
     failed_folder: str = "Openrate/Failed",
     limit: int = 200,
@@ -128,13 +138,18 @@ class _Session:
         self._failed_folder_ready = False
 
     def poll(
-        self, folder: str, handle: Callable[[bytes], bool], *, failed_folder: str, limit: int
+        self,
+        folder: str,
+        handle: Callable[[bytes], bool | Handled],
+        *,
+        failed_folder: str,
+        limit: int,
     ) -> PollResult:
         _ok(self.conn.select(self._mailbox(folder)), f"SELECT {folder}")
         # UNDELETED: a message copied out and flagged \Deleted but not yet expunged is done.
         found = _ok(self.conn.uid("SEARCH", "UNSEEN UNDELETED"), "UID SEARCH")
         uids = sorted(int(uid) for uid in b" ".join(d for d in found if d).split())[:limit]
-        processed = failed = 0
+        processed = failed = erased = 0
         for uid in uids:
             raw = self._fetch(uid)
             if raw is None:
@@ -148,13 +163,16 @@ class _Session:
             else:
                 if not handled:
                     logger.warning("IMAP %s UID %s: handler declined it; moving it to %s", *where)
-            if handled:
+            if handled is Handled.ERASED:
+                self._delete(uid)
+                erased += 1
+            elif handled:
                 _ok(self.conn.uid("STORE", str(uid), "+FLAGS.SILENT", r"(\Seen)"), "UID STORE")
                 processed += 1
             else:
                 self._move(uid, failed_folder)
                 failed += 1
-        return PollResult(processed=processed, failed=failed)
+        return PollResult(processed=processed, failed=failed, erased=erased)
 
     def _fetch(self, uid: int) -> bytes | None:
         # BODY.PEEK[] leaves \Seen alone: only a handled message gets it.
@@ -173,6 +191,9 @@ class _Session:
             _ok(self.conn.uid("MOVE", str(uid), mailbox), "UID MOVE")
             return
         _ok(self.conn.uid("COPY", str(uid), mailbox), "UID COPY")
+        self._delete(uid)
+
+    def _delete(self, uid: int) -> None:
         _ok(self.conn.uid("STORE", str(uid), "+FLAGS.SILENT", r"(\Deleted)"), "UID STORE")
         if "UIDPLUS" in self.capabilities:
             _ok(self.conn.uid("EXPUNGE", str(uid)), "UID EXPUNGE")

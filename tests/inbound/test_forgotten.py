@@ -12,8 +12,13 @@ from dataprotection.people import person_from
 from inbound.models import InboundMessage
 from inbound.processing import FORGOTTEN_NOTE, inbound_mail_process
 from inbound.review import ApplyRefused, inbound_message_apply
+from inbound.tasks import poll_inbound_mailbox
 from privacy.forgotten import forgotten_remember
 from tests.inbound.conftest import arf, dsn
+from tests.inbound.imap_server import (  # noqa: F401 (fixtures)
+    dovecot_server_fixture,
+    imap_mailbox_fixture,
+)
 
 
 def _forget(relation) -> None:
@@ -141,3 +146,18 @@ def test_a_message_with_no_sender_is_not_taken_for_a_forgotten_copy(sent) -> Non
     message = inbound_mail_process(raw=raw, source="imap")
 
     assert (message.status, message.relation) == ("unmatched", None)
+
+
+@pytest.mark.services
+def test_a_forgotten_persons_reply_is_deleted_from_the_inbound_mailbox(
+    sent, imap_mailbox, settings
+) -> None:
+    relation, _ = sent
+    settings.INBOUND_IMAP_URL = imap_mailbox.url
+    imap_mailbox.append(_reply(relation))
+    _forget(relation)
+
+    assert poll_inbound_mailbox() == 1
+
+    assert imap_mailbox.messages("INBOX") == []
+    _kept_nothing(InboundMessage.objects.get())

@@ -14,6 +14,7 @@ from django.db import DataError
 from crm.models import EmailMessage
 from inbound.models import InboundMessage
 from inbound.processing import MAX_RAW
+from inbound.sources.imap import Handled
 from inbound.storable import storable
 from inbound.tasks import handle_fetched, poll_inbound_mailbox
 from tests.inbound.conftest import POSTMARK, dsn, post_webhook
@@ -130,7 +131,7 @@ def test_the_pipe_stores_or_refuses_each_hostile_message(name, hostile, monkeypa
 
 @pytest.mark.parametrize("name", NAMES)
 def test_the_imap_handler_stores_each_hostile_message(name, hostile) -> None:
-    assert handle_fetched(hostile[name]) is True
+    assert handle_fetched(hostile[name]) is Handled.KEPT
 
     _assert_kept(hostile[name], name)
 

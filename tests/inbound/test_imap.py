@@ -4,7 +4,7 @@ import ssl
 
 import pytest
 
-from inbound.sources.imap import ImapTarget, PollResult, parse_imap_url, poll_mailbox
+from inbound.sources.imap import Handled, ImapTarget, PollResult, parse_imap_url, poll_mailbox
 from tests.inbound.imap_server import (  # noqa: F401 (fixtures)
     ImapMailbox,
     dovecot,
@@ -53,6 +53,21 @@ def test_a_declined_message_is_moved_to_the_failed_folder(imap_mailbox: ImapMail
     (kept,) = imap_mailbox.messages(FAILED)
     assert kept.raw == raw_message("puzzling")
     assert not kept.flags & {"\\Seen", "\\Deleted"}
+
+
+@pytest.mark.services
+def test_a_message_not_to_be_kept_is_deleted_and_the_rest_kept(imap_mailbox: ImapMailbox) -> None:
+    imap_mailbox.append(raw_message("forgotten"))
+    kept = imap_mailbox.append(raw_message("kept"))
+
+    result = poll_mailbox(
+        imap_mailbox.url,
+        lambda raw: Handled.ERASED if b"forgotten" in raw else Handled.KEPT,
+    )
+
+    assert result == PollResult(processed=1, failed=0, erased=1)
+    assert [(m.uid, m.raw) for m in imap_mailbox.messages("INBOX")] == [(kept, raw_message("kept"))]
+    assert "\\Seen" in imap_mailbox.flags(kept)  # nothing moved: no failed folder made
 
 
 @pytest.mark.services
