@@ -352,15 +352,25 @@ class Run:
         connection.close()
 
     def _batch_in_delivery(self) -> bool:
-        """A list email batch is being delivered (its copies claimed a group at a time)."""
+        """A list email batch is being delivered (its copies claimed a group at a time): the
+        list email names it, or some of its copies are Sending. A run resuming a stopped batch
+        delivers it after the list email stopped naming it (campaigns.list_email), so the
+        name alone misses a kill there."""
         from django.db import connection
 
         from campaigns.models import ListEmail
+        from crm.models import EmailMessageRelation
 
         try:
-            return ListEmail.objects.filter(
-                campaign_id=self.campaign_id, delivering_batch__isnull=False
-            ).exists()
+            return (
+                ListEmail.objects.filter(
+                    campaign_id=self.campaign_id, delivering_batch__isnull=False
+                ).exists()
+                or EmailMessageRelation.objects.filter(
+                    email__campaign_id=self.campaign_id,
+                    delivery_status=EmailMessageRelation.Delivery.SENDING,
+                ).exists()
+            )
         finally:
             connection.close()
 
