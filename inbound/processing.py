@@ -94,8 +94,9 @@ class _Outcome:
     forgotten: bool = False  # about a forgotten person: nothing of it is kept
 
 
-# The note of an arrival about a forgotten person.
+# The note of an arrival about a forgotten person, and its outcome.
 FORGOTTEN_NOTE = "not applied: it is about a forgotten person, so nothing of it was kept"
+_FORGOTTEN = _Outcome(note=FORGOTTEN_NOTE, forgotten=True)
 
 
 def kept_nothing(message: InboundMessage) -> bool:
@@ -183,21 +184,21 @@ def _act(arrival: Arrival, now: datetime) -> _Outcome:
                 created = EmailMessage.objects.filter(pk=claim.email_id).first()
             return _Outcome(note=claim.note, created_email=created)
     if parsed.from_address and is_forgotten(parsed.from_address):
-        return _Outcome(note=FORGOTTEN_NOTE, forgotten=True)
+        return _FORGOTTEN
     if esp is None and parsed.kind != "bounce":
         unsubscribing = _unsubscribe_request(parsed)
-        if unsubscribing is not None and relation_forgotten(unsubscribing):
-            return _Outcome(note=FORGOTTEN_NOTE, forgotten=True)
         if unsubscribing is not None:
+            if relation_forgotten(unsubscribing):
+                return _FORGOTTEN
             unsubscribe_record(relation=unsubscribing)
             note = f"unsubscribe request from {parsed.from_address}"
             return _Outcome(note=note, relation=unsubscribing)
     relation = _match(parsed)
     if relation is not None and relation_forgotten(relation):
-        return _Outcome(note=FORGOTTEN_NOTE, forgotten=True)
+        return _FORGOTTEN
     if relation is None and forgotten_among(r.address for r in parsed.recipients):
         # A report with no proof naming a forgotten address would wait, whole, for an admin.
-        return _Outcome(note=FORGOTTEN_NOTE, forgotten=True)
+        return _FORGOTTEN
     if parsed.kind == "complaint" and relation is None and esp is not None:
         # An authenticated ESP webhook is proof enough for the address it names.
         address = next((r.address for r in parsed.recipients if r.address), "")
