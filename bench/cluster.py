@@ -456,6 +456,9 @@ class Run:
         answered: dict[str, float] = {}  # request tag -> when nginx answered it
         pixels: set[str] = set()  # the tags of pixel requests (the rest are clicks)
         other: Counter[str] = Counter()
+        # Answered by a second web node after the first failed (nginx's proxy_next_upstream):
+        # two upstream statuses. Each is one event all the same (the balancer's stamp).
+        retried: set[str] = set()
         marker = f" or/{segment.name}/"
         with self.cluster.access_log.open(errors="replace") as log:
             for line in log:
@@ -465,6 +468,8 @@ class Run:
                 tag = parts[5].split(" or/", 1)[1]
                 if parts[1] in ("200", "302"):
                     answered[tag] = float(parts[0])
+                    if "," in parts[3]:
+                        retried.add(tag)
                     if parts[4].startswith("/t/o/"):
                         pixels.add(tag)
                 else:
@@ -496,6 +501,9 @@ class Run:
             "lost_seconds_before_fault": before_fault(lost),
             "lost_pixels_seconds_before_fault": before_fault(lost_pixels),
             "doubled": sum(n - 1 for n in stored.values() if n > 1),
+            "retried_on_another_node": len(retried),
+            # Of those, the pixel hits both web nodes' nginx logged: two records, one event.
+            "retried_pixels_logged_twice": self._logged_by_both(retried),
             "stored_without_200": sum(1 for tag in stored if tag not in answered),
         }
         segment.outcome |= self._totals()
@@ -503,13 +511,31 @@ class Run:
         o = segment.outcome
         print(
             f"  {segment.name}: {o['answered_200_302']:,} answered, {o['events_stored']:,} "
-            f"stored, lost {o['lost']} ({o['lost_pixels']} pixels), doubled {o['doubled']}, "
+            f"stored, lost {o['lost']} ({o['lost_pixels']} pixels), doubled {o['doubled']} "
+            f"(retried on another node {o['retried_on_another_node']}, pixels of them logged by "
+            f"both {o['retried_pixels_logged_twice']}), "
             f"stored without a 200/302 "
             f"{o['stored_without_200']} (other answers: {o['other_answers'] or 'none'}); "
             f"in all {o['total_stored']:,} stored, {o['total_counted']:,} counted, "
             f"{o['total_rollups']:,} on the rollups",
             flush=True,
         )
+
+    def _logged_by_both(self, tags: set[str]) -> int:
+        """How many of these requests' tags both web nodes' pixel logs hold."""
+        if not tags:
+            return 0
+        logged: list[set[str]] = []
+        for name in ("web1", "web2"):
+            found: set[str] = set()
+            with (self.cluster.workdir / name / "pixel.log").open(errors="replace") as log:
+                for line in log:
+                    if " or/" in line:
+                        tag = line.rstrip("\n").rsplit(" or/", 1)[1]
+                        if tag in tags:
+                            found.add(tag)
+            logged.append(found)
+        return len(logged[0] & logged[1])
 
     def _totals(self) -> dict[str, Any]:
         from django.db.models import F, Sum

@@ -314,7 +314,7 @@ class Cluster:
     }}
     server {{
         listen {self.address["lb"]}:80;
-{_proxied_to("web")}
+{_proxied_to("web", stamp=True)}
     }}
 """,
         )
@@ -336,15 +336,20 @@ class Cluster:
         }
 
 
-def _proxied_to(upstream: str) -> str:
+def _proxied_to(upstream: str, *, stamp: bool = False) -> str:
     """A `location /` passing everything to `upstream` over kept-alive connections, adding the
-    client's address to X-Forwarded-For (the balancer's and the web nodes' nginx)."""
+    client's address to X-Forwarded-For (the balancer's and the web nodes' nginx). The balancer
+    (`stamp`) stamps each request as README's "Running at scale" says, so that a request it
+    retries on the other web node is one event."""
+    from tracking.fastpath import STAMP_NGINX
+
+    stamping = f"\n            {STAMP_NGINX}" if stamp else ""
     return f"""        location / {{
             proxy_pass http://{upstream};
             proxy_http_version 1.1;
             proxy_set_header Connection "";
             proxy_set_header Host $host;
-            proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+            proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;{stamping}
         }}"""
 
 

@@ -33,10 +33,13 @@ REDIS_COOL_OFF_SECONDS = 5.0
 EVENTS_PER_ENTRY = 20
 
 _FIELDS = ("event_id", "kind", "token", "received_at", "ip", "user_agent", "method")
+# An event id already waiting is the same hit written twice (a request the balancer retried on
+# another web node carries its stamp, fastpath.stamped): once is enough, and a duplicate must
+# not fail the other events of its write.
 _INSERT = (
     "INSERT INTO tracking_bufferedevent "
     "(event_id, kind, token, received_at, ip, user_agent, method) "
-    "VALUES (%s, %s, %s, %s, %s, %s, %s)"
+    "VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT (event_id) DO NOTHING"
 )
 _TABLE_FIELDS = len(_FIELDS)
 

@@ -11,9 +11,11 @@ fixed answer: this path never returns a 500 and never redirects to a URL taken f
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 import logging
 import os
+import re
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -50,6 +52,21 @@ NOT_FOUND_HEADERS = [
 ]
 MAX_USER_AGENT = 512
 MAX_LINKS_CACHED = 100_000
+# The balancer's stamp on a request: its request id and the time it received the request, as
+# nginx sends them with `proxy_set_header X-Openrate-Request "$request_id $msec"` (README,
+# "Running at scale"). nginx sends a request it retries on another web node (its
+# `proxy_next_upstream`, when the connection to a dying node breaks) with the very headers it
+# sent the first time, so a hit the dying node had already recorded and the next node answers
+# is one event: both take their id and time from the stamp, and ingestion stores an id and a
+# time once.
+STAMP_HEADER = "X-Openrate-Request"
+STAMP_ENVIRON = "HTTP_X_OPENRATE_REQUEST"
+# The line for the balancer's `location` (the outermost nginx only: it replaces whatever the
+# client sent; a web node's nginx passes the balancer's on).
+STAMP_NGINX = f'proxy_set_header {STAMP_HEADER} "$request_id $msec";'
+# How far the stamp's time may be from the node's own (clocks kept by NTP differ by far less).
+STAMP_SKEW_SECONDS = 60.0
+_REQUEST_ID = re.compile(r"[0-9a-f]{32}")
 
 StartResponse = Callable[..., Any]
 WSGIApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
@@ -125,6 +142,27 @@ def event_id(now: float, rand: int | None = None) -> str:
         | rand & 0x3FFF_FFFF_FFFF_FFFF
     )
     return f"{value:032x}"
+
+
+def stamped(stamp: str, kind: str, token: str, now: float) -> tuple[str, float] | None:
+    """The event id and time of a hit the balancer stamped (STAMP_HEADER), or None when `stamp`
+    is not a stamp (the hit then keeps an id and time of its own).
+
+    The id's random bits hash the request id with the hit's kind and token, so that a stamp a
+    client forged (sent to a node no balancer stamps for) can only merge that client's own
+    hits on one token; the stamp's time counts only within STAMP_SKEW_SECONDS of `now`.
+    """
+    request_id, _, msec = stamp.partition(" ")
+    if not _REQUEST_ID.fullmatch(request_id):
+        return None
+    try:
+        received = float(msec)
+    except ValueError:
+        return None
+    if not now - STAMP_SKEW_SECONDS <= received <= now + STAMP_SKEW_SECONDS:
+        return None  # NaN too
+    digest = hashlib.blake2b(f"{request_id} {kind} {token}".encode(), digest_size=10).digest()
+    return event_id(received, int.from_bytes(digest)), received
 
 
 class TrackingApp:
@@ -206,12 +244,15 @@ class TrackingApp:
             else environ.get("REMOTE_ADDR", "")
         )
         now = time.time()
+        stamp = environ.get(STAMP_ENVIRON)
+        identity = stamped(stamp, kind, token, now) if stamp else None
+        eid, received = identity or (event_id(now), now)
         self.writer.append(
             RawEvent(
-                event_id(now),
+                eid,
                 kind,
                 token,
-                now,
+                received,
                 ip,
                 environ.get("HTTP_USER_AGENT", "")[:MAX_USER_AGENT],
                 method,

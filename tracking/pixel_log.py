@@ -27,6 +27,9 @@ Nothing lost, nothing twice:
 - Each event's id is derived from the source's name, the inode and the line's offset (and its
   time; `place_bits`): a line read again for any reason (its place lost with Redis's data)
   becomes the same event, which ingestion stores once (it is unique on id and time).
+- Behind a balancer that stamps its requests (`fastpath.STAMP_HEADER`, logged as the fifth
+  field), the id and time are the stamp's instead: a hit the balancer retried on a second web
+  node, after the first had logged it and died before answering, is one event from both logs.
 - Rotation: when the log's path names a new file, the shipper finishes the old one (it keeps it
   open) and moves on once the old file has not grown for ROTATION_SETTLE_SECONDS (nginx writes
   to it until it reopens its logs on USR1). A shipper started after a rotation finds the file it
@@ -52,14 +55,16 @@ import redis
 
 from mailkit.tokens import parse_token
 from tracking.buffer import STREAM, RawEvent
-from tracking.fastpath import MAX_USER_AGENT, NO_STORE, event_id
+from tracking.fastpath import MAX_USER_AGENT, NO_STORE, event_id, stamped
 
 logger = logging.getLogger(__name__)
 
 # Tab-separated: nginx escapes a tab (and every byte below 32 or above 126, and " and \) in a
 # variable's value as \xXX, so a field never holds one.
 LOG_FORMAT_NAME = "openrate_pixel"
-LOG_FORMAT = "$msec\\t$remote_addr\\t$request_method\\t$uri\\t$http_user_agent"
+LOG_FORMAT = (
+    "$msec\\t$remote_addr\\t$request_method\\t$uri\\t$http_x_openrate_request\\t$http_user_agent"
+)
 # Read at most this much of the log per batch; a batch is one MULTI/EXEC.
 READ_BYTES = 1 << 20
 # Events per stream entry (the fast path's entries hold a few milliseconds' worth).
@@ -104,15 +109,19 @@ def event_from_line(
     """The event one log line records, or None for a line that records none (another path or
     method, a token that does not verify, a click's token, a malformed line)."""
     parts = line.split(b"\t")
-    # A line is five fields. A longer one is a line a kill cut short, then the next hit's whole
-    # line: that hit is the last four fields and the time at the end of the fifth from the end.
-    if len(parts) < 5:
+    # A line is six fields (five before the stamp was logged: a log nginx wrote before its
+    # configuration was updated, told by the URI's place, which always starts with "/"). A
+    # longer one is a line a kill cut short, then the next hit's whole line: that hit is the
+    # last fields, its time at the end of the field before them.
+    fields = 6 if len(parts) >= 6 and parts[-3][:1] == b"/" else 5
+    if len(parts) < fields:
         return None
-    ended = _TRAILING_MSEC.search(parts[-5])
+    ended = _TRAILING_MSEC.search(parts[-fields])
     if ended is None:
         return None
     msec = ended.group()
-    ip, method_bytes, uri, agent = parts[-4:]
+    ip, method_bytes, uri = parts[1 - fields : 4 - fields]
+    stamp, agent = (parts[-2], parts[-1]) if fields == 6 else (b"-", parts[-1])
     method = _METHODS.get(method_bytes)
     if method is None or not uri.startswith(b"/t/o/") or not uri.endswith(b".gif"):
         return None
@@ -124,11 +133,14 @@ def event_from_line(
         received = float(msec)
     except ValueError:
         return None
+    identity = stamped(stamp.decode("ascii", "replace"), "open", token, received)
+    if identity is None:
+        identity = event_id(received, place_bits(source, inode) | offset & _OFFSET_MASK), received
     return RawEvent(
-        event_id(received, place_bits(source, inode) | offset & _OFFSET_MASK),
+        identity[0],
         "open",
         token,
-        received,
+        identity[1],
         "" if ip == b"-" else ip.decode("ascii", "replace"),
         _unescaped(agent)[:MAX_USER_AGENT],
         method,

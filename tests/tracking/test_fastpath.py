@@ -1,5 +1,7 @@
 """The tracking endpoints: fixed, fast answers for anything, an event only for a valid token."""
 
+import time
+
 import pytest
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hsettings
@@ -7,8 +9,9 @@ from hypothesis import strategies as st
 
 from config import wsgi
 from tests.tracking.conftest import CHROME, call
-from tracking.fastpath import GIF, TrackingApp, client_ip
-from tracking.models import BufferedEvent
+from tracking.fastpath import GIF, STAMP_HEADER, TrackingApp, client_ip, stamped
+from tracking.ingestion import events_ingest
+from tracking.models import BufferedEvent, TrackingEvent
 
 
 @pytest.fixture
@@ -175,3 +178,74 @@ def test_no_path_under_t_raises_or_redirects(app, db, tail, method) -> None:
 
         assert response.status in (200, 404, 405)
         assert "Location" not in response.headers
+
+
+def stamp_for(at: float, request_id: str = "5f0c3b1e9a7d4c2b8e6f1a0d3c5b7e9f") -> dict[str, str]:
+    """The header the balancer adds (`fastpath.STAMP_NGINX`): its request id and its time."""
+    return {STAMP_HEADER: f"{request_id} {at:.3f}", "User-Agent": CHROME}
+
+
+@pytest.mark.parametrize("buffered_in", ["the database table", "Redis"])
+def test_a_hit_the_balancer_retried_on_another_node_is_one_event(
+    tracking_app, sent_email, settings, request, buffered_in
+) -> None:
+    """The balancer sends a request it retries on the next web node with the headers it sent
+    the first (nginx's proxy_next_upstream): each node records the hit, one event is stored."""
+    if buffered_in == "Redis":
+        request.getfixturevalue("redis_client")
+    else:
+        settings.REDIS_URL = ""
+    web1, web2 = tracking_app(trusted_proxies=1), tracking_app(trusted_proxies=1)
+    at = time.time() - 0.5
+    for path in (sent_email.pixel, sent_email.click):
+        for node in (web1, web2):
+            assert call(node, path, headers=stamp_for(at)).status in (200, 302)
+
+    result = events_ingest()
+
+    assert (result.read, result.stored) == ((4, 2) if buffered_in == "Redis" else (2, 2))
+    stored = TrackingEvent.objects.order_by("kind")
+    assert [event.kind for event in stored] == ["click", "open"]
+    assert [event.occurred_at.timestamp() for event in stored] == [pytest.approx(at, abs=1e-3)] * 2
+    sent_email.relation.refresh_from_db()
+    relation = sent_email.relation
+    assert relation.human_opens + relation.machine_opens == 1
+    assert relation.human_clicks + relation.machine_clicks == 1
+
+
+def test_a_stamp_names_one_hit_and_anything_else_is_not_a_stamp() -> None:
+    now = 1796297737.5
+    request_id = "5f0c3b1e9a7d4c2b8e6f1a0d3c5b7e9f"
+    identity = stamped(f"{request_id} {now - 0.25:.3f}", "open", "tokenA", now)
+
+    assert identity is not None
+    assert identity == stamped(f"{request_id} {now - 0.25:.3f}", "open", "tokenA", now + 1)
+    assert identity[1] == pytest.approx(now - 0.25)
+    assert identity[0][:12] == f"{int((now - 0.25) * 1000):012x}"  # time first, as every id
+    # The same stamp on another token or kind (one a client forged) is another event.
+    assert stamped(f"{request_id} {now:.3f}", "open", "tokenB", now) != identity
+    assert stamped(f"{request_id} {now:.3f}", "click", "tokenA", now) != identity
+    for forged in [
+        "",
+        "-",
+        request_id,
+        f"{request_id} ",
+        f"{request_id[:-1]} {now}",
+        f"{request_id.upper()} {now}",
+        f"{'g' * 32} {now}",
+        f"{request_id} soon",
+        f"{request_id} nan",
+        f"{request_id} inf",
+        f"{request_id} {now - 61:.3f}",  # further than STAMP_SKEW_SECONDS from the node's time
+        f"{request_id} {now + 61:.3f}",
+    ]:
+        assert stamped(forged, "open", "tokenA", now) is None, forged
+
+
+def test_an_unstamped_or_forged_stamp_leaves_the_hit_its_own_id_and_time(app, sent_email) -> None:
+    call(app, sent_email.pixel, headers=stamp_for(time.time() - 3600))  # an hour off: ignored
+    call(app, sent_email.pixel)
+
+    first, second = BufferedEvent.objects.all()
+    assert first.event_id != second.event_id
+    assert time.time() - first.received_at < 60

@@ -4,8 +4,11 @@ stream, exactly once, through kills, partial lines, rotation and truncation."""
 import io
 import os
 import shutil
+import socket
 import subprocess
+import threading
 import time
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
@@ -16,13 +19,28 @@ from mailkit.tokens import configured_keys, make_token
 from tests.conftest import skip_or_fail
 from tests.tracking.conftest import CHROME, free_port
 from tracking import buffer, pixel_log
+from tracking.fastpath import STAMP_NGINX, stamped
 from tracking.ingestion import events_ingest
 from tracking.models import TrackingEvent
 from tracking.pixel_log import PixelLogShipper, event_from_line, nginx_parts
 
+REQUEST_ID = "5f0c3b1e9a7d4c2b8e6f1a0d3c5b7e9f"
 
-def line(token: str, *, at: float = 1796297737.671, method: str = "GET", agent: str = CHROME):
-    return f"{at:.3f}\t203.0.113.9\t{method}\t/t/o/{token}.gif\t{agent}".encode()
+
+def line(
+    token: str,
+    *,
+    at: float = 1796297737.671,
+    method: str = "GET",
+    agent: str = CHROME,
+    stamp: str = "-",
+) -> bytes:
+    return f"{at:.3f}\t203.0.113.9\t{method}\t/t/o/{token}.gif\t{stamp}\t{agent}".encode()
+
+
+def line_before_the_stamp(token: str, *, at: float = 1796297737.671, agent: str = CHROME):
+    """A line of the log format before the balancer's stamp was logged (five fields)."""
+    return f"{at:.3f}\t203.0.113.9\tGET\t/t/o/{token}.gif\t{agent}".encode()
 
 
 def pixel_token(recipient_id: int, link_id: int = 0) -> str:
@@ -47,7 +65,7 @@ def test_a_line_becomes_the_event_the_fast_path_would_have_buffered() -> None:
 def test_nginx_escapes_are_undone_and_an_empty_agent_is_empty() -> None:
     token = pixel_token(42)
     escaped = rb"Mozilla \x22x\x22 \x5C \xC3\xA9\x09tab"
-    raw = f"1796297737.671\t-\tHEAD\t/t/o/{token}.gif\t".encode() + escaped
+    raw = f"1796297737.671\t-\tHEAD\t/t/o/{token}.gif\t-\t".encode() + escaped
 
     event = event_from_line(raw, **place())
     assert event is not None
@@ -73,11 +91,12 @@ def test_lines_that_record_no_open(raw: bytes) -> None:
     assert event_from_line(raw, **place()) is None
 
 
-def test_a_line_a_kill_cut_short_does_not_take_the_next_hit_with_it() -> None:
+@pytest.mark.parametrize("make_line", [line, line_before_the_stamp])
+def test_a_line_a_kill_cut_short_does_not_take_the_next_hit_with_it(make_line) -> None:
     """nginx killed in the middle of a line's write() (stopped at a page's edge) leaves part of
     it with no line end; the restarted nginx's next line follows on the same line."""
-    cut = line(pixel_token(41), at=1796297737.100, agent="Mozilla/5.0 (X11) Chrome/120.0.0.0")
-    whole = line(pixel_token(42), at=1796297737.250)
+    cut = make_line(pixel_token(41), at=1796297737.100, agent="Mozilla/5.0 (X11) Chrome/120.0.0.0")
+    whole = make_line(pixel_token(42), at=1796297737.250)
     expected = event_from_line(whole, **place())
     assert expected is not None
     for end in range(1, len(cut)):
@@ -93,6 +112,35 @@ def test_a_lines_event_id_is_its_place_so_reading_it_again_makes_the_same_event(
     elsewhere = event_from_line(line(token), **place(200))
     assert first is not None and again is not None and elsewhere is not None
     assert first.event_id == again.event_id != elsewhere.event_id
+
+
+def test_a_line_of_the_log_format_before_the_stamp_is_still_read() -> None:
+    """A log nginx wrote before its configuration was updated: shipped as before."""
+    token = pixel_token(42)
+    old = event_from_line(line_before_the_stamp(token), **place(100))
+    new = event_from_line(line(token), **place(100))
+
+    assert old is not None and old == new
+
+
+def test_two_nodes_lines_of_one_stamped_request_are_one_event() -> None:
+    """The balancer retried the request on web2 after web1 had logged it (and died before
+    answering): both lines are the stamp's event, the one the fast path makes of the stamp."""
+    token = pixel_token(42)
+    stamp = f"{REQUEST_ID} 1796297737.602"
+    on_web1 = event_from_line(line(token, at=1796297737.603, stamp=stamp), **place(100))
+    on_web2 = event_from_line(
+        line(token, at=1796297737.688, stamp=stamp),
+        keys=configured_keys(), source="web2", inode=9, offset=5000,
+    )  # fmt: skip
+
+    assert on_web1 is not None and on_web2 is not None
+    assert on_web1 == on_web2
+    assert (on_web1.event_id, on_web1.received_at) == stamped(stamp, "open", token, 1796297737.6)
+    # A stamp that is not one (forged, or a day off) leaves the line its own place and time.
+    for forged in (f"{REQUEST_ID} 1796211337.602", "forged", "/t/o/x.gif"):
+        own = event_from_line(line(token, stamp=forged), **place(100))
+        assert own == event_from_line(line(token), **place(100)), forged
 
 
 @pytest.fixture
@@ -227,46 +275,82 @@ def test_a_log_truncated_in_place_is_read_again_from_its_start(
     assert [event.relation_id for event in shipped(redis_client)] == [1, 2, 3]
 
 
-@pytest.fixture
-def nginx(tmp_path: Path):
-    """nginx serving the pixel with the configuration `ship_pixel_log --print-nginx-config`
-    prints; yields (base URL, log path)."""
+def start_nginx(directory: Path, http: str) -> tuple[subprocess.Popen[bytes], str]:
+    """nginx with `http` (holding `{port}`) as its http block, in `directory`; (process, base
+    URL) once it answers."""
     binary = shutil.which("nginx") or (
         "/usr/sbin/nginx" if os.path.exists("/usr/sbin/nginx") else ""
     )
     if not binary:
         skip_or_fail("nginx is not installed (Debian package nginx)")
-    log = tmp_path / "pixel.log"
-    http_part, server_part = nginx_parts(log)
     port = free_port()
-    temp = tmp_path / "temp"
-    temp.mkdir()
-    (tmp_path / "nginx.conf").write_text(
-        f"worker_processes 2; pid {tmp_path}/nginx.pid; error_log {tmp_path}/error.log warn;\n"
+    temp = directory / "temp"
+    temp.mkdir(parents=True)
+    (directory / "nginx.conf").write_text(
+        f"worker_processes 2; pid {directory}/nginx.pid; error_log {directory}/error.log warn;\n"
         f"events {{ worker_connections 64; }}\n"
         f"http {{ access_log off; client_body_temp_path {temp}/b; proxy_temp_path {temp}/p;\n"
         f"fastcgi_temp_path {temp}/f; uwsgi_temp_path {temp}/u; scgi_temp_path {temp}/s;\n"
-        f"{http_part}\nserver {{ listen 127.0.0.1:{port};\n{server_part}}}}}\n"
+        f"{http.replace('{port}', str(port))}}}\n"
     )
     process = subprocess.Popen(
-        [binary, "-p", str(tmp_path), "-c", str(tmp_path / "nginx.conf"), "-g", "daemon off;"],
+        [binary, "-p", str(directory), "-c", str(directory / "nginx.conf"), "-g", "daemon off;"],
         stderr=subprocess.PIPE,
     )
     base = f"http://127.0.0.1:{port}"
     for _ in range(100):
         try:
             urllib.request.urlopen(base + "/t/o/probe.gif", timeout=1).read()
-            break
+            return process, base
         except OSError:
             time.sleep(0.05)
-    else:
-        process.kill()
-        pytest.fail(f"nginx did not start: {process.communicate()[1].decode()}")
+    process.kill()
+    pytest.fail(f"nginx did not start: {process.communicate()[1].decode()}")
+
+
+@pytest.fixture
+def nginx(tmp_path: Path):
+    """nginx serving the pixel with the configuration `ship_pixel_log --print-nginx-config`
+    prints; yields (base URL, log path)."""
+    log = tmp_path / "pixel.log"
+    http_part, server_part = nginx_parts(log)
+    process, base = start_nginx(
+        tmp_path / "web", f"{http_part}\nserver {{ listen 127.0.0.1:{{port}};\n{server_part}}}\n"
+    )
     try:
         yield base, log
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+class DyingNode(threading.Thread):
+    """A web node that dies while answering: it passes each request on to `upstream` (nginx,
+    which answers the pixel and logs the hit), then closes the balancer's connection with
+    nothing sent."""
+
+    def __init__(self, upstream: str) -> None:
+        super().__init__(daemon=True)
+        self.upstream = urllib.parse.urlsplit(upstream).port
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.requests = 0
+
+    def run(self) -> None:
+        while True:
+            try:
+                connection, _ = self.listener.accept()
+            except OSError:
+                return  # closed
+            with connection:
+                request = b""
+                while b"\r\n\r\n" not in request and (chunk := connection.recv(65536)):
+                    request += chunk
+                self.requests += 1
+                with socket.create_connection(("127.0.0.1", self.upstream)) as upstream:
+                    upstream.sendall(request)  # HTTP/1.0 from the balancer: nginx closes after
+                    while upstream.recv(65536):
+                        pass
 
 
 def test_nginx_serves_the_pixel_and_its_hits_are_stored_as_the_fast_paths_would_be(
@@ -298,6 +382,49 @@ def test_nginx_serves_the_pixel_and_its_hits_are_stored_as_the_fast_paths_would_
     stored = TrackingEvent.objects.get(method="GET")
     assert (stored.user_agent, stored.relation_id) == (CHROME, sent_email.relation.pk)
     assert settings.REDIS_URL  # the stream the fast path writes to, and ingestion reads
+
+
+def test_a_hit_the_balancer_retried_after_a_node_logged_it_is_stored_once(
+    nginx, sent_email, redis_client, tmp_path
+) -> None:
+    """nginx balancing two web nodes with README's stamp; the first logs the hit and dies before
+    answering, so the balancer sends the request to the second (proxy_next_upstream): both logged
+    it, one open is stored."""
+    base, log = nginx
+    dying = DyingNode(base)
+    dying.start()
+    process, balancer = start_nginx(
+        tmp_path / "lb",
+        f"""upstream web {{ server 127.0.0.1:{dying.port}; server {base[7:]} backup; }}
+        server {{ listen 127.0.0.1:{{port}};
+            location / {{ proxy_pass http://web; {STAMP_NGINX} }} }}
+        """,
+    )
+    try:
+        request = urllib.request.Request(
+            balancer + sent_email.pixel, headers={"User-Agent": CHROME}
+        )
+        with urllib.request.urlopen(request, timeout=5) as response:
+            assert response.read().startswith(b"GIF89a")
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+        dying.listener.close()
+    assert dying.requests >= 1  # the first node had it, and did not answer
+    hits = [each for each in log.read_bytes().splitlines() if sent_email.pixel.encode() in each]
+    assert len(hits) == 2  # logged by the dying node's nginx, then by the node that answered
+
+    ship = PixelLogShipper(log, client=redis_client, keys=configured_keys(), source="test")
+    redis_client.delete(ship.state_key)
+    try:
+        ship.ship_once()
+    finally:
+        ship.close()
+        redis_client.delete(ship.state_key)
+    assert len(shipped(redis_client)) == 2
+    assert events_ingest().stored == 1
+    sent_email.relation.refresh_from_db()
+    assert sent_email.relation.human_opens + sent_email.relation.machine_opens == 1
 
 
 def test_the_command_ships_what_the_log_holds_and_prints_the_nginx_configuration(
