@@ -1,6 +1,7 @@
 """The tracking endpoints: fixed, fast answers for anything, an event only for a valid token."""
 
 import time
+from types import SimpleNamespace
 
 import pytest
 from hypothesis import HealthCheck, given
@@ -8,8 +9,10 @@ from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
 from config import wsgi
+from mailkit.tokens import configured_keys
 from tests.tracking.conftest import CHROME, call
-from tracking.fastpath import GIF, STAMP_HEADER, TrackingApp, client_ip, stamped
+from tracking.buffer import BatchingEventWriter, EventWriter, RawEvent
+from tracking.fastpath import GIF, STAMP_HEADER, LinkCache, TrackingApp, client_ip, stamped
 from tracking.ingestion import events_ingest
 from tracking.models import BufferedEvent, TrackingEvent
 
@@ -22,6 +25,28 @@ def app(embedded, tracking_app):
 def test_the_deployed_wsgi_application_is_the_fast_path_in_front_of_django() -> None:
     assert isinstance(wsgi.application, TrackingApp)
     assert wsgi.application.fallback is wsgi.django_application
+    # Opens are batched; clicks go straight to the batch's own writer, not through its queue.
+    assert isinstance(wsgi.application.writer, BatchingEventWriter)
+    assert wsgi.application.click_writer is wsgi.application.writer.writer
+
+
+def test_a_click_is_written_before_its_redirect_is_answered(embedded, sent_email) -> None:
+    """A web host killed right after answering has lost no click; an open waits in its
+    worker's batch (a few milliseconds) as before."""
+    batch: list[RawEvent] = []
+    app = TrackingApp(
+        wsgi.django_application,
+        keys=configured_keys(),
+        writer=SimpleNamespace(append=batch.append),  # type: ignore[arg-type]
+        click_writer=EventWriter(None),
+        links=LinkCache(),
+    )
+
+    assert call(app, sent_email.click).status == 302
+    assert BufferedEvent.objects.get().kind == "click"  # already written
+    assert call(app, sent_email.pixel).status == 200
+    assert [event.kind for event in batch] == ["open"]
+    assert BufferedEvent.objects.count() == 1
 
 
 def test_the_pixel_answers_the_43_byte_gif_uncached_and_records_an_open(app, sent_email) -> None:
