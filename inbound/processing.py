@@ -48,7 +48,7 @@ from inbound.models import InboundMessage
 from inbound.parsing import Content, ParsedMessage, classify_message, message_content
 from inbound.storable import storable
 from mailkit.tokens import Purpose, from_verp
-from privacy.forgotten import forgotten_among, is_forgotten
+from privacy.forgotten import forgotten_among, forgotten_named_in, is_forgotten
 
 logger = logging.getLogger(__name__)
 
@@ -206,6 +206,10 @@ def _act(arrival: Arrival, now: datetime) -> _Outcome:
             complaint_record(relation=None, address=address, feedback_type=parsed.feedback_type)
             return _Outcome(note=f"complaint reported by {esp.esp_name}")
     if relation is None:
+        if forgotten_named_in(arrival.raw):
+            # It would wait, whole, for an admin: a webhook payload no one could read, a message
+            # about the person (the forget deletes such messages kept before it).
+            return _FORGOTTEN
         return _Outcome()
     note, created_email = "", None
     if parsed.kind == "bounce":

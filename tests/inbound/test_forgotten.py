@@ -9,6 +9,7 @@ from django.utils import timezone
 from crm.models import EmailMessage, EmailSuppression, Task
 from dataprotection.forget import person_forget
 from dataprotection.people import person_from
+from inbound.esp import esp_payload_keep
 from inbound.models import InboundMessage
 from inbound.processing import FORGOTTEN_NOTE, inbound_mail_process
 from inbound.review import ApplyRefused, inbound_message_apply
@@ -161,3 +162,32 @@ def test_a_forgotten_persons_reply_is_deleted_from_the_inbound_mailbox(
 
     assert imap_mailbox.messages("INBOX") == []
     _kept_nothing(InboundMessage.objects.get())
+
+
+@pytest.mark.usefixtures("sent")
+def test_a_webhook_payload_no_one_could_read_that_names_a_forgotten_address_is_not_kept() -> None:
+    """Kept raw for an admin, it would hold the address (and whatever the ESP said of them)."""
+    forgotten_remember(["ada@example.com"])
+    about_ada = b'{"event": "bounce?", "recipient": "Ada@Example.com", "reason": "mailbox full'
+    about_bob = about_ada.replace(b"Ada@Example.com", b"bob@example.org")
+
+    _kept_nothing(esp_payload_keep(esp_name="postmark", body=about_ada, error="truncated JSON"))
+    kept = esp_payload_keep(esp_name="postmark", body=about_bob, error="truncated JSON")
+
+    assert kept.status == "unmatched" and bytes(kept.raw) == about_bob
+
+
+@pytest.mark.usefixtures("sent")
+def test_a_message_without_proof_about_a_forgotten_person_is_not_kept() -> None:
+    """Someone else writing about them, with no thread ids: it would wait, whole, for an admin
+    (the forget deletes such messages kept before it, found by the address in them)."""
+    forgotten_remember(["ada@example.com"])
+    raw = (
+        b"From: Bob <bob@example.org>\r\nTo: rita@openrate.example\r\nSubject: Ada\r\n"
+        b"Message-ID: <about-ada@example.org>\r\nContent-Type: text/plain\r\n\r\n"
+        b"Please stop writing to 'Ada@example.com', she has left.\r\n"
+    )
+
+    _kept_nothing(inbound_mail_process(raw=raw, source="imap"))
+    kept = inbound_mail_process(raw=raw.replace(b"Ada@", b"Eve@"), source="imap")
+    assert kept.status == "unmatched" and b"Eve@example.com" in bytes(kept.raw)
