@@ -133,7 +133,10 @@ class Cluster:
                 "shipper": [*shipper, "--source", name],
                 "granian": granian,
             }
-            env = variables | {"TRACKING_TRUSTED_PROXIES": "2"}  # the balancer, the node's nginx
+            env = variables | {
+                "TRACKING_TRUSTED_PROXIES": "2",  # the balancer, the node's nginx
+                "TRACKING_BALANCER_STAMPS": "true",  # the balancer's X-Openrate-Request
+            }
             self.nodes[name] = Node(name, address, commands, env)
             self.start(name)
         self.nodes["lb"] = Node("lb", self.address["lb"], {"nginx": self._nginx(tools)}, variables)

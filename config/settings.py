@@ -428,6 +428,10 @@ ANYMAIL = {
 ANYMAIL.setdefault("WEBHOOK_SECRET", f"disabled:{secrets.token_urlsafe(32)}")
 # How many reverse proxies in front of the app append to X-Forwarded-For (0: use REMOTE_ADDR).
 TRACKING_TRUSTED_PROXIES = env.int("TRACKING_TRUSTED_PROXIES", default=0)
+# The balancer in front of the web hosts stamps every request with X-Openrate-Request (README,
+# "Behind a load balancer"), and nothing reaches a web host but through it: a hit takes its
+# event id and time from the stamp, so a request retried on another host is one event.
+TRACKING_BALANCER_STAMPS = env.bool("TRACKING_BALANCER_STAMPS", default=False)
 
 LOGGING = {
     "version": 1,

@@ -23,9 +23,10 @@ application = TrackingApp(
     django_application,
     keys=configured_keys(),
     writer=BatchingEventWriter(_writer),  # opens: one Redis write per ~2 ms
-    click_writer=_writer,  # clicks: written before their 302
+    click_writer=_writer,  # clicks: to Redis before their 302
     links=LinkCache(),
     trusted_proxies=settings.TRACKING_TRUSTED_PROXIES,
+    stamps=settings.TRACKING_BALANCER_STAMPS,
 )
 
 # Everything loaded so far lives as long as the process: keep the cyclic garbage collector from

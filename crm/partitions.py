@@ -10,9 +10,9 @@ every function here does nothing there.
 - A partitioned table's primary key and unique constraints must hold the partition key, so the
   primary key is (id, occurred_at) (ids still come from one sequence, so `id` alone stays
   unique) and a tracking event is unique on (event_id, occurred_at). An event's id and its time
-  travel together in the buffer (the fast path stamps both when it answers), so a second copy of
-  an event has the same time, lands in the same partition and is refused there: idempotent
-  ingestion holds across a month boundary.
+  travel together in the buffer (the fast path stamps both when it answers, or takes both from
+  the balancer's stamp), so a second copy of an event has the same time, lands in the same
+  partition and is refused there: idempotent ingestion holds across a month boundary.
 - `partitions_ensure` (beat, daily) adds the current and the next `MONTHS_AHEAD` months.
 - `partition_add` adds one month: in one transaction it builds the month's table on its own,
   moves that month's rows out of the default partition into it, and attaches it (the CHECK it

@@ -86,19 +86,24 @@ class EventWriter:
 
     def write(self, events: Sequence[RawEvent]) -> None:
         """One Redis Stream entry for the lot; the database table if Redis refuses."""
-        if not events:
-            return
-        if self.client is not None and time.monotonic() >= self._redis_down_until:
-            try:
-                self.client.xadd(STREAM, {"batch": json.dumps(events)})
-                return
-            except redis.RedisError:
-                logger.warning(
-                    "Redis refused %d tracking events; buffering them in the database", len(events)
-                )
-                with self._lock:
-                    self._redis_down_until = time.monotonic() + REDIS_COOL_OFF_SECONDS
-        self._write_to_database(events)
+        if events and not self.write_now(events):
+            self._write_to_database(events)
+
+    def write_now(self, events: Sequence[RawEvent]) -> bool:
+        """One Redis Stream entry for the lot; False (nothing written) when Redis is not
+        configured, refused within the last REDIS_COOL_OFF_SECONDS, or refuses now."""
+        if self.client is None or time.monotonic() < self._redis_down_until:
+            return False
+        try:
+            self.client.xadd(STREAM, {"batch": json.dumps(events)})
+            return True
+        except redis.RedisError:
+            logger.warning(
+                "Redis refused %d tracking events; buffering them in the database", len(events)
+            )
+            with self._lock:
+                self._redis_down_until = time.monotonic() + REDIS_COOL_OFF_SECONDS
+            return False
 
     @staticmethod
     def _write_to_database(events: Sequence[RawEvent]) -> None:

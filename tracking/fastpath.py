@@ -5,12 +5,14 @@
 
 No middleware, session, template or database write: verify the token (HMAC, no database),
 append one raw event to the buffer, answer. An open goes to the worker's batching writer (one
-Redis write per ~2 ms batch); a click is written before its 302 is sent (one Redis round trip),
-so that a web host killed with SIGKILL loses no click it answered: clicks are the rarer, the
-costlier to lose, and the pixel is nginx's in production. A click reads its destination from
-an in-process cache of TrackedLink rows, which never change after the email is sent. Anything
-unexpected gets a fixed answer: this path never returns a 500 and never redirects to a URL taken
-from the request.
+Redis write per ~2 ms batch, from a thread of its own); a click is written to Redis before its
+302 is sent (one round trip), so that a web host killed with SIGKILL loses no click it
+answered: clicks are the rarer, the costlier to lose, and the pixel is nginx's in production.
+When Redis is not configured or refuses, a click goes to the batching writer like an open (its
+thread writes to the database table), never to the database from the request. A click reads
+its destination from an in-process cache of TrackedLink rows, which never change after the
+email is sent. Anything unexpected gets a fixed answer: this path never returns a 500 and never
+redirects to a URL taken from the request.
 """
 
 from __future__ import annotations
@@ -68,9 +70,13 @@ STAMP_ENVIRON = "HTTP_X_OPENRATE_REQUEST"
 # The line for the balancer's `location` (the outermost nginx only: it replaces whatever the
 # client sent; a web node's nginx passes the balancer's on).
 STAMP_NGINX = f'proxy_set_header {STAMP_HEADER} "$request_id $msec";'
-# How far the stamp's time may be from the node's own (clocks kept by NTP differ by far less).
-STAMP_SKEW_SECONDS = 60.0
-_REQUEST_ID = re.compile(r"[0-9a-f]{32}")
+# How far the stamp's time may be behind the host's own: more than the balancer waits for a
+# host before it retries on the next (nginx's proxy_read_timeout, 60 s by default); and ahead
+# of it (clocks kept by NTP differ by far less).
+STAMP_MAX_AGE_SECONDS = 300.0
+STAMP_MAX_AHEAD_SECONDS = 5.0
+# Exactly nginx's `$request_id $msec`: one spelling of a time, so one id is always one time.
+_STAMP = re.compile(r"([0-9a-f]{32}) ([0-9]{10}\.[0-9]{3})")
 
 StartResponse = Callable[..., Any]
 WSGIApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
@@ -152,19 +158,18 @@ def stamped(stamp: str, kind: str, token: str, now: float) -> tuple[str, float] 
     """The event id and time of a hit the balancer stamped (STAMP_HEADER), or None when `stamp`
     is not a stamp (the hit then keeps an id and time of its own).
 
-    The id's random bits hash the request id with the hit's kind and token, so that a stamp a
-    client forged (sent to a node no balancer stamps for) can only merge that client's own
-    hits on one token; the stamp's time counts only within STAMP_SKEW_SECONDS of `now`.
+    The id's random bits hash the request id with the hit's kind and token: two hits are one
+    event only if they are the same request for the same token. Honoured only where
+    TRACKING_BALANCER_STAMPS says the balancer stamps every request (it replaces what a client
+    sent), and only within STAMP_MAX_AGE_SECONDS before `now` and STAMP_MAX_AHEAD_SECONDS after.
     """
-    request_id, _, msec = stamp.partition(" ")
-    if not _REQUEST_ID.fullmatch(request_id):
+    match = _STAMP.fullmatch(stamp)
+    if match is None:
         return None
-    try:
-        received = float(msec)
-    except ValueError:
+    request_id, msec = match.groups()
+    received = float(msec)
+    if not now - STAMP_MAX_AGE_SECONDS <= received <= now + STAMP_MAX_AHEAD_SECONDS:
         return None
-    if not now - STAMP_SKEW_SECONDS <= received <= now + STAMP_SKEW_SECONDS:
-        return None  # NaN too
     digest = hashlib.blake2b(f"{request_id} {kind} {token}".encode(), digest_size=10).digest()
     return event_id(received, int.from_bytes(digest)), received
 
@@ -181,12 +186,14 @@ class TrackingApp:
         links: LinkCache,
         trusted_proxies: int = 0,
         click_writer: EventWriter | None = None,
+        stamps: bool = False,
     ) -> None:
         self.fallback = fallback
         self.keys = tuple(keys)
         self.writer = writer
-        # Clicks are written at once (see the module's doc); `writer` when not given.
-        self.click_writer = click_writer or writer
+        # Clicks are written to Redis at once (see the module's doc); to `writer` when None.
+        self.click_writer = click_writer
+        self.stamps = stamps  # TRACKING_BALANCER_STAMPS
         self.links = links
         self.trusted_proxies = trusted_proxies
 
@@ -251,22 +258,23 @@ class TrackingApp:
             else environ.get("REMOTE_ADDR", "")
         )
         now = time.time()
-        stamp = environ.get(STAMP_ENVIRON)
+        stamp = environ.get(STAMP_ENVIRON) if self.stamps else None
         identity = stamped(stamp, kind, token, now) if stamp else None
         eid, received = identity or (event_id(now), now)
-        (self.click_writer if link_id else self.writer).append(
-            RawEvent(
-                eid,
-                kind,
-                token,
-                received,
-                ip,
-                environ.get("HTTP_USER_AGENT", "")[:MAX_USER_AGENT],
-                method,
-                relation_id,
-                link_id,
-            )
+        event = RawEvent(
+            eid,
+            kind,
+            token,
+            received,
+            ip,
+            environ.get("HTTP_USER_AGENT", "")[:MAX_USER_AGENT],
+            method,
+            relation_id,
+            link_id,
         )
+        if link_id and self.click_writer is not None and self.click_writer.write_now([event]):
+            return
+        self.writer.append(event)
 
     @staticmethod
     def _not_found(method: str, start_response: StartResponse) -> Iterable[bytes]:

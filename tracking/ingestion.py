@@ -7,8 +7,10 @@ NOTHING` (an event's id and its time travel together, so a second copy meets the
 those stored before are struck from the batch. Everything after reads only the batch: one
 set-based UPDATE each adds it to the counters of its recipients, emails and links, and the
 rollups and the campaign funnel move on from it. A batch delivered twice therefore inserts
-nothing and adds nothing the second time. The buffer entries are removed only after the
-commit, so a crash loses nothing and counts nothing twice.
+nothing and adds nothing the second time (but for events counted anonymously, which are never
+stored: a second copy in a later batch finds nothing to meet, see the Don't Track note below).
+The buffer entries are removed only after the commit, so a crash loses nothing and counts
+nothing twice.
 
 Events from Setup's internal addresses and IP ranges (crm.internal) are stored, marked
 internal, and struck from the batch before counting: they count nowhere.
@@ -20,7 +22,9 @@ before the row is written anywhere. Don't Track turned on after the send: with S
 stored" the event is dropped (the buffer entry is still acknowledged); with "Counted
 anonymously" it is added to the org's daily rollups (opens and clicks, link clicks) and struck
 from the batch before anything names the person: no stored event, no recipient, email or link
-counter, funnel, metrics or alert.
+counter, funnel, metrics or alert. Nothing remembers such an event's id, so a second copy of it
+in a later batch (the balancer's retry recorded by two web hosts) is counted again: the one
+double ingestion does not prevent, in the org's totals only.
 
 A forgotten person (dataprotection.forget) still has our emails in their mailbox: their opens
 and clicks after the forget are treated as Don't Track's above, whether or not Setup enforces
@@ -334,6 +338,7 @@ def _insert(rows: list[tuple[Any, ...]]) -> int:
                 WITH stored AS (
                     INSERT INTO tracking_trackingevent ({BATCH_COLUMNS})
                     SELECT {BATCH_COLUMNS} FROM {BATCH_TABLE} WHERE NOT anonymous
+                    ORDER BY event_id  -- two consumers' duplicates: waited on in one order
                     ON CONFLICT (event_id, occurred_at) DO NOTHING
                     RETURNING event_id
                 )

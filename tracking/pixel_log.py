@@ -28,8 +28,9 @@ Nothing lost, nothing twice:
   time; `place_bits`): a line read again for any reason (its place lost with Redis's data)
   becomes the same event, which ingestion stores once (it is unique on id and time).
 - Behind a balancer that stamps its requests (`fastpath.STAMP_HEADER`, logged as the fifth
-  field), the id and time are the stamp's instead: a hit the balancer retried on a second web
-  node, after the first had logged it and died before answering, is one event from both logs.
+  field; TRACKING_BALANCER_STAMPS), the id and time are the stamp's instead: a hit the balancer
+  retried on a second web node, after the first had logged it and died before answering, is
+  one event from both logs.
 - Rotation: when the log's path names a new file, the shipper finishes the old one (it keeps it
   open) and moves on once the old file has not grown for ROTATION_SETTLE_SECONDS (nginx writes
   to it until it reopens its logs on USR1). A shipper started after a rotation finds the file it
@@ -104,7 +105,13 @@ def nginx_config(log_path: str | Path) -> str:
 
 
 def event_from_line(
-    line: bytes, *, keys: Sequence[bytes], source: str, inode: int, offset: int
+    line: bytes,
+    *,
+    keys: Sequence[bytes],
+    source: str,
+    inode: int,
+    offset: int,
+    stamps: bool = False,
 ) -> RawEvent | None:
     """The event one log line records, or None for a line that records none (another path or
     method, a token that does not verify, a click's token, a malformed line)."""
@@ -133,7 +140,11 @@ def event_from_line(
         received = float(msec)
     except ValueError:
         return None
-    identity = stamped(stamp.decode("ascii", "replace"), "open", token, received)
+    identity = (
+        stamped(stamp.decode("ascii", "replace"), "open", token, received)
+        if stamps and stamp != b"-"
+        else None
+    )
     if identity is None:
         identity = event_id(received, place_bits(source, inode) | offset & _OFFSET_MASK), received
     return RawEvent(
@@ -185,11 +196,13 @@ class PixelLogShipper:
         keys: Sequence[bytes],
         source: str,
         read_bytes: int = READ_BYTES,
+        stamps: bool = False,
     ) -> None:
         self.path = Path(path)
         self.client = client
         self.keys = tuple(keys)
         self.source = source
+        self.stamps = stamps  # TRACKING_BALANCER_STAMPS
         self.read_bytes = read_bytes
         self.state_key = f"openrate:pixel-log:{source}:{self.path}"
         self._reading: _Reading | None = None
@@ -228,7 +241,12 @@ class PixelLogShipper:
         lines = chunk[:end].split(b"\n")[:-1]
         for line in lines:
             event = event_from_line(
-                line, keys=self.keys, source=self.source, inode=reading.inode, offset=offset
+                line,
+                keys=self.keys,
+                source=self.source,
+                inode=reading.inode,
+                offset=offset,
+                stamps=self.stamps,
             )
             if event is not None:
                 events.append(event)

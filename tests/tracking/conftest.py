@@ -124,13 +124,18 @@ class Response:
 
 @pytest.fixture
 def tracking_app() -> Callable[..., TrackingApp]:
-    def make(*, client: redis.Redis | None = None, trusted_proxies: int = 0) -> TrackingApp:
+    def make(
+        *, client: redis.Redis | None = None, trusted_proxies: int = 0, stamps: bool = False
+    ) -> TrackingApp:
+        writer = EventWriter(client if client is not None else buffer.redis_client())
         return TrackingApp(
             django_application,
             keys=signing_keys(settings.SECRET_KEY, settings.TRACKING_SIGNING_KEYS),
-            writer=EventWriter(client if client is not None else buffer.redis_client()),
+            writer=writer,
+            click_writer=writer,
             links=LinkCache(),
             trusted_proxies=trusted_proxies,
+            stamps=stamps,
         )
 
     return make

@@ -4,6 +4,7 @@ import time
 from types import SimpleNamespace
 
 import pytest
+import redis
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
@@ -11,7 +12,7 @@ from hypothesis import strategies as st
 from config import wsgi
 from mailkit.tokens import configured_keys
 from tests.tracking.conftest import CHROME, call
-from tracking.buffer import BatchingEventWriter, EventWriter, RawEvent
+from tracking.buffer import STREAM, BatchingEventWriter, EventWriter, RawEvent, _events_from_fields
 from tracking.fastpath import GIF, STAMP_HEADER, LinkCache, TrackingApp, client_ip, stamped
 from tracking.ingestion import events_ingest
 from tracking.models import BufferedEvent, TrackingEvent
@@ -30,23 +31,34 @@ def test_the_deployed_wsgi_application_is_the_fast_path_in_front_of_django() -> 
     assert wsgi.application.click_writer is wsgi.application.writer.writer
 
 
-def test_a_click_is_written_before_its_redirect_is_answered(embedded, sent_email) -> None:
+@pytest.mark.parametrize("redis_up", [True, False])
+def test_a_click_is_in_redis_before_its_redirect_is_answered(
+    sent_email, redis_client, redis_up
+) -> None:
     """A web host killed right after answering has lost no click; an open waits in its
-    worker's batch (a few milliseconds) as before."""
+    worker's batch (a few milliseconds) as before, and so does a click Redis refuses (the batch's
+    thread writes it to the database table: never the request)."""
     batch: list[RawEvent] = []
+    client = redis_client if redis_up else redis.Redis.from_url("redis://127.0.0.1:1/0")
     app = TrackingApp(
         wsgi.django_application,
         keys=configured_keys(),
         writer=SimpleNamespace(append=batch.append),  # type: ignore[arg-type]
-        click_writer=EventWriter(None),
+        click_writer=EventWriter(client),
         links=LinkCache(),
     )
 
     assert call(app, sent_email.click).status == 302
-    assert BufferedEvent.objects.get().kind == "click"  # already written
+    in_redis = [kind for _, fields in redis_client.xrange(STREAM) for kind in _kinds(fields)]
+    assert in_redis == (["click"] if redis_up else [])
+    assert [event.kind for event in batch] == ([] if redis_up else ["click"])
     assert call(app, sent_email.pixel).status == 200
-    assert [event.kind for event in batch] == ["open"]
-    assert BufferedEvent.objects.count() == 1
+    assert [event.kind for event in batch][-1] == "open"
+    assert not BufferedEvent.objects.exists()  # no database write from a request
+
+
+def _kinds(fields: dict[bytes, bytes]) -> list[str]:
+    return [event.kind for event in _events_from_fields(fields)]
 
 
 def test_the_pixel_answers_the_43_byte_gif_uncached_and_records_an_open(app, sent_email) -> None:
@@ -220,7 +232,7 @@ def test_a_hit_the_balancer_retried_on_another_node_is_one_event(
         request.getfixturevalue("redis_client")
     else:
         settings.REDIS_URL = ""
-    web1, web2 = tracking_app(trusted_proxies=1), tracking_app(trusted_proxies=1)
+    web1, web2 = (tracking_app(trusted_proxies=1, stamps=True) for _ in range(2))
     at = time.time() - 0.5
     for path in (sent_email.pixel, sent_email.click):
         for node in (web1, web2):
@@ -247,30 +259,44 @@ def test_a_stamp_names_one_hit_and_anything_else_is_not_a_stamp() -> None:
     assert identity == stamped(f"{request_id} {now - 0.25:.3f}", "open", "tokenA", now + 1)
     assert identity[1] == pytest.approx(now - 0.25)
     assert identity[0][:12] == f"{int((now - 0.25) * 1000):012x}"  # time first, as every id
-    # The same stamp on another token or kind (one a client forged) is another event.
+    # The same stamp on another token or kind is another event.
     assert stamped(f"{request_id} {now:.3f}", "open", "tokenB", now) != identity
     assert stamped(f"{request_id} {now:.3f}", "click", "tokenA", now) != identity
+    # Retried after the balancer waited its whole proxy_read_timeout (60 s by default).
+    assert stamped(f"{request_id} {now - 61:.3f}", "open", "tokenA", now) is not None
     for forged in [
         "",
         "-",
         request_id,
         f"{request_id} ",
-        f"{request_id[:-1]} {now}",
-        f"{request_id.upper()} {now}",
-        f"{'g' * 32} {now}",
+        f"{request_id[:-1]} {now:.3f}",
+        f"{request_id.upper()} {now:.3f}",
+        f"{'g' * 32} {now:.3f}",
         f"{request_id} soon",
         f"{request_id} nan",
         f"{request_id} inf",
-        f"{request_id} {now - 61:.3f}",  # further than STAMP_SKEW_SECONDS from the node's time
-        f"{request_id} {now + 61:.3f}",
+        f"{request_id} {now:.4f}",  # another spelling of a time: one id must be one time
+        f"{request_id} 1_796_297_737.500",
+        f"{request_id}  {now:.3f}",
+        f"{request_id} {now:.3f} ",
+        f"{request_id} {now - 301:.3f}",  # older than STAMP_MAX_AGE_SECONDS
+        f"{request_id} {now + 6:.3f}",  # further ahead than STAMP_MAX_AHEAD_SECONDS
     ]:
         assert stamped(forged, "open", "tokenA", now) is None, forged
 
 
-def test_an_unstamped_or_forged_stamp_leaves_the_hit_its_own_id_and_time(app, sent_email) -> None:
-    call(app, sent_email.pixel, headers=stamp_for(time.time() - 3600))  # an hour off: ignored
-    call(app, sent_email.pixel)
+def test_a_stamp_counts_only_where_setup_says_the_balancer_stamps(
+    embedded, tracking_app, sent_email
+) -> None:
+    """Without TRACKING_BALANCER_STAMPS a client could send one; with it, one an hour off is
+    not the balancer's."""
+    at = time.time() - 1
+    for app in (tracking_app(), tracking_app(stamps=True)):
+        call(app, sent_email.pixel, headers=stamp_for(at))
+        call(app, sent_email.pixel, headers=stamp_for(at))
+    call(tracking_app(stamps=True), sent_email.pixel, headers=stamp_for(time.time() - 3600))
 
-    first, second = BufferedEvent.objects.all()
-    assert first.event_id != second.event_id
-    assert time.time() - first.received_at < 60
+    ids = list(BufferedEvent.objects.values_list("event_id", "received_at"))
+    assert len(ids) == 4  # the stamped pair is one row (the table ignores an id waiting)
+    assert len({event_id for event_id, _ in ids}) == 4
+    assert sum(received == pytest.approx(at, abs=1e-3) for _, received in ids) == 1

@@ -47,8 +47,14 @@ def pixel_token(recipient_id: int, link_id: int = 0) -> str:
     return make_token(recipient_id, link_id, key=configured_keys()[0])
 
 
-def place(offset: int = 0):
-    return {"keys": configured_keys(), "source": "web1", "inode": 7, "offset": offset}
+def place(offset: int = 0, *, stamps: bool = False):
+    return {
+        "keys": configured_keys(),
+        "source": "web1",
+        "inode": 7,
+        "offset": offset,
+        "stamps": stamps,
+    }
 
 
 def test_a_line_becomes_the_event_the_fast_path_would_have_buffered() -> None:
@@ -128,19 +134,23 @@ def test_two_nodes_lines_of_one_stamped_request_are_one_event() -> None:
     answering): both lines are the stamp's event, the one the fast path makes of the stamp."""
     token = pixel_token(42)
     stamp = f"{REQUEST_ID} 1796297737.602"
-    on_web1 = event_from_line(line(token, at=1796297737.603, stamp=stamp), **place(100))
+    on_web1 = event_from_line(
+        line(token, at=1796297737.603, stamp=stamp), **place(100, stamps=True)
+    )
     on_web2 = event_from_line(
         line(token, at=1796297737.688, stamp=stamp),
-        keys=configured_keys(), source="web2", inode=9, offset=5000,
+        keys=configured_keys(), source="web2", inode=9, offset=5000, stamps=True,
     )  # fmt: skip
 
     assert on_web1 is not None and on_web2 is not None
     assert on_web1 == on_web2
     assert (on_web1.event_id, on_web1.received_at) == stamped(stamp, "open", token, 1796297737.6)
-    # A stamp that is not one (forged, or a day off) leaves the line its own place and time.
+    # A stamp that is not one (forged, or a day off), or any stamp where Setup does not say
+    # the balancer stamps, leaves the line its own place and time.
+    own = event_from_line(line(token), **place(100))
     for forged in (f"{REQUEST_ID} 1796211337.602", "forged", "/t/o/x.gif"):
-        own = event_from_line(line(token, stamp=forged), **place(100))
-        assert own == event_from_line(line(token), **place(100)), forged
+        assert event_from_line(line(token, stamp=forged), **place(100, stamps=True)) == own
+    assert event_from_line(line(token, stamp=stamp), **place(100)) == own
 
 
 @pytest.fixture
@@ -414,7 +424,9 @@ def test_a_hit_the_balancer_retried_after_a_node_logged_it_is_stored_once(
     hits = [each for each in log.read_bytes().splitlines() if sent_email.pixel.encode() in each]
     assert len(hits) == 2  # logged by the dying node's nginx, then by the node that answered
 
-    ship = PixelLogShipper(log, client=redis_client, keys=configured_keys(), source="test")
+    ship = PixelLogShipper(
+        log, client=redis_client, keys=configured_keys(), source="test", stamps=True
+    )
     redis_client.delete(ship.state_key)
     try:
         ship.ship_once()

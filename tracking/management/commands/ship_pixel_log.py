@@ -6,6 +6,7 @@ from argparse import ArgumentParser
 from typing import Any
 
 import redis
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from mailkit.tokens import configured_keys
@@ -50,7 +51,11 @@ class Command(BaseCommand):
         if client is None:
             raise CommandError("REDIS_URL is not set: the shipper writes to the Redis stream.")
         shipper = PixelLogShipper(
-            options["log"], client=client, keys=configured_keys(), source=options["source"]
+            options["log"],
+            client=client,
+            keys=configured_keys(),
+            source=options["source"],
+            stamps=settings.TRACKING_BALANCER_STAMPS,
         )
         idle = IDLE_MIN_SECONDS
         try:
