@@ -136,6 +136,11 @@ def inbound_process(arrival: Arrival) -> InboundMessage:
             # effects are undone, and the message is kept for a person rather than lost.
             logger.exception("Inbound %s: effects not applied", arrival.fingerprint)
             outcome = _Outcome(refused=f"not applied, the database refused it: {error}")
+        if not outcome.note and not outcome.forgotten and forgotten_named_in(arrival.raw):
+            # Unmatched, it would wait whole for an admin with a forgotten address in it (a
+            # webhook payload no one could read, someone's message about them): the forget
+            # deletes such messages kept before it. Nothing of it was applied.
+            outcome = _FORGOTTEN
         if outcome.forgotten:
             arrival = _forgotten_arrival(arrival)
             parsed = arrival.parsed
@@ -206,10 +211,6 @@ def _act(arrival: Arrival, now: datetime) -> _Outcome:
             complaint_record(relation=None, address=address, feedback_type=parsed.feedback_type)
             return _Outcome(note=f"complaint reported by {esp.esp_name}")
     if relation is None:
-        if forgotten_named_in(arrival.raw):
-            # It would wait, whole, for an admin: a webhook payload no one could read, a message
-            # about the person (the forget deletes such messages kept before it).
-            return _FORGOTTEN
         return _Outcome()
     note, created_email = "", None
     if parsed.kind == "bounce":
