@@ -6,7 +6,8 @@ alone, on PostgreSQL + Redis, against a floor measured in the same run:
 - the floor: the same rows (the buffered events' ids, times, recipients, links, addresses and
   user agents, read from the stream), already labelled, inserted into an empty copy of the
   events table with the same indexes (what storing costs, nothing else; only the statements
-  are timed);
+  are timed), by as many processes as ingestion has consumers (one process's rate printed
+  beside it);
 - `events_ingest` draining the Redis stream: verify tokens, label, insert idempotently, add to
   the recipients', emails' and links' counters.
 
@@ -19,6 +20,7 @@ Exits 1 if the stored events or the counters do not reconcile.
 from __future__ import annotations
 
 import os
+import queue
 import random
 import sys
 import time
@@ -136,7 +138,11 @@ def main() -> int:
     _buffer(client, relation_ids, links)
     data.settle_database()
     load = _load_average()
-    floor = min(_floor() for _ in range(FLOOR_RUNS))
+    # The floor inserts with as many processes as ingestion has consumers (one process alone
+    # is slower on two cores: a floor ingestion's parallelism could beat), and that single
+    # process's rate is printed beside it.
+    floor = min(_floor(CONSUMERS) for _ in range(FLOOR_RUNS))
+    single = min(_floor(1) for _ in range(FLOOR_RUNS)) if CONSUMERS > 1 else floor
     result = drain_in_parallel(CONSUMERS)
     stored = data.stored_events()
     counted = data.counted_opens() + data.counted_clicks()
@@ -144,7 +150,10 @@ def main() -> int:
     rate = result.events_per_second
     print(f"\nIngestion of {EVENTS:,} events, PostgreSQL + Redis, batches of {BATCH_SIZE:,}")
     print(f"  load average before the floor: {load}, after the drain: {_load_average()}")
-    print(f"  floor (insert the same rows, already labelled):  {EVENTS / floor:>9,.0f} events/s")
+    print(
+        f"  floor (insert the same rows, already labelled), {CONSUMERS} processes: "
+        f"{EVENTS / floor:>9,.0f} events/s (one process: {EVENTS / single:,.0f} events/s)"
+    )
     print(
         f"  events_ingest, {CONSUMERS} consumers (verify, label, insert, count): "
         f"{rate:,.0f} events/s ({result.seconds:.2f} s, {result.batches} batches, "
@@ -209,15 +218,22 @@ def _buffer(client: Any, relation_ids: list[int], links: dict[int, list[int]]) -
     writer.write(entry)
 
 
-def _floor() -> float:
+# The floor's batches, set before its processes are forked (they inherit them).
+_FLOOR_BATCHES: list[list[Any]] = []
+
+
+def _floor(processes: int = 1) -> float:
     """Seconds to insert the buffered events, already labelled, into an empty indexed copy of
     the events table (a plain table: what routing rows to a month costs the real insert counts
-    against it). The same rows ingestion will store: the ids, times, recipients, links,
-    addresses and user agents read from the stream, labelled with constants; only the
-    statements are timed, their parameters are built before."""
+    against it), by `processes` processes at once, each its share of the batches (as the
+    consumers share the stream): from the first's start to the last's end. The same rows
+    ingestion will store: the ids, times, recipients, links, addresses and user agents read
+    from the stream, labelled with constants; only the statements are timed, their parameters
+    are built before."""
+    import multiprocessing
     from datetime import UTC, datetime
 
-    from django.db import connection, transaction
+    from django.db import connection, connections, transaction
 
     from bench import data
     from tracking import buffer
@@ -227,7 +243,9 @@ def _floor() -> float:
         for _, fields in data.redis_client().xrange(buffer.STREAM)
         for event in buffer._events_from_fields(fields)
     ]
-    batches: list[list[Any]] = [
+    if len(events) != EVENTS:
+        raise RuntimeError(f"the floor read {len(events):,} events from the stream, not {EVENTS:,}")
+    _FLOOR_BATCHES[:] = [
         [
             [event.event_id for event in chunk],
             [event.kind for event in chunk],
@@ -248,8 +266,54 @@ def _floor() -> float:
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute("DROP TABLE IF EXISTS bench_floor")
         cursor.execute("CREATE TABLE bench_floor (LIKE tracking_trackingevent INCLUDING ALL)")
-    started = time.perf_counter()
-    for parameters in batches:
+    connections.close_all()  # each process opens its own
+    context = multiprocessing.get_context("fork")
+    ready = context.Barrier(processes, timeout=120)
+    times = context.Queue()
+    workers = [
+        context.Process(target=_floor_share, args=(n, processes, ready, times), daemon=True)
+        for n in range(processes)
+    ]
+    for worker in workers:
+        worker.start()
+    try:
+        spans = [times.get(timeout=600) for _ in workers]
+    except queue.Empty:
+        raise RuntimeError("a floor process neither finished nor failed in 600 s") from None
+    finally:
+        for worker in workers:
+            worker.join(timeout=10)
+            if worker.is_alive():
+                worker.kill()
+    if any(span is None for span in spans):
+        raise RuntimeError("a floor process failed: see its traceback above")
+    with connection.cursor() as cursor:
+        cursor.execute("DROP TABLE bench_floor")
+    return max(end for _, end in spans) - min(start for start, _ in spans)
+
+
+def _floor_share(n: int, processes: int, ready: Any, times: Any) -> None:
+    """One floor process: its share of the batches, timed from when all are ready."""
+    from django.db import connection
+
+    try:
+        times.put(_floor_timed(_FLOOR_BATCHES[n::processes], ready))
+    except BaseException:
+        times.put(None)  # the parent stops waiting; the traceback goes to stderr
+        ready.abort()
+        raise
+    finally:
+        connection.close()
+
+
+def _floor_timed(mine: list[list[Any]], ready: Any) -> tuple[float, float]:
+    from django.db import connection, transaction
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")  # connected before the clock starts
+    ready.wait()
+    started = time.perf_counter()  # CLOCK_MONOTONIC: one clock for every process
+    for parameters in mine:
         with transaction.atomic(), connection.cursor() as cursor:
             cursor.execute(
                 "INSERT INTO bench_floor (event_id, kind, relation_id, link_id, occurred_at, "
@@ -261,12 +325,7 @@ def _floor() -> float:
                 parameters,
             )
             cursor.fetchall()
-    seconds = time.perf_counter() - started
-    with connection.cursor() as cursor:
-        cursor.execute("DROP TABLE bench_floor")
-    if len(events) != EVENTS:
-        raise RuntimeError(f"the floor read {len(events):,} events from the stream, not {EVENTS:,}")
-    return seconds
+    return started, time.perf_counter()
 
 
 if __name__ == "__main__":
