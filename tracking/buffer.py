@@ -91,12 +91,21 @@ class EventWriter:
 
     def write_now(self, events: Sequence[RawEvent]) -> bool:
         """One Redis Stream entry for the lot; False (nothing written) when Redis is not
-        configured, refused within the last REDIS_COOL_OFF_SECONDS, or refuses now."""
-        if self.client is None or time.monotonic() < self._redis_down_until:
+        configured, refused within the last REDIS_COOL_OFF_SECONDS, or refuses now.
+
+        After a refusal one caller at a time tries Redis again (it moves the cool-off on before
+        it tries), so a Redis that is down makes one request in a cool-off wait for its timeout,
+        not every request that arrives while it does."""
+        if self.client is None:
             return False
+        if self._redis_down_until:
+            with self._lock:
+                now = time.monotonic()
+                if now < self._redis_down_until:
+                    return False
+                self._redis_down_until = now + REDIS_COOL_OFF_SECONDS  # this caller tries
         try:
             self.client.xadd(STREAM, {"batch": json.dumps(events)})
-            return True
         except redis.RedisError:
             logger.warning(
                 "Redis refused %d tracking events; buffering them in the database", len(events)
@@ -104,6 +113,10 @@ class EventWriter:
             with self._lock:
                 self._redis_down_until = time.monotonic() + REDIS_COOL_OFF_SECONDS
             return False
+        if self._redis_down_until:
+            with self._lock:
+                self._redis_down_until = 0.0  # back
+        return True
 
     @staticmethod
     def _write_to_database(events: Sequence[RawEvent]) -> None:

@@ -87,3 +87,42 @@ def test_a_normal_stop_sends_what_is_still_queued() -> None:
     writer.flush()  # what atexit calls
 
     assert recorder.writes == [[_event(1), _event(2)]]
+
+
+def test_after_redis_refuses_one_caller_at_a_time_tries_it_again(monkeypatch) -> None:
+    """A click waits for Redis only when it is the one trying: while Redis is down, one request
+    per cool-off pays the timeout, not every request that arrives meanwhile."""
+    import redis
+
+    from tracking import buffer
+
+    clock = [100.0]
+    monkeypatch.setattr(buffer.time, "monotonic", lambda: clock[0])
+    tries: list[bool] = []
+    meanwhile: list[bool] = []
+
+    class Redis:
+        up = False
+
+        def xadd(self, *args, **kwargs) -> None:
+            tries.append(True)
+            if len(tries) == 2:  # another request while this one waits on Redis
+                meanwhile.append(writer.write_now([_event(3)]))
+            if not self.up:
+                raise redis.ConnectionError("down")
+
+    client = Redis()
+    writer = EventWriter(client)  # type: ignore[arg-type]
+    assert writer.write_now([_event(1)]) is False
+    assert writer.write_now([_event(2)]) is False  # cooling off: not tried
+    assert len(tries) == 1
+
+    clock[0] += buffer.REDIS_COOL_OFF_SECONDS
+    assert writer.write_now([_event(4)]) is False  # this one tried, and Redis was still down
+    assert (len(tries), meanwhile) == (2, [False])  # the other did not try
+
+    clock[0] += buffer.REDIS_COOL_OFF_SECONDS
+    client.up = True
+    assert writer.write_now([_event(5)]) is True
+    assert writer.write_now([_event(6)]) is True  # back: every write goes to Redis again
+    assert len(tries) == 4
