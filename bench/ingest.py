@@ -276,10 +276,17 @@ def _floor(processes: int = 1) -> float:
     ]
     for worker in workers:
         worker.start()
+    spans: list[Any] = []
+    deadline = time.monotonic() + 600
     try:
-        spans = [times.get(timeout=600) for _ in workers]
-    except queue.Empty:
-        raise RuntimeError("a floor process neither finished nor failed in 600 s") from None
+        while len(spans) < processes:
+            try:
+                spans.append(times.get(timeout=1))
+            except queue.Empty:
+                if any(w.exitcode not in (None, 0) for w in workers):
+                    raise RuntimeError("a floor process was killed: see above") from None
+                if time.monotonic() > deadline:
+                    raise RuntimeError("the floor's processes took over 600 s") from None
     finally:
         for worker in workers:
             worker.join(timeout=10)

@@ -1,5 +1,6 @@
 """Mail that comes back about a forgotten person is not applied and not kept (inbound.processing)."""
 
+import re
 from datetime import timedelta
 from email.utils import format_datetime
 
@@ -183,7 +184,7 @@ def test_a_webhook_payload_no_one_could_read_that_names_a_forgotten_address_is_n
     [
         b"Please stop writing to 'Ada@example.com', she has left.",
         b"Unsubscribe her: https://lists.example.net/u?list=7&email=ada@example.com&x=1",
-        b"She is now at xada@example.com.",  # the forget's search finds the address in it too
+        b'{"recipient":"ADA@EXAMPLE.COM"}',
     ],
 )
 def test_a_message_without_proof_about_a_forgotten_person_is_not_kept(mention: bytes) -> None:
@@ -198,6 +199,25 @@ def test_a_message_without_proof_about_a_forgotten_person_is_not_kept(mention: b
     )
 
     _kept_nothing(inbound_mail_process(raw=raw, source="imap"))
-    about_eve = raw.replace(b"da@", b"eve@")
+    about_eve = re.sub(rb"(?i)da@", b"eve@", raw)
     kept = inbound_mail_process(raw=about_eve, source="imap")
-    assert kept.status == "unmatched" and b"eve@example.com" in bytes(kept.raw)
+    assert kept.status == "unmatched" and b"eve@example.com" in bytes(kept.raw).lower()
+
+
+@pytest.mark.usefixtures("sent")
+@pytest.mark.parametrize(
+    "other",
+    [b"mada@example.com", b"ada.b@example.com", b"ada@example.com.au", b"x+ada@example.com"],
+)
+def test_a_message_about_another_address_that_contains_a_forgotten_one_is_kept(other) -> None:
+    """Checked on every arrival, the test keeps to whole addresses: mada@ is not ada@."""
+    forgotten_remember(["ada@example.com"])
+    raw = (
+        b"From: Bob <bob@example.org>\r\nTo: rita@openrate.example\r\nSubject: Hi\r\n"
+        b"Message-ID: <other@example.org>\r\nContent-Type: text/plain\r\n\r\n"
+        b"Please write to " + other + b" from now on.\r\n"
+    )
+
+    kept = inbound_mail_process(raw=raw, source="imap")
+
+    assert kept.status == "unmatched" and other in bytes(kept.raw)
