@@ -24,7 +24,7 @@ import queue
 import random
 import sys
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +54,9 @@ class DrainResult:
     stored: int
     batches: int
     seconds: float
+    # Seconds in each of ingestion's phases (tracking.ingestion.PHASES), summed over batches
+    # and consumers: where the consumers' time went.
+    phases: dict[str, float] = field(default_factory=dict)
 
     @property
     def events_per_second(self) -> float:
@@ -65,9 +68,10 @@ class DrainResult:
 
 def drain(*, limit_seconds: float, consumer: str = CONSUMER) -> DrainResult:
     """Call `events_ingest` until a call reads nothing (or the time limit passes)."""
-    from tracking.ingestion import events_ingest
+    from tracking.ingestion import PHASES, events_ingest
 
     read = stored = batches = 0
+    phases = dict.fromkeys(PHASES, 0.0)
     started = time.perf_counter()
     while time.perf_counter() - started < limit_seconds:
         result = events_ingest(batch_size=BATCH_SIZE, consumer=consumer)
@@ -76,8 +80,14 @@ def drain(*, limit_seconds: float, consumer: str = CONSUMER) -> DrainResult:
         read += result.read
         stored += result.stored
         batches += 1
+        for phase, seconds in result.seconds.items():
+            phases[phase] += seconds
     return DrainResult(
-        read=read, stored=stored, batches=batches, seconds=time.perf_counter() - started
+        read=read,
+        stored=stored,
+        batches=batches,
+        seconds=time.perf_counter() - started,
+        phases=phases,
     )
 
 
@@ -104,6 +114,9 @@ def drain_in_parallel(consumers: int, *, limit_seconds: float = 300.0) -> DrainR
         stored=sum(r.stored for r in results),
         batches=sum(r.batches for r in results),
         seconds=time.perf_counter() - started,
+        phases={
+            phase: sum(r.phases.get(phase, 0.0) for r in results) for phase in results[0].phases
+        },
     )
 
 
@@ -159,6 +172,7 @@ def main() -> int:
         f"{rate:,.0f} events/s ({result.seconds:.2f} s, {result.batches} batches, "
         f"{result.seconds / floor:.2f}x the floor's time)"
     )
+    _print_phases(result, floor)
     print(f"  reconciliation: {EVENTS:,} buffered, {stored:,} stored, {counted:,} on the counters")
     print(f"  target >= {TARGET_PER_SECOND:,.0f} events/s: ", end="")
     print("met" if rate >= TARGET_PER_SECOND else "MISSED")
@@ -169,6 +183,37 @@ def main() -> int:
         print("bench: FAILED: the events do not reconcile", file=sys.stderr)
         return 1
     return 0
+
+
+# What each of ingestion's phases does (tracking.ingestion.PHASES).
+_PHASE_WORK = {
+    "read": "read the stream, parse the entries",
+    "label": "look the recipients up, classify, describe the client",
+    "store": "COPY into the batch, insert idempotently (what the floor does)",
+    "count": "recipients', emails' and links' counters",
+    "funnel": "campaign members' statuses",
+    "rollups": "daily rollups",
+    "activity": "queue activity metrics",
+    "commit": "commit (deferred key checks), acknowledge the stream",
+}
+
+
+def _print_phases(result: DrainResult, floor: float) -> None:
+    """Where the consumers' time went, beside the floor's: the part of ingestion that does
+    what the floor does ("store"), and the parts the floor does not do."""
+    busy = sum(result.phases.values())
+    if not busy or not result.stored:
+        return
+    print(f"  where the {CONSUMERS} consumers' {busy:.2f} s went (summed over consumers):")
+    for phase, seconds in result.phases.items():
+        print(
+            f"    {phase:<9}{seconds:>7.2f} s {seconds / busy:>4.0%} "
+            f"{seconds / result.stored * 1e6:>5.1f} us/event  {_PHASE_WORK.get(phase, '')}"
+        )
+    print(
+        f"    the floor's processes: {floor * CONSUMERS:.2f} s "
+        f"({floor * CONSUMERS / EVENTS * 1e6:.1f} us/event)"
+    )
 
 
 def _load_average() -> str:

@@ -38,10 +38,11 @@ import logging
 import os
 import re
 import socket
+import time
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
@@ -74,17 +75,46 @@ HUMAN = str(Label.HUMAN)
 _EVENT_ID = re.compile(r"[0-9a-fA-F]{32}")
 
 
+# A batch's steps, in order, as IngestResult.seconds names them.
+PHASES = ("read", "label", "store", "count", "funnel", "rollups", "activity", "commit")
+
+
 @dataclass(frozen=True)
 class IngestResult:
     read: int
     stored: int
+    # Wall-clock seconds spent in each of PHASES (waiting on the stream included in "read"):
+    # where a batch's time goes, for the log and bench/ingest.py.
+    seconds: Mapping[str, float] = field(default_factory=dict)
+
+
+class _Clock:
+    """Adds the time since the last mark to a phase: a few clock reads a batch."""
+
+    def __init__(self) -> None:
+        self.seconds = dict.fromkeys(PHASES, 0.0)
+        self._last = time.perf_counter()
+
+    def mark(self, phase: str) -> None:
+        now = time.perf_counter()
+        self.seconds[phase] += now - self._last
+        self._last = now
 
 
 def events_ingest(*, batch_size: int = 5000, consumer: str = "", block_ms: int = 0) -> IngestResult:
     """Ingest one batch from each buffer (the Redis stream and the database table); with
     `block_ms`, an empty stream is waited on for up to that long."""
     with _collector_paused():
-        return _ingest(batch_size=batch_size, consumer=consumer, block_ms=block_ms)
+        result = _ingest(batch_size=batch_size, consumer=consumer, block_ms=block_ms)
+    if result.read and logger.isEnabledFor(logging.DEBUG):
+        logger.debug(
+            "Ingested %d events (%d new) in %.0f ms: %s",
+            result.read,
+            result.stored,
+            sum(result.seconds.values()) * 1000,
+            ", ".join(f"{phase} {result.seconds[phase] * 1000:.0f}" for phase in PHASES),
+        )
+    return result
 
 
 @contextmanager
@@ -105,33 +135,40 @@ def _collector_paused() -> Iterator[None]:
 
 def _ingest(*, batch_size: int, consumer: str, block_ms: int) -> IngestResult:
     read = stored = 0
+    clock = _Clock()
     client = buffer.redis_client()
     if client is not None:
         # One consumer name per process: each holds its own pending entries.
         events, stream_ids = buffer.read_stream(
             client, consumer or f"{socket.gethostname()}-{os.getpid()}", batch_size, block_ms
         )
+        clock.mark("read")
         if stream_ids:
             with transaction.atomic():
-                stored += _store(events)
+                stored += _store(events, clock)
             buffer.acknowledge_stream(client, stream_ids)
+            clock.mark("commit")
             read += len(events)
     with transaction.atomic():
         events, row_ids = buffer.read_database(batch_size)
+        clock.mark("read")
         if row_ids:
-            stored += _store(events)
+            stored += _store(events, clock)
             buffer.delete_database_rows(row_ids)
             read += len(row_ids)
-    return IngestResult(read=read, stored=stored)
+    clock.mark("commit")
+    return IngestResult(read=read, stored=stored, seconds=clock.seconds)
 
 
-def _store(raw_events: Sequence[RawEvent]) -> int:
+def _store(raw_events: Sequence[RawEvent], clock: _Clock) -> int:
     """Label, insert and count one batch; returns how many events were new."""
     org = OrgSettings.load()
     rows = _label(raw_events, org)
+    clock.mark("label")
     if not rows:
         return 0
     left = stored = _insert(rows)
+    clock.mark("store")
     if not left:
         return 0
     if any(row[_ANONYMOUS] for row in rows):
@@ -140,17 +177,23 @@ def _store(raw_events: Sequence[RawEvent]) -> int:
         rollups_add_totals(table=BATCH_TABLE, where="anonymous")
         anonymous, left = _strike("anonymous")
         stored -= anonymous
+        clock.mark("rollups")
     if any(row[_INTERNAL] for row in rows):
         _, left = _strike("internal")
+        clock.mark("store")
     if not left:
         return stored  # all internal or anonymous: counted nowhere else
     _count(machine_open_filtering=org.machine_open_filtering)
+    clock.mark("count")
     # Only the recipients of campaign emails have a member to move along the funnel (campaigns
     # registers this hook; see crm.hooks).
     hooks.engagement_counted(relation_ids=_batch_relations("campaign_key <> 0"))
+    clock.mark("funnel")
     rollups_add_batch(table=BATCH_TABLE)
+    clock.mark("rollups")
     # Human opens and clicks are activity: refresh those people's metrics and alerts.
     activity_refresh_enqueue(relation_ids=_batch_relations(f"label = '{HUMAN}'"))
+    clock.mark("activity")
     return stored
 
 

@@ -1,6 +1,8 @@
 """Ingestion: buffered events become labelled TrackingEvents and set-based counter updates."""
 
 import gc
+import logging
+import time
 import uuid
 from datetime import timedelta
 
@@ -10,7 +12,7 @@ from django.utils import timezone
 from crm.models import TrackedLink
 from tests.tracking.conftest import CHROME, call, setup_change
 from tracking import buffer
-from tracking.ingestion import events_ingest
+from tracking.ingestion import PHASES, events_ingest
 from tracking.models import BufferedEvent, TrackingEvent
 from tracking.recount import counters_recount_all
 
@@ -385,3 +387,28 @@ def test_a_nul_in_a_user_agent_is_dropped_not_a_batch_that_never_stores(
 
     assert events_ingest().stored == 1
     assert TrackingEvent.objects.get().user_agent == "Mozilla"
+
+
+def test_a_batch_says_where_its_time_went_phase_by_phase(app, sent_email, caplog) -> None:
+    call(app, sent_email.pixel, headers={"User-Agent": CHROME})
+    call(app, sent_email.click, headers={"User-Agent": CHROME})
+
+    with caplog.at_level(logging.DEBUG, logger="tracking.ingestion"):
+        started = time.perf_counter()
+        result = events_ingest()
+        wall = time.perf_counter() - started
+
+    assert result.stored == 2
+    assert tuple(result.seconds) == PHASES
+    # Each step a stored batch goes through was timed, and the phases share the call's time.
+    assert all(result.seconds[phase] > 0 for phase in ("read", "label", "store", "count"))
+    assert sum(result.seconds.values()) <= wall
+    (line,) = [r.getMessage() for r in caplog.records if r.name == "tracking.ingestion"]
+    assert line.startswith("Ingested 2 events (2 new) in ")
+    assert all(f"{phase} " in line for phase in PHASES)
+
+
+def test_a_call_that_reads_nothing_logs_nothing(app, db, caplog) -> None:
+    with caplog.at_level(logging.DEBUG, logger="tracking.ingestion"):
+        assert events_ingest().read == 0
+    assert not [r for r in caplog.records if r.name == "tracking.ingestion"]
