@@ -13,6 +13,8 @@ import environ
 from celery.schedules import crontab
 from csp.constants import NONE, SELF, UNSAFE_INLINE
 
+from config.log_levels import logger_levels
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = BASE_DIR / "var"
 
@@ -440,7 +442,11 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
     # axes logs every login at INFO; its failures and lockouts are warnings.
-    "loggers": {"axes": {"level": "WARNING"}},
+    "loggers": {
+        "axes": {"level": "WARNING"},
+        # e.g. LOG_LEVELS="tracking.ingestion=DEBUG": each ingestion batch and where its time went.
+        **logger_levels(env("LOG_LEVELS", default="")),
+    },
 }
 
 # The REST API (/api/v1/, the api app): personal tokens ("Authorization: Bearer ...") or the
