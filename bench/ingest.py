@@ -189,12 +189,13 @@ def main() -> int:
 _PHASE_WORK = {
     "read": "read the stream, parse the entries",
     "label": "look the recipients up, classify, describe the client",
-    "store": "COPY into the batch, insert idempotently (what the floor does)",
+    "store": "COPY into the batch, insert idempotently (the floor's work)",
+    "lock": "wait for the other consumer's counting (the advisory lock)",
     "count": "recipients', emails' and links' counters",
     "funnel": "campaign members' statuses",
     "rollups": "daily rollups",
-    "activity": "queue activity metrics",
-    "commit": "commit (deferred key checks), acknowledge the stream",
+    "activity": "find the people whose metrics to refresh",
+    "commit": "commit (key checks, the activity task's publish), acknowledge",
 }
 
 
@@ -211,8 +212,8 @@ def _print_phases(result: DrainResult, floor: float) -> None:
             f"{seconds / result.stored * 1e6:>5.1f} us/event  {_PHASE_WORK.get(phase, '')}"
         )
     print(
-        f"    the floor's processes: {floor * CONSUMERS:.2f} s "
-        f"({floor * CONSUMERS / EVENTS * 1e6:.1f} us/event)"
+        f"    the floor: {floor * CONSUMERS:.2f} s of its {CONSUMERS} processes' time "
+        f"({floor * CONSUMERS / EVENTS * 1e6:.1f} us/event, its commits included)"
     )
 
 
@@ -273,8 +274,8 @@ def _floor(processes: int = 1) -> float:
     against it), by `processes` processes at once, each its share of the batches (as the
     consumers share the stream): from the first's start to the last's end. The same rows
     ingestion will store: the ids, times, recipients, links, addresses and user agents read
-    from the stream, labelled with constants; only the statements are timed, their parameters
-    are built before."""
+    from the stream, labelled with constants; only the statements and their commits are timed,
+    their parameters built before (psycopg still turns the lists into arrays inside them)."""
     import multiprocessing
     from datetime import UTC, datetime
 

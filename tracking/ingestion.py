@@ -75,8 +75,12 @@ HUMAN = str(Label.HUMAN)
 _EVENT_ID = re.compile(r"[0-9a-fA-F]{32}")
 
 
-# A batch's steps, in order, as IngestResult.seconds names them.
-PHASES = ("read", "label", "store", "count", "funnel", "rollups", "activity", "commit")
+# A batch's steps, in order, as IngestResult.seconds names them. "read" includes waiting for
+# events on an empty stream (block_ms); "lock" is waiting for the other consumers' counting
+# (_serialise); "commit" includes what runs at commit (the copies' deferred key checks, the
+# activity task's publish) and acknowledging the stream (or deleting the database buffer's
+# rows).
+PHASES = ("read", "label", "store", "lock", "count", "funnel", "rollups", "activity", "commit")
 
 
 @dataclass(frozen=True)
@@ -172,8 +176,10 @@ def _store(raw_events: Sequence[RawEvent], clock: _Clock) -> int:
     if not left:
         return 0
     if any(row[_ANONYMOUS] for row in rows):
-        # Don't Track, counted anonymously: in the org's totals only, then out of the batch.
+        # Don't Track, counted anonymously: in the org's totals only, then out of the batch
+        # (striking them is timed with the rollups).
         _serialise()
+        clock.mark("lock")
         rollups_add_totals(table=BATCH_TABLE, where="anonymous")
         anonymous, left = _strike("anonymous")
         stored -= anonymous
@@ -183,6 +189,8 @@ def _store(raw_events: Sequence[RawEvent], clock: _Clock) -> int:
         clock.mark("store")
     if not left:
         return stored  # all internal or anonymous: counted nowhere else
+    _serialise()  # held until commit; at once if the anonymous events took it
+    clock.mark("lock")
     _count(machine_open_filtering=org.machine_open_filtering)
     clock.mark("count")
     # Only the recipients of campaign emails have a member to move along the funnel (campaigns
@@ -496,9 +504,9 @@ def _count(*, machine_open_filtering: bool) -> None:
     An open or click "counts" (the email's figures, last clicked) when human, or always when
     machine-open filtering is off, as in plain Salesforce. A copy is opened (first / last
     opened) by a counted open, or by a human click: a person who clicked read the email even
-    if their mail program blocked the pixel ("opened, shown by a click").
+    if their mail program blocked the pixel ("opened, shown by a click"). Call it with the
+    counting lock held (_serialise).
     """
-    _serialise()
     least, greatest = ("LEAST", "GREATEST") if connection.vendor == "postgresql" else ("MIN", "MAX")
 
     def human(alias: str = "b") -> str:

@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from crm.models import TrackedLink
 from tests.tracking.conftest import CHROME, call, setup_change
-from tracking import buffer
+from tracking import buffer, ingestion
 from tracking.ingestion import PHASES, events_ingest
 from tracking.models import BufferedEvent, TrackingEvent
 from tracking.recount import counters_recount_all
@@ -389,9 +389,16 @@ def test_a_nul_in_a_user_agent_is_dropped_not_a_batch_that_never_stores(
     assert TrackingEvent.objects.get().user_agent == "Mozilla"
 
 
-def test_a_batch_says_where_its_time_went_phase_by_phase(app, sent_email, caplog) -> None:
+def test_a_batch_says_where_its_time_went_phase_by_phase(
+    sent_email, redis_client, tracking_app, monkeypatch, caplog
+) -> None:
+    app = tracking_app(client=redis_client)
     call(app, sent_email.pixel, headers={"User-Agent": CHROME})
     call(app, sent_email.click, headers={"User-Agent": CHROME})
+    # Three steps made slow on purpose: each phase must hold its step's time and no other's.
+    slow = 0.2
+    for name in ("_insert", "_count", "rollups_add_batch"):
+        monkeypatch.setattr(ingestion, name, _slowed(getattr(ingestion, name), slow))
 
     with caplog.at_level(logging.DEBUG, logger="tracking.ingestion"):
         started = time.perf_counter()
@@ -400,12 +407,22 @@ def test_a_batch_says_where_its_time_went_phase_by_phase(app, sent_email, caplog
 
     assert result.stored == 2
     assert tuple(result.seconds) == PHASES
-    # Each step a stored batch goes through was timed, and the phases share the call's time.
-    assert all(result.seconds[phase] > 0 for phase in ("read", "label", "store", "count"))
+    slowed = {"store", "count", "rollups"}
+    assert all(result.seconds[phase] >= slow for phase in slowed), result.seconds
+    assert all(result.seconds[p] < slow for p in PHASES if p not in slowed), result.seconds
+    assert all(result.seconds[phase] > 0 for phase in ("read", "label", "lock", "commit"))
     assert sum(result.seconds.values()) <= wall
     (line,) = [r.getMessage() for r in caplog.records if r.name == "tracking.ingestion"]
     assert line.startswith("Ingested 2 events (2 new) in ")
     assert all(f"{phase} " in line for phase in PHASES)
+
+
+def _slowed(function, seconds: float):
+    def slowed(*args, **kwargs):
+        time.sleep(seconds)
+        return function(*args, **kwargs)
+
+    return slowed
 
 
 def test_a_call_that_reads_nothing_logs_nothing(app, db, caplog) -> None:
