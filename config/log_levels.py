@@ -19,5 +19,7 @@ def logger_levels(text: str) -> dict[str, dict[str, str]]:
                 f"LOG_LEVELS: {part!r} is not logger=LEVEL with LEVEL one of "
                 "DEBUG, INFO, WARNING, ERROR, CRITICAL"
             )
+        if name == "root":
+            raise ImproperlyConfigured("LOG_LEVELS: the root logger's level is LOG_LEVEL")
         loggers[name] = {"level": level}
     return loggers

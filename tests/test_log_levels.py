@@ -20,7 +20,9 @@ def test_each_part_names_a_logger_and_its_level() -> None:
     assert logger_levels("") == {}
 
 
-@pytest.mark.parametrize("value", ["tracking.ingestion", "=DEBUG", "tracking=LOUD"])
+@pytest.mark.parametrize(
+    "value", ["tracking.ingestion", "=DEBUG", "tracking=LOUD", "tracking=10", "root=DEBUG"]
+)
 def test_a_part_that_is_not_logger_equals_level_stops_the_start(value: str) -> None:
     with pytest.raises(ImproperlyConfigured, match="LOG_LEVELS"):
         logger_levels(value)
@@ -35,7 +37,11 @@ def test_the_settings_give_the_named_logger_its_level() -> None:
         [sys.executable, "-c", script],
         cwd=REPO_ROOT,
         env=os.environ
-        | {"DJANGO_SETTINGS_MODULE": "config.settings", "LOG_LEVELS": "tracking.ingestion=DEBUG"},
+        | {
+            "DJANGO_SETTINGS_MODULE": "config.settings",
+            "LOG_LEVEL": "WARNING",  # the root's: the logger's DEBUG must come from LOG_LEVELS
+            "LOG_LEVELS": "tracking.ingestion=DEBUG",
+        },
         capture_output=True,
         text=True,
         timeout=60,
