@@ -87,8 +87,7 @@ PHASES = ("read", "label", "store", "lock", "count", "funnel", "rollups", "activ
 class IngestResult:
     read: int
     stored: int
-    # Wall-clock seconds spent in each of PHASES (waiting on the stream included in "read"):
-    # where a batch's time goes, for the log and bench/ingest.py.
+    # Wall-clock seconds in each of PHASES: where a batch's time goes (the log, bench/ingest.py).
     seconds: Mapping[str, float] = field(default_factory=dict)
 
 
